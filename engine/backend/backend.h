@@ -1,0 +1,103 @@
+// The one interface every device implements. Ops call backend_for(tensor) once and
+// never branch on the device themselves. Kernels write their outputs (they never
+// accumulate); the engine does the accumulation of gradients.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/allocator.h"
+#include "engine/tensor.h"
+
+namespace wn {
+
+enum class UnaryOp { Neg, Square, Sqrt, Exp, Log, Sigmoid, Relu, Clamp, Scale, AddScalar };
+enum class BinaryOp { Add, Sub, Mul, Div };
+
+// Geometry of a 2-D convolution x (N, Cin, H, W) * w (Cout, Cin, KH, KW) -> y (N, Cout, OH, OW).
+struct ConvGeom {
+  int64_t n = 0, cin = 0, h = 0, w = 0;
+  int64_t cout = 0, kh = 0, kw = 0;
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0;
+  int64_t oh = 0, ow = 0;
+  // Multiply-adds of the forward pass (one direction; backward data and weight cost the same).
+  double macs() const { return double(n) * cout * oh * ow * cin * kh * kw; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual CachingAllocator& allocator() = 0;
+
+  // Memory movement (bytes). host_to_device/device_to_host are plain copies on the CPU.
+  virtual void host_to_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void device_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void device_to_device(void* dst, const void* src, size_t bytes) = 0;
+  // Waits for queued work (a no-op on the CPU).
+  virtual void synchronize() {}
+
+  // y[i] = value.
+  virtual void fill(Tensor& y, double value) = 0;
+  // y = x converted to y's dtype (same shape).
+  virtual void cast(const Tensor& x, Tensor& y) = 0;
+
+  // y = f(x); a and b parametrise Clamp (lo, hi), Scale (a) and AddScalar (a).
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) = 0;
+  // dx = dy * f'(x), given x and y = f(x).
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, double a,
+                              double b) = 0;
+  // out = a (op) b with broadcasting: shapes are right-aligned, each dim equal or 1.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out = x summed down to out's shape (same rank; each out dim equal to x's or 1).
+  virtual void sum_to(const Tensor& x, Tensor& out) = 0;
+  // C = alpha * op(A) op(B) + beta * C for 2-D tensors; op transposes when asked.
+  virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+                    Tensor& c) = 0;
+
+  // y = conv(x, w) + bias (bias may be undefined).
+  virtual void conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
+  // dx = gradient of conv(x, w) with respect to x, given dy.
+  virtual void conv2d_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
+  // dw = gradient with respect to w, given x and dy.
+  virtual void conv2d_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) = 0;
+
+  // 2x2 average pooling, stride 2, (N, C, H, W) -> (N, C, H/2, W/2), and its backward.
+  virtual void avg_pool2_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void avg_pool2_backward(const Tensor& dy, Tensor& dx) = 0;
+  // Nearest-neighbour 2x upsampling (N, C, H, W) -> (N, C, 2H, 2W), and its backward.
+  virtual void upsample2_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void upsample2_backward(const Tensor& dy, Tensor& dx) = 0;
+  // dst = src placed at (top, left) in dst's (H, W) plane (negative offsets crop);
+  // what src does not cover is zero. Used for zero padding and cropping both ways.
+  virtual void window_copy(const Tensor& src, Tensor& dst, int64_t top, int64_t left) = 0;
+
+  // PReLU with one slope per channel (dim 1): y = x > 0 ? x : a_c x.
+  virtual void prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) = 0;
+  virtual void prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) = 0;
+
+  // Batch norm over dim 1 of (N, C) or (N, C, H, W). Training: batch mean and biased
+  // variance; writes mean, invstd = 1/sqrt(var + eps) and updates the running
+  // statistics (momentum, unbiased variance) when they are defined.
+  virtual void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
+                                Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
+                                Tensor& invstd) = 0;
+  virtual void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                               const Tensor& running_var, double eps, Tensor& y) = 0;
+  // Backward of the training-mode forward: dx, dgamma, dbeta.
+  virtual void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                                   const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+
+  // loss = mean(max(x,0) - x t + log(1 + exp(-|x|))) into a 0-d tensor.
+  virtual void bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) = 0;
+  // dx = dloss * (sigmoid(x) - t) / numel, dloss a 0-d tensor.
+  virtual void bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) = 0;
+};
+
+// The backend serving a device; throws if that device is not built in or absent.
+Backend& backend_for(Device device);
+// Whether a device type is usable in this build on this machine.
+bool device_available(DeviceType type);
+// Registers the CUDA backend (called by the CUDA backend's own translation unit).
+void register_cuda_backend(Backend* (*factory)(int index), bool (*available)());
+
+}  // namespace wn

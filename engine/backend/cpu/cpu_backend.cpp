@@ -1,0 +1,80 @@
+#include "engine/backend/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "engine/parallel.h"
+
+namespace wn {
+
+namespace {
+void* aligned_raw_alloc(size_t bytes) { return std::aligned_alloc(64, (bytes + 63) & ~size_t(63)); }
+
+Backend* (*g_cuda_factory)(int) = nullptr;
+bool (*g_cuda_available)() = nullptr;
+}  // namespace
+
+CpuBackend::CpuBackend() : alloc_(aligned_raw_alloc, [](void* p) { std::free(p); }) {}
+
+void CpuBackend::host_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::device_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::device_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+
+void CpuBackend::fill(Tensor& y, double value) {
+  WN_DISPATCH_FLOAT(y.dtype(), T, {
+    T* p = y.data<T>();
+    T v = static_cast<T>(value);
+    parallel_for(y.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = v;
+    });
+  });
+}
+
+void CpuBackend::cast(const Tensor& x, Tensor& y) {
+  WN_DISPATCH_FLOAT(x.dtype(), S, {
+    WN_DISPATCH_FLOAT(y.dtype(), D, {
+      const S* s = x.data<S>();
+      D* d = y.data<D>();
+      for (int64_t i = 0, n = x.numel(); i < n; ++i) d[i] = static_cast<D>(s[i]);
+    });
+  });
+}
+
+CpuScratch::CpuScratch(size_t bytes) : bytes_(bytes) {
+  p_ = backend_for(kCPU).allocator().allocate(bytes);
+}
+CpuScratch::~CpuScratch() { backend_for(kCPU).allocator().release(p_, bytes_); }
+
+NCR ncr_of(const Shape& s) {
+  NCR r{s[0], s.rank() > 1 ? s[1] : 1, 1};
+  for (int i = 2; i < s.rank(); ++i) r.r *= s[i];
+  return r;
+}
+
+Backend& backend_for(Device device) {
+  static CpuBackend cpu;
+  if (device.type == DeviceType::CPU) return cpu;
+  if (!g_cuda_factory)
+    throw std::runtime_error(
+        fmt::format("device {} requested, but this build has no CUDA backend (configure with -Dcuda=enabled)",
+                    device.str()));
+  if (!g_cuda_available || !g_cuda_available())
+    throw std::runtime_error(fmt::format("device {} requested, but no CUDA GPU is available", device.str()));
+  return *g_cuda_factory(device.index);
+}
+
+bool device_available(DeviceType type) {
+  if (type == DeviceType::CPU) return true;
+  return g_cuda_factory && g_cuda_available && g_cuda_available();
+}
+
+void register_cuda_backend(Backend* (*factory)(int), bool (*available)()) {
+  g_cuda_factory = factory;
+  g_cuda_available = available;
+}
+
+}  // namespace wn

@@ -1,0 +1,290 @@
+// CPU element-wise kernels: unary maps and their derivatives, broadcasting binary
+// ops, sum-to-shape (the reduction every broadcast gradient goes through) and PReLU.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/parallel.h"
+
+namespace wn {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+template <class T>
+inline T sigmoid_stable(T x) {
+  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T, class F>
+void map1(const Tensor& x, Tensor& y, F f) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) py[i] = f(px[i]);
+  });
+}
+
+template <class T, class F>
+void map_bwd(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, F f) {
+  const T* px = x.data<T>();
+  const T* py = y.data<T>();
+  const T* pd = dy.data<T>();
+  T* pdx = dx.data<T>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) pdx[i] = f(px[i], py[i], pd[i]);
+  });
+}
+
+// Broadcast layout of up to three operands over an output, with adjacent dims merged
+// when every operand treats them alike (both broadcast or both full).
+struct Collapsed {
+  int rank = 0;
+  int64_t n[4]{};
+  int64_t st[3][4]{};  // per operand strides (0 where broadcast)
+};
+
+Collapsed collapse(const Shape& out, const std::vector<Shape>& ops) {
+  // Left-pad everything to rank 4.
+  int64_t on[4];
+  int pad = 4 - out.rank();
+  for (int i = 0; i < 4; ++i) on[i] = i < pad ? 1 : out[i - pad];
+  std::vector<std::array<bool, 4>> bc(ops.size());
+  for (size_t k = 0; k < ops.size(); ++k) {
+    int p = 4 - ops[k].rank();
+    for (int i = 0; i < 4; ++i) {
+      int64_t d = i < p ? 1 : ops[k][i - p];
+      bc[k][i] = (d == 1 && on[i] != 1);
+    }
+  }
+  Collapsed c;
+  // Merge dims, dropping size-1 dims entirely.
+  std::vector<int> keep;
+  for (int i = 0; i < 4; ++i)
+    if (on[i] != 1) keep.push_back(i);
+  std::vector<int64_t> dn;
+  std::vector<std::vector<bool>> dbc(ops.size());
+  for (int i : keep) {
+    bool same = !dn.empty();
+    for (size_t k = 0; k < ops.size() && same; ++k) same = dbc[k].back() == bc[k][i];
+    if (same) {
+      dn.back() *= on[i];
+    } else {
+      dn.push_back(on[i]);
+      for (size_t k = 0; k < ops.size(); ++k) dbc[k].push_back(bc[k][i]);
+    }
+  }
+  if (dn.empty()) {
+    dn.push_back(1);
+    for (size_t k = 0; k < ops.size(); ++k) dbc[k].push_back(false);
+  }
+  c.rank = static_cast<int>(dn.size());
+  for (int i = 0; i < c.rank; ++i) c.n[i] = dn[i];
+  for (size_t k = 0; k < ops.size(); ++k) {
+    int64_t s = 1;
+    for (int i = c.rank - 1; i >= 0; --i) {
+      c.st[k][i] = dbc[k][i] ? 0 : s;
+      if (!dbc[k][i]) s *= c.n[i];
+    }
+  }
+  return c;
+}
+
+template <class T, class F>
+void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const int64_t total = out.numel();
+  if (a.numel() == total && b.numel() == total) {
+    parallel_for(total, kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+    });
+    return;
+  }
+  Collapsed c = collapse(out.shape(), {a.shape(), b.shape()});
+  const int r = c.rank;
+  const int64_t inner = c.n[r - 1];
+  const int64_t sa = c.st[0][r - 1], sb = c.st[1][r - 1];
+  const int64_t rows = total / inner;
+  parallel_for(rows, std::max<int64_t>(1, kGrain / inner), [&](int64_t rb, int64_t re) {
+    for (int64_t row = rb; row < re; ++row) {
+      int64_t rem = row, oa = 0, ob = 0;
+      for (int i = r - 2; i >= 0; --i) {
+        int64_t idx = rem % c.n[i];
+        rem /= c.n[i];
+        oa += idx * c.st[0][i];
+        ob += idx * c.st[1][i];
+      }
+      const T* ra = pa + oa;
+      const T* rb2 = pb + ob;
+      T* ro = po + row * inner;
+      if (sa && sb) {
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb2[j]);
+      } else if (sa) {
+        const T vb = rb2[0];
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j], vb);
+      } else if (sb) {
+        const T va = ra[0];
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(va, rb2[j]);
+      } else {
+        const T v = f(ra[0], rb2[0]);
+        for (int64_t j = 0; j < inner; ++j) ro[j] = v;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    switch (op) {
+      case UnaryOp::Neg: map1<T>(x, y, [](T v) { return -v; }); break;
+      case UnaryOp::Square: map1<T>(x, y, [](T v) { return v * v; }); break;
+      case UnaryOp::Sqrt: map1<T>(x, y, [](T v) { return std::sqrt(v); }); break;
+      case UnaryOp::Exp: map1<T>(x, y, [](T v) { return std::exp(v); }); break;
+      case UnaryOp::Log: map1<T>(x, y, [](T v) { return std::log(v); }); break;
+      case UnaryOp::Sigmoid: map1<T>(x, y, [](T v) { return sigmoid_stable(v); }); break;
+      case UnaryOp::Relu: map1<T>(x, y, [](T v) { return v > T(0) ? v : T(0); }); break;
+      case UnaryOp::Clamp: map1<T>(x, y, [=](T v) { return std::min(std::max(v, ta), tb); }); break;
+      case UnaryOp::Scale: map1<T>(x, y, [=](T v) { return ta * v; }); break;
+      case UnaryOp::AddScalar: map1<T>(x, y, [=](T v) { return v + ta; }); break;
+    }
+  });
+}
+
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, double a,
+                                double b) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    switch (op) {
+      case UnaryOp::Neg: map_bwd<T>(x, y, dy, dx, [](T, T, T d) { return -d; }); break;
+      case UnaryOp::Square: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return T(2) * v * d; }); break;
+      case UnaryOp::Sqrt: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * T(0.5) / o; }); break;
+      case UnaryOp::Exp: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * o; }); break;
+      case UnaryOp::Log: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return d / v; }); break;
+      case UnaryOp::Sigmoid: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * o * (T(1) - o); }); break;
+      case UnaryOp::Relu: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return v > T(0) ? d : T(0); }); break;
+      case UnaryOp::Clamp:
+        map_bwd<T>(x, y, dy, dx, [=](T v, T, T d) { return (v >= ta && v <= tb) ? d : T(0); });
+        break;
+      case UnaryOp::Scale: map_bwd<T>(x, y, dy, dx, [=](T, T, T d) { return ta * d; }); break;
+      case UnaryOp::AddScalar: map_bwd<T>(x, y, dy, dx, [](T, T, T d) { return d; }); break;
+    }
+  });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  WN_DISPATCH_FLOAT(a.dtype(), T, {
+    switch (op) {
+      case BinaryOp::Add: broadcast_binary<T>(a, b, out, [](T u, T v) { return u + v; }); break;
+      case BinaryOp::Sub: broadcast_binary<T>(a, b, out, [](T u, T v) { return u - v; }); break;
+      case BinaryOp::Mul: broadcast_binary<T>(a, b, out, [](T u, T v) { return u * v; }); break;
+      case BinaryOp::Div: broadcast_binary<T>(a, b, out, [](T u, T v) { return u / v; }); break;
+    }
+  });
+}
+
+void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    // Collapse with x as the "output" and out as a broadcast operand: out's strides
+    // are 0 on the reduced dims.
+    Collapsed c = collapse(x.shape(), {out.shape(), x.shape()});
+    const int r = c.rank;
+    const bool tail_kept = c.st[0][r - 1] != 0 || c.n[r - 1] == 1;
+    const int64_t tail = c.n[r - 1];
+    const int64_t vec = tail_kept ? tail : 1;  // accumulated as a vector
+    const int64_t seg = tail_kept ? 1 : tail;  // summed as a contiguous segment
+    // Kept and reduced dims among the leading r - 1.
+    std::vector<int> kept, red;
+    for (int i = 0; i < r - 1; ++i) (c.st[0][i] ? kept : red).push_back(i);
+    int64_t n_out = 1, n_red = 1;
+    for (int i : kept) n_out *= c.n[i];
+    for (int i : red) n_red *= c.n[i];
+    parallel_for(n_out, std::max<int64_t>(1, kGrain / (vec * seg * n_red + 1)), [&](int64_t ob, int64_t oe) {
+      std::vector<double> acc(vec);
+      for (int64_t o = ob; o < oe; ++o) {
+        int64_t rem = o, xbase = 0, obase = 0;
+        for (int k = static_cast<int>(kept.size()) - 1; k >= 0; --k) {
+          int i = kept[k];
+          int64_t idx = rem % c.n[i];
+          rem /= c.n[i];
+          xbase += idx * c.st[1][i];
+          obase += idx * c.st[0][i];
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t q = 0; q < n_red; ++q) {
+          int64_t rq = q, off = xbase;
+          for (int k = static_cast<int>(red.size()) - 1; k >= 0; --k) {
+            int i = red[k];
+            off += (rq % c.n[i]) * c.st[1][i];
+            rq /= c.n[i];
+          }
+          const T* row = px + off;
+          if (tail_kept) {
+            for (int64_t j = 0; j < vec; ++j) acc[j] += row[j];
+          } else {
+            double s = 0;
+            for (int64_t j = 0; j < seg; ++j) s += row[j];
+            acc[0] += s;
+          }
+        }
+        for (int64_t j = 0; j < vec; ++j) po[obase + j] = static_cast<T>(acc[j]);
+      }
+    });
+  });
+}
+
+void CpuBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    NCR d = ncr_of(x.shape());
+    const T* px = x.data<T>();
+    const T* pa = a.data<T>();
+    T* py = y.data<T>();
+    parallel_for(d.n * d.c, std::max<int64_t>(1, kGrain / d.r), [&](int64_t b, int64_t e) {
+      for (int64_t nc = b; nc < e; ++nc) {
+        const T s = pa[nc % d.c];
+        const T* xr = px + nc * d.r;
+        T* yr = py + nc * d.r;
+        for (int64_t j = 0; j < d.r; ++j) yr[j] = xr[j] > T(0) ? xr[j] : s * xr[j];
+      }
+    });
+  });
+}
+
+void CpuBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    NCR d = ncr_of(x.shape());
+    const T* px = x.data<T>();
+    const T* pa = a.data<T>();
+    const T* pd = dy.data<T>();
+    T* pdx = dx.defined() ? dx.data<T>() : nullptr;
+    T* pda = da.defined() ? da.data<T>() : nullptr;
+    // One task per channel: it owns dx of that channel and its slope gradient.
+    parallel_for(d.c, 1, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        const T s = pa[c];
+        double acc = 0;
+        for (int64_t n = 0; n < d.n; ++n) {
+          const int64_t off = (n * d.c + c) * d.r;
+          for (int64_t j = 0; j < d.r; ++j) {
+            const T xv = px[off + j], g = pd[off + j];
+            if (pdx) pdx[off + j] = xv > T(0) ? g : s * g;
+            if (xv <= T(0)) acc += double(g) * xv;
+          }
+        }
+        if (pda) pda[c] = static_cast<T>(acc);
+      }
+    });
+  });
+}
+
+}  // namespace wn

@@ -1,0 +1,128 @@
+// CPU matrix products: Eigen's single-threaded GEMM, split over oneTBB tasks by
+// blocks of C's columns or rows (or, for small C with a long inner dimension, by
+// slices of the inner dimension summed in a fixed order). Block sizes depend only
+// on the problem's shape, so results do not depend on the thread count.
+#include <Eigen/Core>
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/parallel.h"
+
+namespace wn {
+
+namespace {
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using CMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using MMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+
+// One single-threaded block product C (m x n) = alpha op(A) op(B) + beta C.
+template <class T>
+void gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T beta, T* c, int64_t ldc) {
+  MMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+  if (beta == T(0))
+    C.setZero();
+  else if (beta != T(1))
+    C *= beta;
+  if (k == 0) return;
+  auto run = [&](const auto& A, const auto& B) { C.noalias() += alpha * (A * B); };
+  if (!ta && !tb)
+    run(CMap<T>(a, m, k, Eigen::OuterStride<>(lda)), CMap<T>(b, k, n, Eigen::OuterStride<>(ldb)));
+  else if (!ta && tb)
+    run(CMap<T>(a, m, k, Eigen::OuterStride<>(lda)), CMap<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose());
+  else if (ta && !tb)
+    run(CMap<T>(a, k, m, Eigen::OuterStride<>(lda)).transpose(), CMap<T>(b, k, n, Eigen::OuterStride<>(ldb)));
+  else
+    run(CMap<T>(a, k, m, Eigen::OuterStride<>(lda)).transpose(),
+        CMap<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose());
+}
+
+int64_t chunk_of(int64_t total, int64_t min_chunk, int64_t parts) {
+  int64_t c = std::max(min_chunk, (total + parts - 1) / parts);
+  return (c + 15) / 16 * 16;
+}
+
+}  // namespace
+
+template <class T>
+void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc) {
+  const double work = double(m) * n * k;
+  constexpr int64_t kMinChunk = 256, kParts = 8;
+  if (work < double(1 << 20)) {
+    gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  if (n >= 2 * kMinChunk && n >= m) {
+    const int64_t cn = chunk_of(n, kMinChunk, kParts);
+    parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
+      for (int64_t blk = s; blk < e; ++blk) {
+        int64_t j0 = blk * cn, nn = std::min(cn, n - j0);
+        const T* bb = tb ? b + j0 * ldb : b + j0;
+        gemm_block(ta, tb, m, nn, k, alpha, a, lda, bb, ldb, beta, c + j0, ldc);
+      }
+    });
+    return;
+  }
+  if (m >= 2 * kMinChunk) {
+    const int64_t cm = chunk_of(m, kMinChunk, kParts);
+    parallel_for((m + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
+      for (int64_t blk = s; blk < e; ++blk) {
+        int64_t i0 = blk * cm, mm = std::min(cm, m - i0);
+        const T* ab = ta ? a + i0 : a + i0 * lda;
+        gemm_block(ta, tb, mm, n, k, alpha, ab, lda, b, ldb, beta, c + i0 * ldc, ldc);
+      }
+    });
+    return;
+  }
+  if (k >= 2 * 4096) {
+    // Small C, long inner dimension: partial products over slices of k, summed in order.
+    const int64_t ck = chunk_of(k, 4096, kParts);
+    const int64_t parts = (k + ck - 1) / ck;
+    std::vector<T> partial(static_cast<size_t>(parts * m * n));
+    parallel_for(parts, 1, [&](int64_t s, int64_t e) {
+      for (int64_t p = s; p < e; ++p) {
+        int64_t k0 = p * ck, kk = std::min(ck, k - k0);
+        const T* ap = ta ? a + k0 * lda : a + k0;
+        const T* bp = tb ? b + k0 : b + k0 * ldb;
+        gemm_block(ta, tb, m, n, kk, T(1), ap, lda, bp, ldb, T(0), partial.data() + p * m * n, n);
+      }
+    });
+    parallel_for(m, 16, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          T acc = T(0);
+          for (int64_t p = 0; p < parts; ++p) acc += partial[(p * m + i) * n + j];
+          T& dst = c[i * ldc + j];
+          dst = (beta == T(0) ? T(0) : beta * dst) + alpha * acc;
+        }
+    });
+    return;
+  }
+  gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void cpu_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                              int64_t, float, float*, int64_t);
+template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                               int64_t, double, double*, int64_t);
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+                      Tensor& c) {
+  const int64_t m = c.dim(0), n = c.dim(1);
+  const int64_t k = trans_a ? a.dim(0) : a.dim(1);
+  WN_DISPATCH_FLOAT(a.dtype(), T, {
+    cpu_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(beta),
+                c.data<T>(), n);
+  });
+}
+
+}  // namespace wn

@@ -1,0 +1,37 @@
+// CPU loss kernels: binary cross-entropy on logits, computed stably for any |logit|.
+#include <cmath>
+
+#include "engine/backend/cpu/cpu_backend.h"
+
+namespace wn {
+
+void CpuBackend::bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    const T* px = x.data<T>();
+    const T* pt = t.data<T>();
+    double s = 0;
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = px[i];
+      s += std::max(v, 0.0) - v * double(pt[i]) + std::log1p(std::exp(-std::fabs(v)));
+    }
+    loss.data<T>()[0] = static_cast<T>(s / double(n));
+  });
+}
+
+void CpuBackend::bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) {
+  WN_DISPATCH_FLOAT(x.dtype(), T, {
+    const T* px = x.data<T>();
+    const T* pt = t.data<T>();
+    T* pd = dx.data<T>();
+    const int64_t n = x.numel();
+    const double scale = double(dloss.data<T>()[0]) / double(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = px[i];
+      const double sig = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
+      pd[i] = static_cast<T>(scale * (sig - double(pt[i])));
+    }
+  });
+}
+
+}  // namespace wn

@@ -1,0 +1,17 @@
+// Everything a user of the engine needs: tensors, autograd and all ops.
+#pragma once
+#include "engine/autograd.h"
+#include "engine/gradcheck.h"
+#include "engine/inspect.h"
+#include "engine/ops/activation.h"
+#include "engine/ops/batch_norm.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/pool.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/shape.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "engine/tensor.h"

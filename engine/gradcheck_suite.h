@@ -1,0 +1,23 @@
+// The engine's gradient checks as a list of named cases, shared by the test suite
+// and `wngan gradcheck` (which prints them as a table).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/gradcheck.h"
+
+namespace wn {
+
+struct GradcheckCase {
+  std::string family;  // op family (file name under engine/ops or nn/)
+  std::string name;    // op or module, with its variant
+  std::string shape;   // input shapes and settings, for the table
+  std::function<GradcheckResult()> run;
+};
+
+// Every engine operator at several shapes (batch 1 and > 1, odd sizes, strides 1 and
+// 2, paddings 0/1/2, rectangular images and kernels).
+std::vector<GradcheckCase> engine_gradcheck_cases();
+
+}  // namespace wn

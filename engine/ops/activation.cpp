@@ -1,0 +1,34 @@
+#include "engine/ops/activation.h"
+
+#include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
+
+namespace wn {
+
+Tensor unary_param_op(const char* name, UnaryOp op, const Tensor& x, double p, double q);
+
+Tensor sigmoid(const Tensor& x) { return unary_param_op("sigmoid", UnaryOp::Sigmoid, x, 0, 0); }
+Tensor relu(const Tensor& x) { return unary_param_op("relu", UnaryOp::Relu, x, 0, 0); }
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  if (!(lo <= hi)) throw OpError(fmt::format("clamp: lower bound {} exceeds upper bound {}", lo, hi));
+  return unary_param_op("clamp", UnaryOp::Clamp, x, lo, hi);
+}
+
+Tensor prelu(const Tensor& x, const Tensor& slope) {
+  check_compatible("prelu", x, slope);
+  if (x.rank() < 2) op_fail("prelu", "input needs rank >= 2 (N, C, ...)", x, slope);
+  if (slope.rank() != 1 || (slope.dim(0) != x.dim(1) && slope.dim(0) != 1))
+    op_fail("prelu", "slope must have shape (C) or (1)", x, slope);
+  // A shared slope is expanded to one per channel, through a differentiable op.
+  Tensor a = slope.dim(0) == x.dim(1) ? slope : add(Tensor::zeros(Shape{x.dim(1)}, x.dtype(), x.device()), slope);
+  Tensor y = empty_like(x);
+  x.backend().prelu_forward(x, a, y);
+  return record(y, "prelu", {x, a}, [x, a](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = empty_like(x), da = empty_like(a);
+    x.backend().prelu_backward(x, a, g, dx, da);
+    return {dx, da};
+  });
+}
+
+}  // namespace wn

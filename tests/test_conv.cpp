@@ -1,0 +1,98 @@
+#include "helpers.h"
+
+using namespace wn;
+using wn::test::max_abs_diff;
+using wn::test::rnd;
+
+TEST_CASE("convolution gradients match central differences") { wn::test::check_gradcheck_family("conv"); }
+
+namespace {
+// Direct convolution in double, straight from the definition.
+std::vector<double> naive_conv(const Tensor& xt, const Tensor& wt, Hw s, Hw p) {
+  auto x = xt.to_vector(), w = wt.to_vector();
+  int64_t N = xt.dim(0), C = xt.dim(1), H = xt.dim(2), W = xt.dim(3), O = wt.dim(0), KH = wt.dim(2), KW = wt.dim(3);
+  int64_t OH = (H + 2 * p.h - KH) / s.h + 1, OW = (W + 2 * p.w - KW) / s.w + 1;
+  std::vector<double> y(N * O * OH * OW, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          double acc = 0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t a = 0; a < KH; ++a)
+              for (int64_t b = 0; b < KW; ++b) {
+                int64_t yy = i * s.h - p.h + a, xx = j * s.w - p.w + b;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                acc += x[((n * C + c) * H + yy) * W + xx] * w[((o * C + c) * KH + a) * KW + b];
+              }
+          y[((n * O + o) * OH + i) * OW + j] = acc;
+        }
+  return y;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+  auto u = a.to_vector(), v = b.to_vector();
+  double s = 0;
+  for (size_t i = 0; i < u.size(); ++i) s += u[i] * v[i];
+  return s;
+}
+}  // namespace
+
+TEST_CASE("conv2d value, computed by hand") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+  Tensor w = Tensor::ones({1, 1, 2, 2});
+  CHECK(conv2d(x, w).to_vector() == std::vector<double>{12, 16, 24, 28});
+  CHECK(conv2d(x, w, Tensor::from_vector({1}, {1}), 2, 1).to_vector() == std::vector<double>{2, 6, 12, 29});
+}
+
+TEST_CASE("conv2d agrees with a direct convolution (batched and per-image paths, float32)") {
+  struct C {
+    Shape x, w;
+    Hw s, p;
+  };
+  for (const C& c : {C{{3, 3, 64, 64}, {8, 3, 4, 4}, 2, 1}, C{{2, 16, 8, 8}, {32, 16, 4, 4}, 2, 1},
+                     C{{2, 5, 17, 18}, {6, 5, 3, 3}, 1, 1}, C{{1, 4, 9, 11}, {3, 4, 5, 3}, Hw(2, 1), Hw(2, 0)}}) {
+    Tensor x = rnd(c.x, 1, -1, 1, DType::F32), w = rnd(c.w, 2, -1, 1, DType::F32);
+    std::vector<double> ref = naive_conv(x, w, c.s, c.p);
+    CHECK(max_abs_diff(conv2d(x, w, Tensor(), c.s, c.p).to_vector(), ref) < 1e-4);
+  }
+}
+
+TEST_CASE("conv_transpose2d is the adjoint of conv2d: <conv(x), y> = <x, convT(y)>") {
+  struct C {
+    Shape x, w;
+    Hw s, p;
+  };
+  for (const C& c : {C{{2, 3, 8, 8}, {4, 3, 4, 4}, 2, 1}, C{{1, 2, 32, 32}, {3, 2, 4, 4}, 2, 1},
+                     C{{2, 2, 10, 6}, {2, 2, 4, 4}, 2, 2}, C{{1, 3, 7, 9}, {2, 3, 3, 3}, 1, 0}}) {
+    Tensor x = rnd(c.x, 3), w = rnd(c.w, 4);
+    Tensor cx = conv2d(x, w, Tensor(), c.s, c.p);
+    Tensor y = rnd(cx.shape(), 5);
+    Tensor ty = conv_transpose2d(y, w, Tensor(), c.s, c.p);
+    REQUIRE(ty.shape() == x.shape());
+    CHECK(dot(cx, y) == doctest::Approx(dot(x, ty)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("float32 and float64 convolutions agree at a DCGAN shape") {
+  Tensor x = rnd({4, 64, 16, 16}, 6), w = rnd({128, 64, 4, 4}, 7, -0.05, 0.05);
+  Tensor y64 = conv2d(x, w, Tensor(), 2, 1), y32 = conv2d(x.to(DType::F32), w.to(DType::F32), Tensor(), 2, 1);
+  CHECK(max_abs_diff(y64, y32) < 1e-4);
+  Tensor t64 = conv_transpose2d(y64, w, Tensor(), 2, 1), t32 = conv_transpose2d(y32, w.to(DType::F32), Tensor(), 2, 1);
+  CHECK(t64.shape() == Shape{4, 64, 16, 16});
+  CHECK(max_abs_diff(t64, t32) < 1e-4);
+}
+
+TEST_CASE("conv argument errors name the op and the shapes") {
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({1, 3, 8, 8}), Tensor::zeros({4, 2, 3, 3})),
+                    doctest::Contains("conv2d: input channels differ from weight dim 1 (got f32(1, 3, 8, 8) on cpu and "
+                                      "f32(4, 2, 3, 3) on cpu)"));
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({1, 3, 2, 2}), Tensor::zeros({4, 3, 3, 3})),
+                    doctest::Contains("kernel larger than the padded input"));
+  CHECK_THROWS_WITH(conv_transpose2d(Tensor::zeros({1, 3, 4, 4}), Tensor::zeros({4, 2, 4, 4})),
+                    doctest::Contains("conv_transpose2d: input channels differ from weight dim 0"));
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({1, 3, 8, 8}), Tensor::zeros({4, 3, 3, 3}), Tensor(), 0),
+                    doctest::Contains("must be >= 1"));
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({3, 8, 8}), Tensor::zeros({4, 3, 3, 3})),
+                    doctest::Contains("input must be (N, C, H, W)"));
+}
