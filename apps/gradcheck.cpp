@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "engine/gradcheck_suite.h"
 #include "engine/parallel.h"
+#include "nn/gradcheck_suite.h"
 
 namespace wn::app {
 
@@ -18,15 +19,17 @@ void add_gradcheck(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("gradcheck", "Check every op's backward against central differences (float64)");
-  cmd->add_option("--family", o->family, "Only this op family (elementwise, conv, batch_norm, ...)");
+  CLI::App* cmd = app.add_subcommand("gradcheck", "Check every op's and module's backward against central differences (float64)");
+  cmd->add_option("--family", o->family, "Only this family (elementwise, conv, batch_norm, ..., nn)");
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     int pass = 0, fail = 0;
     fmt::print("{:<12} {:<20} {:<52} {:>14}  {}\n", "family", "op", "shape", "max rel err", "result");
     fmt::print("{}\n", std::string(108, '-'));
-    for (auto& c : engine_gradcheck_cases()) {
+    std::vector<GradcheckCase> cases = engine_gradcheck_cases();
+    for (auto& c : nn::nn_gradcheck_cases()) cases.push_back(std::move(c));
+    for (auto& c : cases) {
       if (!o->family.empty() && c.family != o->family) continue;
       GradcheckResult r = c.run();
       fmt::print("{:<12} {:<20} {:<52} {:>14.3e}  {}\n", c.family, c.name, c.shape, r.max_rel_error,

@@ -28,12 +28,23 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       inputs.push_back(t);
       continue;
     }
-    if (t.dtype() != DType::F64 || t.device() != kCPU)
-      throw std::invalid_argument("gradcheck: inputs must be float64 CPU tensors, got " + t.describe());
     Tensor c = t.clone();
     c.set_requires_grad(t.requires_grad());
     inputs.push_back(c);
   }
+  return gradcheck_leaves([&] { return f(inputs); }, inputs, opt);
+}
+
+GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f0, const std::vector<Tensor>& inputs,
+                                 const GradcheckOptions& opt) {
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) continue;
+    if (t.dtype() != DType::F64 || t.device() != kCPU)
+      throw std::invalid_argument("gradcheck: inputs must be float64 CPU tensors, got " + t.describe());
+    if (t.requires_grad() && !t.is_leaf()) throw std::invalid_argument("gradcheck: checked tensors must be leaves");
+    if (t.requires_grad()) Tensor(t).zero_grad();
+  }
+  auto f = [&](const std::vector<Tensor>&) { return f0(); };
   Tensor y = f(inputs);
   Generator gen(opt.seed);
   Tensor u = randn(y.shape(), gen, 1.0, DType::F64);

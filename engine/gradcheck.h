@@ -22,8 +22,14 @@ struct GradcheckOptions {
   bool check_accumulation = true;  // also check that a second backward adds to grad
 };
 
-// f maps float64 inputs to one output. Every input with requires_grad is checked.
+// f maps float64 inputs to one output. Every input with requires_grad is checked
+// (on copies: the caller's tensors are left as they were).
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});
+
+// The same check for tensors that f reaches by itself (a module's parameters and its
+// input): each leaf is perturbed in place and restored; their gradients are cleared.
+GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f, const std::vector<Tensor>& leaves,
+                                 const GradcheckOptions& opt = {});
 
 }  // namespace wn

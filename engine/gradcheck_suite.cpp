@@ -122,6 +122,8 @@ void shape_cases(Suite& s) {
   s.add("shape", "reshape", {leaf({2, 3, 4}, 80)},
         [](const Inputs& in) { return mul(reshape(in[0], {4, 6}), reshape(in[0], {4, 6})); });
   s.add("shape", "flatten", {leaf({2, 3, 2, 2}, 81)}, [](const Inputs& in) { return square(flatten(in[0])); });
+  s.add("shape", "select", {leaf({3, 2, 4}, 84)},
+        [](const Inputs& in) { return mul(select(in[0], 1), select(in[0], 2)); }, "rows 1, 2");
   s.add("shape", "pad2d", {leaf({2, 3, 3, 4}, 82)}, [](const Inputs& in) { return pad2d(in[0], 1, 2, 0, 3); },
         "pad 1,2,0,3");
   s.add("shape", "crop2d", {leaf({1, 2, 6, 5}, 83)}, [](const Inputs& in) { return crop2d(in[0], 1, 2, 2, 0); },

@@ -87,6 +87,15 @@ class Backend {
   virtual void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                    const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
 
+  // Optimizer updates, in place on the parameter p and its state, given gradient g:
+  // RMSProp (PyTorch): s = alpha s + (1 - alpha) g^2; p -= lr g / (sqrt(s) + eps).
+  virtual void rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) = 0;
+  // Adam (PyTorch, bias-corrected; step counts from 1).
+  virtual void adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
+                           double eps, int64_t step) = 0;
+  // SGD with momentum (PyTorch): b = momentum b + g (b = g on the first step); p -= lr b.
+  virtual void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum, bool first) = 0;
+
   // loss = mean(max(x,0) - x t + log(1 + exp(-|x|))) into a 0-d tensor.
   virtual void bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) = 0;
   // dx = dloss * (sigmoid(x) - t) / numel, dloss a 0-d tensor.

@@ -19,6 +19,23 @@ Tensor flatten(const Tensor& x) {
   return reshape(x, Shape{x.dim(0), x.numel() / std::max<int64_t>(1, x.dim(0))});
 }
 
+Tensor select(const Tensor& x, int64_t index) {
+  if (!x.defined() || x.rank() < 1) throw OpError("select: needs a tensor of rank >= 1");
+  if (index < 0 || index >= x.dim(0)) op_fail("select", fmt::format("index {} out of range", index), x);
+  std::vector<int64_t> dims = x.shape().vec();
+  dims.erase(dims.begin());
+  const Shape out_shape(dims);
+  const size_t row_bytes = static_cast<size_t>(out_shape.numel()) * dtype_size(x.dtype());
+  Tensor y = empty_like_shape(x, out_shape);
+  x.backend().device_to_device(y.raw(), static_cast<const char*>(x.raw()) + index * row_bytes, row_bytes);
+  const Shape in = x.shape();
+  return record(y, "select", {x}, [in, index, row_bytes](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = Tensor::zeros(in, g.dtype(), g.device());
+    g.backend().device_to_device(static_cast<char*>(dx.raw()) + index * row_bytes, g.raw(), row_bytes);
+    return {dx};
+  });
+}
+
 namespace {
 
 Tensor window(const char* op, const Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right) {

@@ -9,6 +9,8 @@ namespace wn {
 Tensor reshape(const Tensor& x, const Shape& shape);
 // (N, ...) -> (N, product of the rest).
 Tensor flatten(const Tensor& x);
+// Row `index` of dim 0: (A, ...) -> (...).
+Tensor select(const Tensor& x, int64_t index);
 // Zero padding of the image plane: (N, C, H, W) -> (N, C, H + top + bottom, W + left + right).
 Tensor pad2d(const Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right);
 // Cropping, the inverse of pad2d: removes the given margins.

@@ -52,6 +52,10 @@ class CpuBackend final : public Backend {
                        const Tensor& running_var, double eps, Tensor& y) override;
   void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) override;
+  void adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2, double eps,
+                   int64_t step) override;
+  void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum, bool first) override;
   void bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) override;
   void bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) override;
 

@@ -1,0 +1,205 @@
+#include "nn/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace wn::nn {
+
+namespace fs = std::filesystem;
+
+const Tensor& TensorFile::get(const std::string& name) const {
+  for (auto& [n, t] : tensors)
+    if (n == name) return t;
+  throw CheckpointError(fmt::format("{}: no tensor named '{}'", path, name));
+}
+
+bool TensorFile::has(const std::string& name) const {
+  for (auto& [n, t] : tensors)
+    if (n == name) return true;
+  return false;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  fs::path p(path);
+  fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::string tmpl = (dir / ("." + p.filename().string() + ".tmp.XXXXXX")).string();
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  int fd = ::mkstemp(name.data());
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot create a file in {}: {}", dir.string(), std::strerror(errno)));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(name.data());
+      throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(e)));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int e = errno;
+    ::unlink(name.data());
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(e)));
+  }
+  if (::rename(name.data(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(name.data());
+    throw std::runtime_error(fmt::format("cannot rename into {}: {}", path, std::strerror(e)));
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void save_safetensors(const std::string& path, const Named& tensors, const std::map<std::string, std::string>& meta) {
+  nlohmann::ordered_json header;
+  if (!meta.empty()) header["__metadata__"] = meta;
+  std::string data;
+  for (auto& [name, t] : tensors) {
+    if (name == "__metadata__") throw std::invalid_argument("a tensor may not be named __metadata__");
+    Tensor host = t.to(kCPU);
+    const size_t begin = data.size();
+    data.append(static_cast<const char*>(host.raw()), host.nbytes());
+    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape().vec()}, {"data_offsets", {begin, data.size()}}};
+  }
+  std::string h = header.dump();
+  while (h.size() % 8) h.push_back(' ');  // keeps the data 8-byte aligned, as the reference writer does
+  std::string out(8, '\0');
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  out += h;
+  out += data;
+  write_file_atomic(path, out);
+}
+
+TensorFile load_safetensors(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw CheckpointError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string bytes = ss.str();
+  if (bytes.size() < 8)
+    throw CheckpointError(fmt::format("{}: truncated: {} bytes, too short for the 8-byte header length", path,
+                                      bytes.size()));
+  uint64_t hlen = 0;
+  for (int i = 0; i < 8; ++i) hlen |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  if (hlen > bytes.size() - 8)
+    throw CheckpointError(fmt::format("{}: truncated: header length {} exceeds the {} bytes that follow", path, hlen,
+                                      bytes.size() - 8));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(hlen));
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(fmt::format("{}: header is not valid JSON ({})", path, e.what()));
+  }
+  if (!header.is_object()) throw CheckpointError(fmt::format("{}: header is not a JSON object", path));
+  const size_t data_start = 8 + hlen, data_len = bytes.size() - data_start;
+  TensorFile out;
+  out.path = path;
+  // Entries in file order of their data, for a stable result.
+  std::vector<std::pair<uint64_t, std::string>> order;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "__metadata__") {
+      if (!it->is_object()) throw CheckpointError(fmt::format("{}: __metadata__ is not a string map", path));
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) throw CheckpointError(fmt::format("{}: metadata '{}' is not a string", path, m.key()));
+        out.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    const auto& e = *it;
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
+      throw CheckpointError(fmt::format("{}: tensor '{}' lacks dtype, shape or data_offsets", path, name));
+    order.emplace_back(e["data_offsets"].is_array() && !e["data_offsets"].empty() && e["data_offsets"][0].is_number_unsigned()
+                           ? e["data_offsets"][0].get<uint64_t>()
+                           : 0,
+                       name);
+  }
+  std::sort(order.begin(), order.end());
+  for (auto& [start, name] : order) {
+    const auto& e = header[name];
+    const std::string dt = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "?";
+    DType dtype;
+    if (dt == "F32")
+      dtype = DType::F32;
+    else if (dt == "F64")
+      dtype = DType::F64;
+    else
+      throw CheckpointError(fmt::format("{}: tensor '{}' has unsupported dtype '{}' (wngan reads F32 and F64)", path,
+                                        name, dt));
+    std::vector<int64_t> dims;
+    if (!e["shape"].is_array()) throw CheckpointError(fmt::format("{}: tensor '{}' has a malformed shape", path, name));
+    for (auto& d : e["shape"]) {
+      if (!d.is_number_unsigned())
+        throw CheckpointError(fmt::format("{}: tensor '{}' has a malformed shape", path, name));
+      dims.push_back(d.get<int64_t>());
+    }
+    if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
+      throw CheckpointError(fmt::format("{}: tensor '{}' has rank {} (at most {} supported)", path, name, dims.size(),
+                                        Shape::kMaxRank));
+    const auto& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      throw CheckpointError(fmt::format("{}: tensor '{}' has malformed data_offsets", path, name));
+    const uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
+    const Shape shape(dims);
+    const uint64_t need = static_cast<uint64_t>(shape.numel()) * dtype_size(dtype);
+    if (b > en || en > data_len)
+      throw CheckpointError(fmt::format("{}: tensor '{}' has offsets [{}, {}) outside the {} data bytes", path, name, b,
+                                        en, data_len));
+    if (en - b != need)
+      throw CheckpointError(fmt::format("{}: tensor '{}' spans {} bytes, but shape {} of {} needs {}", path, name,
+                                        en - b, shape.str(), dt, need));
+    Tensor t = Tensor::empty(shape, dtype);
+    std::memcpy(t.raw(), bytes.data() + data_start + b, need);
+    out.tensors.emplace_back(name, t);
+  }
+  return out;
+}
+
+void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix) {
+  std::vector<std::string> problems;
+  std::map<std::string, const Tensor*> by_name;
+  for (auto& [n, t] : file.tensors)
+    if (n.rfind(prefix, 0) == 0) by_name[n.substr(prefix.size())] = &t;
+  std::map<std::string, bool> wanted;
+  for (auto& [name, t] : dst) {
+    wanted[name] = true;
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      problems.push_back(fmt::format("missing '{}{}'", prefix, name));
+      continue;
+    }
+    const Tensor& s = *it->second;
+    if (s.shape() != t.shape())
+      problems.push_back(fmt::format("'{}{}' has shape {} in the file, {} expected", prefix, name, s.shape().str(),
+                                     t.shape().str()));
+    else if (s.dtype() != t.dtype())
+      problems.push_back(fmt::format("'{}{}' has dtype {} in the file, {} expected", prefix, name, dtype_name(s.dtype()),
+                                     dtype_name(t.dtype())));
+  }
+  for (auto& [name, t] : by_name)
+    if (!wanted.count(name)) problems.push_back(fmt::format("unexpected '{}{}'", prefix, name));
+  if (!problems.empty()) {
+    std::string msg = fmt::format("{}: {} mismatch(es):", file.path, problems.size());
+    for (auto& p : problems) msg += "\n  " + p;
+    throw CheckpointError(msg);
+  }
+  for (auto& [name, t] : dst) Tensor(t).copy_from(*by_name[name]);
+}
+
+}  // namespace wn::nn

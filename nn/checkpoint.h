@@ -1,0 +1,44 @@
+// Checkpoints in the safetensors format: 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets}, "__metadata__": {string: string}}, then
+// the raw little-endian data. Names are parameter names; layouts are PyTorch's, so
+// the `safetensors` Python package opens them. Writes are atomic.
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace wn::nn {
+
+// A checkpoint file that cannot be read or does not match what it is loaded into.
+struct CheckpointError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TensorFile {
+  Named tensors;                                // in file order
+  std::map<std::string, std::string> metadata;  // the __metadata__ map
+  // The tensor of that name; throws CheckpointError naming the file if absent.
+  const Tensor& get(const std::string& name) const;
+  bool has(const std::string& name) const;
+  std::string path;
+};
+
+// Writes bytes to path atomically: a temporary file in the same folder, fsync, rename.
+// An interrupted write leaves the previous file intact.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Saves named tensors (any device; stored as F32 / F64) with string metadata.
+void save_safetensors(const std::string& path, const Named& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+// Reads a safetensors file onto the CPU; a truncated file, a header that is not JSON,
+// offsets outside the data, or an unsupported dtype give a CheckpointError.
+TensorFile load_safetensors(const std::string& path);
+// Copies file tensors into the destinations of the same names (optionally under a
+// prefix in the file). Checks every name, shape and dtype first and reports all
+// mismatches at once, naming them; nothing is copied unless all match.
+void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix = "");
+
+}  // namespace wn::nn

@@ -1,0 +1,76 @@
+// Weight-normalized layers (SPEC section 2). Strict: y = (v / ||v||) . x per output
+// unit, no bias, no scale. Affine: y = scale * (v / ||v||) . x + bias (scale 1, bias 0
+// at first). ||v|| = sqrt(sum(v^2) * factor + 1e-6), one norm per output unit;
+// factor is 1, except 1 / (stride_h * stride_w) for transposed convolutions. The
+// normalized weight is built from engine primitives, so the gradient is exact.
+// Parameters: `.weight` (v, the PyTorch layout of the plain layer), `.scale`, `.bias`.
+#pragma once
+#include <vector>
+
+#include "engine/ops/conv.h"
+#include "engine/random.h"
+#include "nn/module.h"
+
+namespace wn::nn {
+
+enum class WNMode { Strict, Affine };
+
+// Shared by the three weight-normalized layers.
+class WNLayer : public Module {
+ public:
+  // The normalized weight w = v / ||v|| (times scale, in affine mode).
+  Tensor normalized_weight() const;
+  // Per output unit: ||v|| as used in the forward (including factor and epsilon).
+  std::vector<double> norms() const;
+  // Per output unit: cos(v, dL/dv) from the current gradient (0 for a unit without
+  // gradient); these must be ~0 since the output does not change with |v|.
+  std::vector<double> v_grad_cosines() const;
+  WNMode mode() const { return mode_; }
+  Tensor weight, scale, bias;
+
+ protected:
+  // out_dim: the weight dim indexing output units; factor: multiplies sum(v^2).
+  void init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t out_units);
+  int out_dim_ = 0;
+  double factor_ = 1.0;
+  WNMode mode_ = WNMode::Strict;
+};
+
+class WNLinear : public WNLayer {
+ public:
+  WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return mode_ == WNMode::Strict ? "WNLinear" : "WNLinear(affine)"; }
+};
+
+class WNConv2d : public WNLayer {
+ public:
+  WNConv2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return mode_ == WNMode::Strict ? "WNConv2d" : "WNConv2d(affine)"; }
+  Hw stride, padding;
+};
+
+class WNConvTranspose2d : public WNLayer {
+ public:
+  WNConvTranspose2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override {
+    return mode_ == WNMode::Strict ? "WNConvTranspose2d" : "WNConvTranspose2d(affine)";
+  }
+  Hw stride, padding;
+};
+
+// Weight-normalized addition of n branches, per channel c:
+// y_c = sum_i w_ic x_i,c / (sqrt(sum_i w_ic^2) + 1e-8); weight (n, C), initial rows
+// given (the ResNet uses (0, 1) for (residual, shortcut): identity on the shortcut).
+class WNAdd : public Module {
+ public:
+  WNAdd(int64_t channels, const std::vector<double>& init);
+  // The weighted sum of the branches (all of the same shape, channels on dim 1).
+  Tensor forward_many(const std::vector<Tensor>& xs);
+  std::string type_name() const override { return "WNAdd"; }
+  Tensor weight;
+};
+
+}  // namespace wn::nn
