@@ -10,11 +10,17 @@ int main(int argc, char** argv) {
   CLI::App app{"wngan: the effects of batch and weight normalization in GANs"};
   app.require_subcommand(1);
   wn::app::add_gradcheck(app);
+  wn::app::add_train(app);
+  wn::app::add_sample(app);
+  wn::app::add_split(app);
+  wn::app::add_summary(app);
   wn::app::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wngan: error: %s\n", e.what());
     return 1;

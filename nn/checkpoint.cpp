@@ -171,7 +171,7 @@ TensorFile load_safetensors(const std::string& path) {
   return out;
 }
 
-void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix) {
+void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix, const std::string& scope) {
   std::vector<std::string> problems;
   std::map<std::string, const Tensor*> by_name;
   for (auto& [n, t] : file.tensors)
@@ -193,7 +193,7 @@ void assign_named(const Named& dst, const TensorFile& file, const std::string& p
                                      dtype_name(t.dtype())));
   }
   for (auto& [name, t] : by_name)
-    if (!wanted.count(name)) problems.push_back(fmt::format("unexpected '{}{}'", prefix, name));
+    if (!wanted.count(name) && name.rfind(scope, 0) == 0) problems.push_back(fmt::format("unexpected '{}{}'", prefix, name));
   if (!problems.empty()) {
     std::string msg = fmt::format("{}: {} mismatch(es):", file.path, problems.size());
     for (auto& p : problems) msg += "\n  " + p;

@@ -38,7 +38,10 @@ void save_safetensors(const std::string& path, const Named& tensors,
 TensorFile load_safetensors(const std::string& path);
 // Copies file tensors into the destinations of the same names (optionally under a
 // prefix in the file). Checks every name, shape and dtype first and reports all
-// mismatches at once, naming them; nothing is copied unless all match.
-void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix = "");
+// mismatches at once, naming them; nothing is copied unless all match. File tensors
+// under prefix + scope that no destination takes are reported as unexpected (scope
+// "G." when loading G from a file that also holds D and the optimizers).
+void assign_named(const Named& dst, const TensorFile& file, const std::string& prefix = "",
+                  const std::string& scope = "");
 
 }  // namespace wn::nn

@@ -16,8 +16,8 @@ Tensor Module::forward(const Tensor&) {
   throw std::logic_error(fmt::format("{} '{}' has no single-input forward", type_name(), name_));
 }
 
-Tensor Module::operator()(const Tensor& x) {
-  Tensor y = forward(x);
+Tensor Module::finish(const Tensor& out) {
+  Tensor y = out;
   // The innermost module that produced a node names it (a Sequential does not
   // rename its last child's output).
   if (y.defined() && y.grad_fn() && y.grad_fn()->label.empty() && !name_.empty()) y.set_label(name_);

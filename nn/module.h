@@ -19,8 +19,11 @@ class Module {
   virtual ~Module() = default;
   // The layer's computation on one input (modules with several inputs add their own).
   virtual Tensor forward(const Tensor& x);
-  // forward, then the forward hooks; labels the output with the module's name.
-  Tensor operator()(const Tensor& x);
+  // forward, then finish().
+  Tensor operator()(const Tensor& x) { return finish(forward(x)); }
+  // Labels an output with the module's name and runs the forward hooks on it (modules
+  // with several inputs call it at the end of their own forward).
+  Tensor finish(const Tensor& y);
   // A short type name for summaries ("Conv2d", "TPReLU", ...).
   virtual std::string type_name() const { return "Module"; }
 

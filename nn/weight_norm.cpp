@@ -122,7 +122,7 @@ Tensor WNAdd::forward_many(const std::vector<Tensor>& xs) {
     Tensor term = mul(xs[i], div(select(weight, static_cast<int64_t>(i)), norm));
     y = y.defined() ? add(y, term) : term;
   }
-  return y;
+  return finish(y);
 }
 
 }  // namespace wn::nn

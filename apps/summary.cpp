@@ -1,0 +1,86 @@
+// `wngan summary`: each layer of G and D with its output shape and parameter count.
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "apps/commands.h"
+#include "engine/random.h"
+#include "gan/models.h"
+
+namespace wn::app {
+
+namespace {
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) v.push_back(std::stoll(item));
+  return v;
+}
+
+void print_net(const std::string& title, nn::Module& net, const Tensor& input) {
+  fmt::print("{}  (input {})\n", title, input.shape().str());
+  fmt::print("  {:<36} {:<26} {:<20} {:>12}\n", "layer", "type", "output", "parameters");
+  for (auto& r : gan::summarize(net, input))
+    fmt::print("  {:<36} {:<26} {:<20} {:>12}\n", r.name, r.type, r.out.str(), r.params);
+}
+}  // namespace
+
+void add_model_options(CLI::App* cmd, ModelOptions& m) {
+  cmd->add_option("--arch", m.arch, "dcgan | resnet")->check(CLI::IsMember({"dcgan", "resnet"}));
+  cmd->add_option("--norm", m.norm, "none | batch | weight | weight-affine");
+  cmd->add_option("--channels", m.channels, "Image channels")->check(CLI::PositiveNumber);
+  cmd->add_option("--image-size", m.image_size, "Image size: S or HxW (even)");
+  cmd->add_option("--nf", m.nf, "DCGAN first-layer features")->check(CLI::PositiveNumber);
+  cmd->add_option("--code", m.code, "Latent code length")->check(CLI::PositiveNumber);
+  cmd->add_option("--nlayer", m.nlayer, "DCGAN layer count (0: from the image size)");
+  cmd->add_option("--features", m.features, "ResNet features per level, comma-separated");
+  cmd->add_option("--blocks", m.blocks, "ResNet blocks per level")->check(CLI::PositiveNumber);
+}
+
+gan::ModelConfig ModelOptions::config() const {
+  gan::ModelConfig c;
+  c.arch = arch;
+  c.norm = gan::parse_norm(norm);
+  c.channels = channels;
+  auto x = image_size.find('x');
+  try {
+    if (x == std::string::npos) {
+      c.height = c.width = std::stoll(image_size);  // 0: the data set's own size
+    } else {
+      c.height = std::stoll(image_size.substr(0, x));
+      c.width = std::stoll(image_size.substr(x + 1));
+    }
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("--image-size '{}': expected S or HxW", image_size));
+  }
+  c.nf = nf;
+  c.code = code;
+  c.nlayer = nlayer;
+  c.features = parse_list(features);
+  c.blocks = blocks;
+  return c;
+}
+
+void add_summary(CLI::App& app) {
+  auto m = std::make_shared<ModelOptions>();
+  m->channels = 3;
+  m->image_size = "64";
+  CLI::App* cmd = app.add_subcommand("summary", "Print each layer of G and D with its output shape and parameters");
+  add_model_options(cmd, *m);
+  cmd->callback([m]() {
+    gan::ModelConfig c = m->config();
+    Generator gen(0);
+    gan::Gan g = gan::build_gan(c, gen);
+    fmt::print("{}\n\n", c.describe());
+    print_net("G", *g.G, Tensor::zeros({2, c.code}));
+    fmt::print("\n");
+    print_net("D", *g.D, Tensor::zeros({2, c.channels, c.height, c.width}));
+    fmt::print("\nG parameters: {}\nD parameters: {}\n", g.G->num_parameters(), g.D->num_parameters());
+  });
+}
+
+}  // namespace wn::app

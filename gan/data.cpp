@@ -1,0 +1,361 @@
+#include "gan/data.h"
+
+#include <lmdb.h>
+#include <stb_image.h>
+#include <webp/decode.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace wn::gan {
+
+namespace fs = std::filesystem;
+const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+namespace {
+
+// 1-D triangle-filter weights mapping n source samples onto m outputs.
+struct Taps {
+  std::vector<int64_t> first;
+  std::vector<std::vector<float>> w;
+};
+Taps taps(int64_t n, int64_t m, double start, double len) {
+  Taps t;
+  const double scale = len / double(m);
+  const double support = std::max(1.0, scale);
+  for (int64_t i = 0; i < m; ++i) {
+    const double center = start + (i + 0.5) * scale;
+    int64_t lo = static_cast<int64_t>(std::floor(center - support)), hi = static_cast<int64_t>(std::ceil(center + support));
+    lo = std::max<int64_t>(lo, 0);
+    hi = std::min<int64_t>(hi, n);
+    std::vector<float> w;
+    double sum = 0;
+    for (int64_t j = lo; j < hi; ++j) {
+      double d = std::fabs((j + 0.5) - center) / support;
+      double v = std::max(0.0, 1.0 - d);
+      w.push_back(static_cast<float>(v));
+      sum += v;
+    }
+    if (sum <= 0) {  // degenerate: nearest sample
+      lo = std::clamp<int64_t>(static_cast<int64_t>(center), 0, n - 1);
+      w.assign(1, 1.0f);
+      sum = 1;
+    }
+    for (float& v : w) v = static_cast<float>(v / sum);
+    t.first.push_back(lo);
+    t.w.push_back(std::move(w));
+  }
+  return t;
+}
+
+}  // namespace
+
+void resample_to_chw(const uint8_t* src, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, float* out) {
+  // Centre crop to the target aspect ratio.
+  double ch = double(h), cw = double(w);
+  if (cw / ch > double(ow) / double(oh))
+    cw = ch * double(ow) / double(oh);
+  else
+    ch = cw * double(oh) / double(ow);
+  const double y0 = (h - ch) / 2, x0 = (w - cw) / 2;
+  if (oh == h && ow == w) {
+    for (int64_t k = 0; k < c; ++k)
+      for (int64_t i = 0; i < h * w; ++i) out[k * h * w + i] = src[i * c + k] / 255.0f;
+    return;
+  }
+  Taps ty = taps(h, oh, y0, ch), tx = taps(w, ow, x0, cw);
+  std::vector<float> rows(static_cast<size_t>(oh * w * c));  // vertical pass first
+  for (int64_t i = 0; i < oh; ++i)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t k = 0; k < c; ++k) {
+        float s = 0;
+        for (size_t j = 0; j < ty.w[i].size(); ++j) s += ty.w[i][j] * src[((ty.first[i] + j) * w + x) * c + k];
+        rows[(i * w + x) * c + k] = s;
+      }
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t o = 0; o < ow; ++o) {
+        float s = 0;
+        for (size_t j = 0; j < tx.w[o].size(); ++j) s += tx.w[o][j] * rows[(i * w + tx.first[o] + j) * c + k];
+        out[(k * oh + i) * ow + o] = std::clamp(s / 255.0f, 0.0f, 1.0f);
+      }
+}
+
+namespace {
+
+// Images held in memory as 8-bit interleaved (h, w, c) arrays of one native size.
+class MemoryDataset : public Dataset {
+ public:
+  MemoryDataset(std::string name, int64_t nc, int64_t nh, int64_t nw) : name_(std::move(name)), nc_(nc), nh_(nh), nw_(nw) {}
+  int64_t size() const override { return static_cast<int64_t>(pixels_.size() / (nc_ * nh_ * nw_)); }
+  void load(int64_t i, float* out) const override {
+    const uint8_t* src = pixels_.data() + i * nc_ * nh_ * nw_;
+    if (channels == nc_) {
+      resample_to_chw(src, nh_, nw_, nc_, height, width, out);
+    } else {
+      // Channel conversion: grey to RGB repeats; RGB to grey averages.
+      std::vector<uint8_t> conv(static_cast<size_t>(nh_ * nw_ * channels));
+      for (int64_t p = 0; p < nh_ * nw_; ++p)
+        for (int64_t k = 0; k < channels; ++k) {
+          if (nc_ == 1) {
+            conv[p * channels + k] = src[p];
+          } else {
+            int s = 0;
+            for (int64_t q = 0; q < nc_; ++q) s += src[p * nc_ + q];
+            conv[p * channels + k] = static_cast<uint8_t>(s / nc_);
+          }
+        }
+      resample_to_chw(conv.data(), nh_, nw_, channels, height, width, out);
+    }
+  }
+  std::string describe() const override {
+    return fmt::format("{}: {} images, {}x{}x{} (stored {}x{}x{})", name_, size(), channels, height, width, nc_, nh_, nw_);
+  }
+  std::vector<uint8_t> pixels_;  // interleaved (h, w, c)
+  std::string name_;
+  int64_t nc_, nh_, nw_;
+};
+
+// Reads a whole file, transparently gunzipping it.
+std::string read_maybe_gz(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  gzclose(f);
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
+    throw DataError(fmt::format("{}: corrupt or truncated gzip data ({})", path, msg ? msg : "?"));
+  return out;
+}
+
+uint32_t be32(const std::string& s, size_t off) {
+  return (uint32_t(uint8_t(s[off])) << 24) | (uint32_t(uint8_t(s[off + 1])) << 16) | (uint32_t(uint8_t(s[off + 2])) << 8) |
+         uint32_t(uint8_t(s[off + 3]));
+}
+
+// Finds DIR/name or DIR/name.gz.
+std::string find_file(const std::string& dir, const std::string& name) {
+  for (std::string p : {dir + "/" + name, dir + "/" + name + ".gz"})
+    if (fs::exists(p)) return p;
+  throw DataError(fmt::format("{}/{}(.gz): file not found", dir, name));
+}
+
+void append_idx(MemoryDataset& d, const std::string& path) {
+  std::string b = read_maybe_gz(path);
+  if (b.size() < 16) throw DataError(fmt::format("{}: truncated IDX file ({} bytes)", path, b.size()));
+  const uint32_t magic = be32(b, 0);
+  if (magic != 0x00000803)
+    throw DataError(fmt::format("{}: wrong magic number 0x{:08x} (an IDX image file has 0x00000803)", path, magic));
+  const uint64_t n = be32(b, 4), h = be32(b, 8), w = be32(b, 12);
+  if (int64_t(h) != d.nh_ || int64_t(w) != d.nw_)
+    throw DataError(fmt::format("{}: images are {}x{}, expected {}x{}", path, h, w, d.nh_, d.nw_));
+  if (b.size() < 16 + n * h * w)
+    throw DataError(fmt::format("{}: truncated: {} images of {}x{} need {} bytes, the file has {}", path, n, h, w,
+                                16 + n * h * w, b.size()));
+  d.pixels_.insert(d.pixels_.end(), b.begin() + 16, b.begin() + 16 + static_cast<std::ptrdiff_t>(n * h * w));
+}
+
+std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir) {
+  if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: not a folder", dir));
+  auto d = std::make_unique<MemoryDataset>(name, 1, 28, 28);
+  append_idx(*d, find_file(dir, "train-images-idx3-ubyte"));
+  append_idx(*d, find_file(dir, "t10k-images-idx3-ubyte"));
+  return d;
+}
+
+std::unique_ptr<Dataset> open_cifar(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: not a folder", dir));
+  auto d = std::make_unique<MemoryDataset>("cifar10", 3, 32, 32);
+  std::vector<std::string> files;
+  for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("data_batch_{}.bin", i));
+  files.push_back("test_batch.bin");
+  for (auto& f : files) {
+    std::string p = dir + "/" + f;
+    if (!fs::exists(p)) throw DataError(fmt::format("{}: file not found", p));
+    std::string b = read_maybe_gz(p);
+    if (b.empty() || b.size() % 3073)
+      throw DataError(fmt::format("{}: truncated: {} bytes is not a whole number of 3073-byte records", p, b.size()));
+    for (size_t r = 0; r < b.size() / 3073; ++r) {
+      const char* rec = b.data() + r * 3073;
+      if (uint8_t(rec[0]) > 9) throw DataError(fmt::format("{}: record {} has label {} (not CIFAR-10)", p, r, int(uint8_t(rec[0]))));
+      // Stored planar (3, 32, 32): interleave.
+      for (int64_t px = 0; px < 1024; ++px)
+        for (int k = 0; k < 3; ++k) d->pixels_.push_back(uint8_t(rec[1 + k * 1024 + px]));
+    }
+  }
+  return d;
+}
+
+// Decodes an encoded image (PNG, JPEG, WebP, ...) to interleaved RGB or grey.
+std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_t n, int want_c, int& h, int& w) {
+  std::vector<uint8_t> out;
+  if (n >= 12 && std::memcmp(data, "RIFF", 4) == 0 && std::memcmp(data + 8, "WEBP", 4) == 0) {
+    uint8_t* rgb = WebPDecodeRGB(data, n, &w, &h);
+    if (!rgb) throw DataError(fmt::format("{}: undecodable WebP image", where));
+    out.assign(rgb, rgb + size_t(w) * h * 3);
+    WebPFree(rgb);
+    if (want_c == 1) {
+      std::vector<uint8_t> g(size_t(w) * h);
+      for (size_t i = 0; i < g.size(); ++i) g[i] = uint8_t((out[3 * i] + out[3 * i + 1] + out[3 * i + 2]) / 3);
+      out.swap(g);
+    }
+    return out;
+  }
+  int c = 0;
+  uint8_t* px = stbi_load_from_memory(data, static_cast<int>(n), &w, &h, &c, want_c);
+  if (!px) throw DataError(fmt::format("{}: undecodable image ({})", where, stbi_failure_reason()));
+  out.assign(px, px + size_t(w) * h * want_c);
+  stbi_image_free(px);
+  return out;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw DataError(fmt::format("{}: cannot open", path));
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+class FolderDataset : public Dataset {
+ public:
+  explicit FolderDataset(const std::string& dir) : dir_(dir) {
+    if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: not a folder", dir));
+    for (auto& e : fs::recursive_directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") files_.push_back(e.path().string());
+    }
+    std::sort(files_.begin(), files_.end());
+    if (files_.empty()) throw DataError(fmt::format("{}: no PNG or JPEG images in the folder", dir));
+  }
+  void check_headers() const {
+    for (auto& f : files_) {
+      int w, h, c;
+      if (!stbi_info(f.c_str(), &w, &h, &c))
+        throw DataError(fmt::format("{}: undecodable image ({})", f, stbi_failure_reason()));
+      if (h < height / 2 || w < width / 2)
+        throw DataError(fmt::format("{}: image {}x{} is too small for {}x{} (at most 2x upscaling)", f, w, h, width, height));
+    }
+  }
+  int64_t size() const override { return static_cast<int64_t>(files_.size()); }
+  void load(int64_t i, float* out) const override {
+    std::string b = slurp(files_[i]);
+    int h, w;
+    std::vector<uint8_t> px = decode(files_[i], reinterpret_cast<const uint8_t*>(b.data()), b.size(), int(channels), h, w);
+    resample_to_chw(px.data(), h, w, channels, height, width, out);
+  }
+  std::string describe() const override {
+    return fmt::format("folder {}: {} images, {}x{}x{}", dir_, size(), channels, height, width);
+  }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+class LmdbDataset : public Dataset {
+ public:
+  explicit LmdbDataset(const std::string& dir) : dir_(dir) {
+    if (!fs::exists(dir)) throw DataError(fmt::format("{}: not found", dir));
+    check(mdb_env_create(&env_), "create an environment");
+    mdb_env_set_mapsize(env_, size_t(1) << 40);
+    const unsigned flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | (fs::is_directory(dir) ? 0 : MDB_NOSUBDIR);
+    check(mdb_env_open(env_, dir.c_str(), flags, 0664), "open");
+    MDB_txn* txn;
+    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "begin a read transaction");
+    check(mdb_dbi_open(txn, nullptr, 0, &dbi_), "open the database");
+    MDB_cursor* cur;
+    check(mdb_cursor_open(txn, dbi_, &cur), "open a cursor");
+    MDB_val k, v;
+    while (mdb_cursor_get(cur, &k, &v, keys_.empty() ? MDB_FIRST : MDB_NEXT) == 0)
+      keys_.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (keys_.empty()) throw DataError(fmt::format("{}: the LMDB holds no images", dir));
+  }
+  ~LmdbDataset() override {
+    if (env_) mdb_env_close(env_);
+  }
+  int64_t size() const override { return static_cast<int64_t>(keys_.size()); }
+  void load(int64_t i, float* out) const override {
+    MDB_txn* txn;
+    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "begin a read transaction");
+    MDB_val k{keys_[i].size(), const_cast<char*>(keys_[i].data())}, v;
+    int rc = mdb_get(txn, dbi_, &k, &v);
+    if (rc) {
+      mdb_txn_abort(txn);
+      throw DataError(fmt::format("{}: key '{}': {}", dir_, keys_[i], mdb_strerror(rc)));
+    }
+    std::string where = fmt::format("{} key '{}'", dir_, keys_[i]);
+    int h, w;
+    std::vector<uint8_t> px;
+    try {
+      px = decode(where, static_cast<const uint8_t*>(v.mv_data), v.mv_size, int(channels), h, w);
+    } catch (...) {
+      mdb_txn_abort(txn);
+      throw;
+    }
+    mdb_txn_abort(txn);
+    resample_to_chw(px.data(), h, w, channels, height, width, out);
+  }
+  std::string describe() const override {
+    return fmt::format("lsun {}: {} images, {}x{}x{}", dir_, size(), channels, height, width);
+  }
+
+ private:
+  void check(int rc, const char* what) const {
+    if (rc) throw DataError(fmt::format("{}: cannot {} as an LMDB ({})", dir_, what, mdb_strerror(rc)));
+  }
+  std::string dir_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi dbi_ = 0;
+  std::vector<std::string> keys_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, int64_t width, int64_t channels) {
+  const auto colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon), dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  std::unique_ptr<Dataset> d;
+  int64_t native_c = 3, native = 64;
+  if (kind == "fashion-mnist") {
+    d = open_idx("fashion-mnist", dir.empty() ? kFashionMnistDir : dir);
+    native_c = 1, native = 28;
+  } else if (kind == "mnist") {
+    if (dir.empty()) throw DataError("mnist needs a folder: mnist:DIR");
+    d = open_idx("mnist", dir);
+    native_c = 1, native = 28;
+  } else if (kind == "cifar10") {
+    if (dir.empty()) throw DataError("cifar10 needs a folder: cifar10:DIR");
+    d = open_cifar(dir);
+    native = 32;
+  } else if (kind == "folder") {
+    if (dir.empty()) throw DataError("folder needs a path: folder:DIR");
+    d = std::make_unique<FolderDataset>(dir);
+  } else if (kind == "lsun") {
+    if (dir.empty()) throw DataError("lsun needs a path: lsun:DIR");
+    d = std::make_unique<LmdbDataset>(dir);
+  } else {
+    throw DataError(fmt::format("unknown data set '{}' (expected fashion-mnist, mnist:DIR, cifar10:DIR, folder:DIR or lsun:DIR)", spec));
+  }
+  d->channels = channels > 0 ? channels : native_c;
+  if (d->channels != 1 && d->channels != 3) throw DataError("images must have 1 or 3 channels");
+  d->height = height > 0 ? height : native;
+  d->width = width > 0 ? width : d->height;
+  if (auto* f = dynamic_cast<FolderDataset*>(d.get())) f->check_headers();
+  if (d->size() < 1) throw DataError(fmt::format("{}: no images", spec));
+  return d;
+}
+
+}  // namespace wn::gan

@@ -1,0 +1,44 @@
+// Image data sets (SPEC section 4): IDX (MNIST, Fashion-MNIST; gzip or plain),
+// CIFAR-10 binary batches, a folder of PNG/JPEG images (CelebA) and LSUN as
+// distributed (an LMDB of encoded images). Every image comes out as floats in [0, 1],
+// (C, H, W), resized to the requested size; bad files give errors naming the file.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wn::gan {
+
+// A data set that cannot be read.
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  // Writes image i as C * H * W floats in [0, 1] (thread-safe).
+  virtual void load(int64_t i, float* out) const = 0;
+  // A one-line description ("fashion-mnist: 70000 images, 1x28x28").
+  virtual std::string describe() const = 0;
+  int64_t channels = 0, height = 0, width = 0;
+};
+
+// Opens "fashion-mnist" (Debian's dataset-fashion-mnist), "mnist:DIR", "cifar10:DIR",
+// "folder:DIR" or "lsun:DIR" at size height x width (0: the data set's own size;
+// folders and LSUN default to 64). channels 0 keeps the data set's own (folders and
+// LSUN: 3). Checks files up front (magic numbers, sizes, image headers).
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height = 0, int64_t width = 0,
+                                      int64_t channels = 0);
+// Where the default data set lives.
+extern const char* const kFashionMnistDir;
+
+// Resamples an 8-bit interleaved image (h, w, c) to (c, oh, ow) floats in [0, 1]:
+// centre crop to the target aspect ratio, then a triangle filter (antialiased when
+// shrinking).
+void resample_to_chw(const uint8_t* src, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, float* out);
+
+}  // namespace wn::gan

@@ -1,0 +1,76 @@
+#include "gan/split.h"
+
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/random.h"
+#include "nn/checkpoint.h"
+
+namespace wn::gan {
+
+Split make_split(int64_t n, int64_t n_final, int64_t n_running, uint64_t seed) {
+  if (n_final < 1 || n_running < 0 || n_running > n_final || n_final >= n)
+    throw std::invalid_argument(fmt::format(
+        "cannot split {} images into a final test of {} (running test {}) and a training set", n, n_final, n_running));
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  Generator g(seed ^ 0x5eed5911ULL);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[g.below(uint64_t(i) + 1)]);
+  Split s;
+  s.dataset_size = n;
+  s.seed = seed;
+  s.final_test.assign(idx.begin(), idx.begin() + n_final);
+  s.running_test.assign(idx.begin(), idx.begin() + n_running);
+  s.train.assign(idx.begin() + n_final, idx.end());
+  return s;
+}
+
+void save_split(const std::string& path, const Split& s) {
+  nlohmann::ordered_json j;
+  j["dataset_size"] = s.dataset_size;
+  j["seed"] = s.seed;
+  j["final_test"] = s.final_test;
+  j["running_test"] = s.running_test;
+  j["train"] = s.train;
+  nn::write_file_atomic(path, j.dump() + "\n");
+}
+
+Split load_split(const std::string& path, int64_t n) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error(fmt::format("{}: cannot open the split", path));
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+  Split s;
+  try {
+    s.final_test = j.at("final_test").get<std::vector<int64_t>>();
+    s.running_test = j.at("running_test").get<std::vector<int64_t>>();
+    s.train = j.at("train").get<std::vector<int64_t>>();
+    s.dataset_size = j.value("dataset_size", n);
+    s.seed = j.value("seed", uint64_t(0));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: needs index arrays final_test, running_test and train ({})", path, e.what()));
+  }
+  if (s.dataset_size != n)
+    throw std::runtime_error(fmt::format("{}: made for a data set of {} images, this one has {}", path, s.dataset_size, n));
+  std::vector<char> seen(static_cast<size_t>(n), 0);
+  for (const auto* v : {&s.final_test, &s.train})
+    for (int64_t i : *v) {
+      if (i < 0 || i >= n) throw std::runtime_error(fmt::format("{}: index {} outside the data set of {} images", path, i, n));
+      if (seen[i]++) throw std::runtime_error(fmt::format("{}: index {} appears twice", path, i));
+    }
+  if (s.running_test.size() > s.final_test.size() ||
+      !std::equal(s.running_test.begin(), s.running_test.end(), s.final_test.begin()))
+    throw std::runtime_error(fmt::format("{}: running_test must be the first images of final_test", path));
+  if (s.train.empty()) throw std::runtime_error(fmt::format("{}: empty training set", path));
+  return s;
+}
+
+}  // namespace wn::gan

@@ -1,0 +1,24 @@
+// The reproducible split of a data set (SPEC section 4): final_test (default 2000
+// images), running_test = its first 200, train = the rest. Stored as JSON index arrays.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wn::gan {
+
+struct Split {
+  std::vector<int64_t> final_test, running_test, train;
+  int64_t dataset_size = 0;
+  uint64_t seed = 0;
+};
+
+// A seeded random split of n images.
+Split make_split(int64_t n, int64_t n_final_test, int64_t n_running_test, uint64_t seed);
+// Writes split.json atomically.
+void save_split(const std::string& path, const Split& s);
+// Reads a split and checks it against a data set of n images (indices in range,
+// running_test a prefix of final_test, train disjoint from the tests).
+Split load_split(const std::string& path, int64_t n);
+
+}  // namespace wn::gan

@@ -1,0 +1,369 @@
+#include "gan/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/ops/loss.h"
+#include "gan/image_grid.h"
+#include "nn/checkpoint.h"
+#include "nn/layers.h"
+
+namespace wn::gan {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+json model_to_json(const ModelConfig& m) {
+  return {{"arch", m.arch},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
+          {"width", m.width},   {"nf", m.nf},                {"code", m.code},         {"nlayer", m.nlayer},
+          {"features", m.features}, {"blocks", m.blocks}};
+}
+
+ModelConfig model_from_json(const json& j) {
+  ModelConfig m;
+  m.arch = j.at("arch").get<std::string>();
+  m.norm = parse_norm(j.at("norm").get<std::string>());
+  m.channels = j.at("channels");
+  m.height = j.at("height");
+  m.width = j.at("width");
+  m.nf = j.at("nf");
+  m.code = j.at("code");
+  m.nlayer = j.value("nlayer", int64_t(0));
+  m.features = j.value("features", std::vector<int64_t>{});
+  m.blocks = j.value("blocks", int64_t(2));
+  return m;
+}
+
+json train_to_json(const TrainConfig& c) {
+  return {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
+          {"lr", c.lr},                      {"iters", c.iters},       {"loss", c.loss},
+          {"seed", c.seed},                  {"sample_every", c.sample_every}, {"test_every", c.test_every},
+          {"save_every", c.save_every},      {"log_every", c.log_every},       {"final_test", c.final_test},
+          {"running_test", c.running_test},  {"samples", c.samples}};
+}
+
+std::string fmt_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// Sets requires_grad on every parameter of a module (used to freeze D during G's update
+// so that no gradient of D's weights is computed there).
+void set_trainable(nn::Module& m, bool on) {
+  for (auto& [n, p] : m.named_parameters()) Tensor(p).set_requires_grad(on);
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error(fmt::format("{}: cannot open (is {} a run folder?)", path, run_dir));
+  json j;
+  try {
+    f >> j;
+    TrainConfig c;
+    c.model = model_from_json(j.at("model"));
+    c.data = j.at("data");
+    c.batch = j.at("batch");
+    c.lr = j.at("lr");
+    c.iters = j.at("iters");
+    c.loss = j.at("loss");
+    c.seed = j.at("seed");
+    c.sample_every = j.at("sample_every");
+    c.test_every = j.at("test_every");
+    c.save_every = j.at("save_every");
+    c.log_every = j.value("log_every", int64_t(100));
+    c.final_test = j.at("final_test");
+    c.running_test = j.at("running_test");
+    c.samples = j.value("samples", int64_t(64));
+    c.out = run_dir;
+    return c;
+  } catch (const json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: malformed run configuration ({})", path, e.what()));
+  }
+}
+
+Gan load_gan_from_checkpoint(const std::string& path) {
+  nn::TensorFile f = nn::load_safetensors(path);
+  auto it = f.metadata.find("model");
+  if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: no model description in its metadata", path));
+  ModelConfig m;
+  try {
+    m = model_from_json(json::parse(it->second));
+  } catch (const std::exception& e) {
+    throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
+  }
+  Generator gen(0);
+  Gan g = build_gan(m, gen);
+  nn::assign_named(g.G->state(), f, "", "G.");
+  nn::assign_named(g.D->state(), f, "", "D.");
+  return g;
+}
+
+Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_.seed * 7919 + 11) {
+  log = [](const std::string& s) { std::fputs(s.c_str(), stderr); };
+  if (cfg_.batch < 1 || cfg_.iters < 0 || cfg_.lr <= 0)
+    throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr > 0");
+  if (cfg_.loss != "bce" && cfg_.loss != "ls")
+    throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", cfg_.loss));
+  // The run folder first: an unwritable --out fails before anything else.
+  try {
+    fs::create_directories(cfg_.out + "/checkpoints");
+    fs::create_directories(cfg_.out + "/samples");
+    if (!resume) write_config();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
+  }
+  data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels);
+  // Sizes left at 0 take the data set's own.
+  cfg_.model.channels = data_->channels;
+  cfg_.model.height = data_->height;
+  cfg_.model.width = data_->width;
+  if (!resume) write_config();
+  if (!cfg_.split_file.empty())
+    split_ = load_split(cfg_.split_file, data_->size());
+  else if (resume)
+    split_ = load_split(cfg_.out + "/split.json", data_->size());
+  else
+    split_ = make_split(data_->size(), cfg_.final_test, cfg_.running_test, cfg_.seed);
+  if (!resume || !cfg_.split_file.empty()) save_split(cfg_.out + "/split.json", split_);
+  Generator init(cfg_.seed);
+  gan_ = build_gan(cfg_.model, init);
+  opt_g_ = std::make_unique<nn::RMSProp>(gan_.G->named_parameters(), cfg_.lr, 0.9, 1e-6);
+  opt_d_ = std::make_unique<nn::RMSProp>(gan_.D->named_parameters(), cfg_.lr, 0.9, 1e-6);
+  auto G = gan_.G, D = gan_.D;
+  opt_g_->add_post_step_hook([G] { nn::clip_slopes(*G); });
+  opt_d_->add_post_step_hook([D] { nn::clip_slopes(*D); });
+  loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
+  Generator zgen(cfg_.seed * 31 + 3);
+  fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen);
+  if (resume) {
+    const std::string last = checkpoint_path("last");
+    if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
+    load_checkpoint(last);
+  } else {
+    std::ofstream m(cfg_.out + "/metrics.csv", std::ios::trunc);
+    m << "iteration,d_real,d_fake,g_loss,seconds,running_test\n";
+    if (!m) throw std::runtime_error(fmt::format("cannot write {}/metrics.csv", cfg_.out));
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::checkpoint_path(const std::string& name) const {
+  return cfg_.out + "/checkpoints/" + name + ".safetensors";
+}
+
+void Trainer::write_config() const {
+  nn::write_file_atomic(cfg_.out + "/config.json", train_to_json(cfg_).dump(2) + "\n");
+}
+
+Tensor Trainer::draw_z(int64_t n) { return randn({n, cfg_.model.code}, rng_); }
+
+StepLosses Trainer::step(const Tensor& real) {
+  nn::Module &G = *gan_.G, &D = *gan_.D;
+  const int64_t b = real.dim(0);
+  const bool ls = cfg_.loss == "ls";
+  auto criterion = [&](const Tensor& logits, double target) {
+    Tensor t = Tensor::full(logits.shape(), target, logits.dtype(), logits.device());
+    return ls ? mse(logits, t) : bce_with_logits(logits, t);
+  };
+  G.train();
+  D.train();
+  StepLosses out;
+  // D: a real batch and a separately generated batch (each with its own BN statistics).
+  opt_d_->zero_grad();
+  Tensor fake;
+  {
+    NoGradGuard ng;
+    fake = G(draw_z(b));
+  }
+  Tensor lr = criterion(D(real), 1.0);
+  lr.backward();
+  Tensor lf = criterion(D(fake), 0.0);
+  lf.backward();
+  opt_d_->step();
+  out.d_real = lr.item();
+  out.d_fake = lf.item();
+  // G: non-saturating loss on a fresh code batch, D frozen.
+  opt_g_->zero_grad();
+  set_trainable(D, false);
+  Tensor lg = criterion(D(G(draw_z(b))), 1.0);
+  lg.backward();
+  set_trainable(D, true);
+  opt_g_->step();
+  out.g = lg.item();
+  return out;
+}
+
+void Trainer::sample(int64_t it) {
+  nn::Module& G = *gan_.G;
+  const bool was = G.is_training();
+  G.eval();
+  Tensor imgs;
+  {
+    NoGradGuard ng;
+    imgs = G(fixed_z_);
+  }
+  G.train(was);
+  write_png_grid(fmt::format("{}/samples/iter_{:07d}.png", cfg_.out, it), imgs);
+}
+
+void Trainer::append_metrics(int64_t it, const StepLosses& l, double secs, double running) {
+  std::ofstream m(cfg_.out + "/metrics.csv", std::ios::app);
+  m << fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}\n", it, l.d_real, l.d_fake, l.g, secs,
+                   running >= 0 ? fmt::format("{:.8g}", running) : "");
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  nn::Named t = gan_.G->state();
+  for (auto& e : gan_.D->state()) t.push_back(e);
+  for (auto& [n, s] : opt_g_->state()) t.emplace_back("optim.G." + n, s);
+  for (auto& [n, s] : opt_d_->state()) t.emplace_back("optim.D." + n, s);
+  t.emplace_back("fixed_z", fixed_z_);
+  std::map<std::string, std::string> meta = {
+      {"format", "pt"},
+      {"model", model_to_json(cfg_.model).dump()},
+      {"train", train_to_json(cfg_).dump()},
+      {"iteration", std::to_string(iter_)},
+      {"data_epoch", std::to_string(loader_->epoch())},
+      {"data_position", std::to_string(loader_->position())},
+      {"rng", rng_.state()},
+      {"optim_G_steps", std::to_string(opt_g_->steps())},
+      {"optim_D_steps", std::to_string(opt_d_->steps())},
+      {"best_loss", fmt::format("{:.17g}", best_loss_)},
+      {"best_iteration", std::to_string(best_iter_)}};
+  nn::save_safetensors(path, t, meta);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  nn::TensorFile f = nn::load_safetensors(path);
+  auto need = [&](const std::string& k) -> const std::string& {
+    auto it = f.metadata.find(k);
+    if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: metadata '{}' missing", path, k));
+    return it->second;
+  };
+  ModelConfig m = model_from_json(json::parse(need("model")));
+  if (m.describe() != cfg_.model.describe())
+    throw nn::CheckpointError(fmt::format("{}: the checkpoint holds {}, this run is {}", path, m.describe(),
+                                          cfg_.model.describe()));
+  nn::assign_named(gan_.G->state(), f, "", "G.");
+  nn::assign_named(gan_.D->state(), f, "", "D.");
+  nn::assign_named(opt_g_->state(), f, "optim.G.");
+  nn::assign_named(opt_d_->state(), f, "optim.D.");
+  fixed_z_.copy_from(f.get("fixed_z"));
+  iter_ = std::stoll(need("iteration"));
+  loader_->seek(std::stoll(need("data_epoch")), std::stoll(need("data_position")));
+  rng_.set_state(need("rng"));
+  opt_g_->set_steps(std::stoll(need("optim_G_steps")));
+  opt_d_->set_steps(std::stoll(need("optim_D_steps")));
+  best_loss_ = std::stod(need("best_loss"));
+  best_iter_ = std::stoll(need("best_iteration"));
+  // Metrics after the checkpoint belong to a run that did not survive: drop them.
+  const std::string mp = cfg_.out + "/metrics.csv";
+  std::ifstream in(mp);
+  std::string line, kept;
+  if (std::getline(in, line)) kept = line + "\n";
+  while (std::getline(in, line)) {
+    const auto comma = line.find(',');
+    if (comma != std::string::npos && std::stoll(line.substr(0, comma)) <= iter_) kept += line + "\n";
+  }
+  if (kept.empty()) kept = "iteration,d_real,d_fake,g_loss,seconds,running_test\n";
+  nn::write_file_atomic(mp, kept);
+}
+
+bool Trainer::run() {
+  g_interrupted = false;
+  struct sigaction sa {}, old {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  struct Restore {
+    struct sigaction old;
+    ~Restore() { sigaction(SIGINT, &old, nullptr); }
+  } restore{old};
+
+  const bool tty = ::isatty(STDERR_FILENO);
+  Tensor running_images;
+  if (running_test && !split_.running_test.empty()) running_images = Loader::load(*data_, split_.running_test);
+  if (iter_ == 0) sample(0);
+  const int64_t start_iter = iter_;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto last_print = t_start;
+  bool saved_now = false;
+  while (iter_ < cfg_.iters) {
+    Tensor real = loader_->next();
+    const auto t0 = std::chrono::steady_clock::now();
+    StepLosses l = step(real);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++iter_;
+    saved_now = false;
+    if (!std::isfinite(l.d_real) || !std::isfinite(l.d_fake) || !std::isfinite(l.g))
+      throw DivergedError(fmt::format(
+          "training diverged at iteration {}: D real loss {}, D fake loss {}, G loss {}; the checkpoints in {} "
+          "(last saved before this iteration) are intact",
+          iter_, l.d_real, l.d_fake, l.g, cfg_.out + "/checkpoints"));
+    double running = -1;
+    if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every == 0) sample(iter_);
+    if (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) {
+      if (running_test && running_images.defined()) {
+        running = running_test(*gan_.G, running_images);
+        if (best_iter_ < 0 || running < best_loss_) {
+          best_loss_ = running;
+          best_iter_ = iter_;
+          save_checkpoint(checkpoint_path("best"));
+        }
+      }
+      save_checkpoint(checkpoint_path("last"));
+      saved_now = true;
+    }
+    if (cfg_.save_every > 0 && iter_ % cfg_.save_every == 0) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
+    append_metrics(iter_, l, secs, running);
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t_start).count();
+    const double rate = double(iter_ - start_iter) / std::max(elapsed, 1e-9);
+    const std::string line =
+        fmt::format("iter {}/{}  D real {:.4f} fake {:.4f}  G {:.4f}  {:.2f} it/s  ETA {}{}", iter_, cfg_.iters,
+                    l.d_real, l.d_fake, l.g, rate, fmt_duration(double(cfg_.iters - iter_) / rate),
+                    running >= 0 ? fmt::format("  running test {:.6f}", running) : "");
+    if (tty) {
+      if (std::chrono::duration<double>(now - last_print).count() > 0.25 || iter_ == cfg_.iters || running >= 0) {
+        log("\r\033[K" + line + (running >= 0 ? "\n" : ""));
+        last_print = now;
+      }
+    } else if (iter_ % std::max<int64_t>(1, cfg_.log_every) == 0 || iter_ == cfg_.iters || running >= 0) {
+      log(line + "\n");
+    }
+    if (g_interrupted) {
+      save_checkpoint(checkpoint_path("last"));
+      log(fmt::format("{}interrupted at iteration {}: saved {}\n", tty ? "\n" : "", iter_, checkpoint_path("last")));
+      return false;
+    }
+  }
+  if (tty) log("\n");
+  if (!saved_now) save_checkpoint(checkpoint_path("last"));
+  if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every != 0) sample(iter_);
+  return true;
+}
+
+}  // namespace wn::gan

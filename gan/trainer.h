@@ -1,0 +1,100 @@
+// GAN training with the paper's protocol (SPEC section 4): RMSProp (alpha 0.9, eps
+// 1e-6) for G and D; each iteration updates D on a real batch and on a separate
+// generated batch, then G with the non-saturating loss on a fresh code batch; PReLU /
+// TPReLU slopes are clipped to [0, 1] after every update. A run folder holds
+// config.json, split.json, metrics.csv, samples/ and checkpoints/ (best, last, and
+// every --save-every), each checkpoint a safetensors file with G, D, both optimizers,
+// the iteration, the data cursor and the random state, so a resumed run continues
+// bit-identically (same thread count).
+#pragma once
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "engine/random.h"
+#include "gan/data.h"
+#include "gan/loader.h"
+#include "gan/models.h"
+#include "gan/split.h"
+#include "nn/optim.h"
+
+namespace wn::gan {
+
+struct TrainConfig {
+  ModelConfig model;  // channels, height, width 0: the data set's own
+  std::string data = "fashion-mnist";
+  int64_t batch = 32;
+  double lr = 1e-4;
+  int64_t iters = 2000;           // total iterations of the run
+  std::string loss = "bce";       // "bce" | "ls"
+  uint64_t seed = 1;
+  std::string out = "runs/wn";
+  int64_t sample_every = 100, test_every = 1000, save_every = 0, log_every = 100;
+  int64_t final_test = 2000, running_test = 200;
+  std::string split_file;         // reuse this split instead of making one
+  int64_t samples = 64;           // images in each sample grid
+};
+
+// Training stopped because a loss became NaN or infinite.
+struct DivergedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct StepLosses {
+  double d_real = 0, d_fake = 0, g = 0;
+};
+
+class Trainer {
+ public:
+  // Prepares a run folder (fails before any training if it cannot be written), opens
+  // the data, makes or loads the split and builds the models. With resume, reads the
+  // folder's config.json and its last checkpoint instead.
+  Trainer(TrainConfig cfg, bool resume);
+  ~Trainer();
+  // Trains up to cfg.iters; returns false if interrupted (SIGINT: `last` saved).
+  bool run();
+  // One iteration on a real batch: D on real and generated batches, then G.
+  StepLosses step(const Tensor& real);
+  // Writes / reads a checkpoint with everything needed to continue.
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+
+  // Called every test_every iterations with G; returns the running reconstruction
+  // loss (the evaluation layer provides it; unset: no running test).
+  std::function<double(nn::Module& G, const Tensor& images)> running_test;
+  // Called with each progress line (default: stderr).
+  std::function<void(const std::string&)> log;
+
+  const TrainConfig& config() const { return cfg_; }
+  Gan& gan() { return gan_; }
+  const Dataset& data() const { return *data_; }
+  const Split& split() const { return split_; }
+  int64_t iteration() const { return iter_; }
+  double best_loss() const { return best_loss_; }
+  int64_t best_iteration() const { return best_iter_; }
+  std::string checkpoint_path(const std::string& name) const;
+
+ private:
+  void write_config() const;
+  void sample(int64_t it);
+  void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
+  Tensor draw_z(int64_t n);
+  TrainConfig cfg_;
+  std::unique_ptr<Dataset> data_;
+  Split split_;
+  Gan gan_;
+  std::unique_ptr<nn::RMSProp> opt_g_, opt_d_;
+  std::unique_ptr<Loader> loader_;
+  Generator rng_;
+  Tensor fixed_z_;
+  int64_t iter_ = 0, best_iter_ = -1;
+  double best_loss_ = 0;
+};
+
+// Reads a run's config.json back.
+TrainConfig load_train_config(const std::string& run_dir);
+// Builds the models a checkpoint was saved from and loads their weights.
+Gan load_gan_from_checkpoint(const std::string& checkpoint_path);
+
+}  // namespace wn::gan

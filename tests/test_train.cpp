@@ -1,0 +1,194 @@
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "gan/trainer.h"
+#include "helpers.h"
+#include "nn/checkpoint.h"
+
+using namespace wn;
+using namespace wn::gan;
+namespace fs = std::filesystem;
+
+namespace {
+std::string temp_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("wngan_train_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+std::string be32(uint32_t v) {
+  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
+// A small IDX data set: blobs at varying places.
+std::string make_data(const std::string& dir, uint32_t n_train, uint32_t n_test) {
+  for (auto [name, n] : {std::pair<const char*, uint32_t>{"train-images-idx3-ubyte", n_train}, {"t10k-images-idx3-ubyte", n_test}}) {
+    std::string s = be32(0x803) + be32(n) + be32(28) + be32(28);
+    for (uint32_t i = 0; i < n; ++i)
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) {
+          int cx = 6 + int(i * 7 % 16), cy = 6 + int(i * 11 % 16);
+          s += char((x - cx) * (x - cx) + (y - cy) * (y - cy) < 30 ? 220 : 10);
+        }
+    std::ofstream(dir + "/" + name, std::ios::binary) << s;
+  }
+  return "mnist:" + dir;
+}
+TrainConfig tiny(const std::string& data, const std::string& out, Norm norm = Norm::Batch) {
+  TrainConfig c;
+  c.data = data;
+  c.out = out;
+  c.model.norm = norm;
+  c.model.nf = 8;
+  c.model.code = 16;
+  c.model.channels = c.model.height = c.model.width = 0;
+  c.batch = 8;
+  c.final_test = 20;
+  c.running_test = 10;
+  c.sample_every = 50;
+  c.test_every = 50;
+  c.samples = 4;
+  return c;
+}
+std::string read_bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+}  // namespace
+
+TEST_CASE("100 iterations + resume + 100 iterations equal 200 straight iterations, bit for bit") {
+  std::string d = temp_dir("resume");
+  std::string data = make_data(d, 200, 20);
+  for (Norm norm : {Norm::Batch, Norm::Weight}) {
+    TrainConfig straight = tiny(data, d + "/straight"), split = tiny(data, d + "/split");
+    straight.model.norm = split.model.norm = norm;
+    straight.iters = 200;
+    split.iters = 100;
+    auto quiet = [](const std::string&) {};
+    {
+      Trainer t(straight, false);
+      t.log = quiet;
+      CHECK(t.run());
+    }
+    {
+      Trainer t(split, false);
+      t.log = quiet;
+      CHECK(t.run());
+    }
+    TrainConfig more = load_train_config(d + "/split");
+    more.iters = 200;
+    {
+      Trainer t(more, true);
+      t.log = quiet;
+      CHECK(t.iteration() == 100);
+      CHECK(t.run());
+    }
+    nn::TensorFile a = nn::load_safetensors(d + "/straight/checkpoints/last.safetensors");
+    nn::TensorFile b = nn::load_safetensors(d + "/split/checkpoints/last.safetensors");
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    size_t differing = 0;
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+      CHECK(a.tensors[i].first == b.tensors[i].first);
+      if (std::memcmp(a.tensors[i].second.raw(), b.tensors[i].second.raw(), a.tensors[i].second.nbytes()) != 0)
+        ++differing;
+    }
+    CHECK(differing == 0);
+    CHECK(a.metadata.at("iteration") == "200");
+    CHECK(a.metadata.at("rng") == b.metadata.at("rng"));
+    // The metrics of both runs agree row by row too (but for the timing column).
+    std::ifstream ma(d + "/straight/metrics.csv"), mb(d + "/split/metrics.csv");
+    std::string la, lb;
+    int rows = 0;
+    while (std::getline(ma, la) && std::getline(mb, lb)) {
+      auto strip = [](const std::string& s) {
+        auto a = s.find(',', s.find(',', s.find(',', s.find(',') + 1) + 1) + 1);
+        return s.substr(0, a);
+      };
+      CHECK(strip(la) == strip(lb));
+      ++rows;
+    }
+    CHECK(rows == 201);
+    fs::remove_all(d + "/straight");
+    fs::remove_all(d + "/split");
+  }
+  fs::remove_all(d);
+}
+
+TEST_CASE("the run folder holds config, split, metrics, samples and checkpoints") {
+  std::string d = temp_dir("folder");
+  TrainConfig c = tiny(make_data(d, 100, 20), d + "/run", Norm::Weight);
+  c.iters = 50;
+  Trainer t(c, false);
+  t.log = [](const std::string&) {};
+  int tests = 0;
+  t.running_test = [&](nn::Module&, const Tensor& imgs) {
+    ++tests;
+    CHECK(imgs.shape() == Shape{10, 1, 28, 28});
+    return 0.5;
+  };
+  CHECK(t.run());
+  CHECK(tests == 1);
+  for (const char* f : {"config.json", "split.json", "metrics.csv", "samples/iter_0000000.png", "samples/iter_0000050.png",
+                        "checkpoints/last.safetensors", "checkpoints/best.safetensors"})
+    CHECK_MESSAGE(fs::exists(d + "/run/" + f), f);
+  std::string m = read_bytes(d + "/run/metrics.csv");
+  CHECK(m.rfind("iteration,d_real,d_fake,g_loss,seconds,running_test\n1,", 0) == 0);
+  CHECK(m.find("\n50,") != std::string::npos);
+  CHECK(m.find(",0.5\n") != std::string::npos);
+  Gan g = load_gan_from_checkpoint(d + "/run/checkpoints/best.safetensors");
+  CHECK(g.config.describe() == t.config().model.describe());
+  fs::remove_all(d);
+}
+
+TEST_CASE("a NaN loss stops training naming the iteration, and the last good checkpoint stays intact") {
+  std::string d = temp_dir("nan");
+  TrainConfig c = tiny(make_data(d, 100, 20), d + "/run");
+  c.iters = 50;
+  {
+    Trainer t(c, false);
+    t.log = [](const std::string&) {};
+    CHECK(t.run());
+  }
+  const std::string last = d + "/run/checkpoints/last.safetensors", before = read_bytes(last);
+  TrainConfig more = load_train_config(d + "/run");
+  more.iters = 100;
+  Trainer t(more, true);
+  t.log = [](const std::string&) {};
+  // Poison one of G's weights.
+  Tensor w = t.gan().G->named_parameters()[0].second;
+  w.data<float>()[0] = NAN;
+  CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("training diverged at iteration 51"), DivergedError);
+  CHECK(read_bytes(last) == before);
+  fs::remove_all(d);
+}
+
+TEST_CASE("SIGINT saves 'last' and stops cleanly") {
+  std::string d = temp_dir("sigint");
+  TrainConfig c = tiny(make_data(d, 100, 20), d + "/run");
+  c.iters = 1000;
+  c.log_every = 1;
+  Trainer t(c, false);
+  int lines = 0;
+  t.log = [&](const std::string&) {
+    if (++lines == 7) std::raise(SIGINT);
+  };
+  CHECK_FALSE(t.run());
+  nn::TensorFile f = nn::load_safetensors(d + "/run/checkpoints/last.safetensors");
+  CHECK(f.metadata.at("iteration") == "7");
+  fs::remove_all(d);
+}
+
+TEST_CASE("bad runs fail before training") {
+  std::string d = temp_dir("bad");
+  std::string data = make_data(d, 100, 20);
+  CHECK_THROWS_WITH(Trainer(tiny(data, "/proc/wngan_run"), false), doctest::Contains("cannot write the run folder /proc/wngan_run"));
+  CHECK_THROWS_WITH(Trainer(tiny("mnist:" + d + "/missing", d + "/run"), false), doctest::Contains("not a folder"));
+  TrainConfig c = tiny(data, d + "/run2");
+  c.loss = "hinge";
+  CHECK_THROWS_WITH(Trainer(c, false), doctest::Contains("unknown loss 'hinge'"));
+  CHECK_THROWS_WITH(load_train_config(d + "/nothing"), doctest::Contains("cannot open"));
+  fs::remove_all(d);
+}
