@@ -178,12 +178,10 @@ void Trainer::write_config() const {
   nn::write_file_atomic(cfg_.out + "/config.json", train_to_json(cfg_).dump(2) + "\n");
 }
 
-Tensor Trainer::draw_z(int64_t n) { return randn({n, cfg_.model.code}, rng_); }
-
-StepLosses Trainer::step(const Tensor& real) {
-  nn::Module &G = *gan_.G, &D = *gan_.D;
-  const int64_t b = real.dim(0);
-  const bool ls = cfg_.loss == "ls";
+StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
+                    bool ls) {
+  nn::Module &G = *gan.G, &D = *gan.D;
+  const int64_t b = real.dim(0), code = gan.config.code;
   auto criterion = [&](const Tensor& logits, double target) {
     Tensor t = Tensor::full(logits.shape(), target, logits.dtype(), logits.device());
     return ls ? mse(logits, t) : bce_with_logits(logits, t);
@@ -192,29 +190,31 @@ StepLosses Trainer::step(const Tensor& real) {
   D.train();
   StepLosses out;
   // D: a real batch and a separately generated batch (each with its own BN statistics).
-  opt_d_->zero_grad();
+  opt_d.zero_grad();
   Tensor fake;
   {
     NoGradGuard ng;
-    fake = G(draw_z(b));
+    fake = G(randn({b, code}, rng));
   }
   Tensor lr = criterion(D(real), 1.0);
   lr.backward();
   Tensor lf = criterion(D(fake), 0.0);
   lf.backward();
-  opt_d_->step();
+  opt_d.step();
   out.d_real = lr.item();
   out.d_fake = lf.item();
-  // G: non-saturating loss on a fresh code batch, D frozen.
-  opt_g_->zero_grad();
+  // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
+  opt_g.zero_grad();
   set_trainable(D, false);
-  Tensor lg = criterion(D(G(draw_z(b))), 1.0);
+  Tensor lg = criterion(D(G(randn({b, code}, rng))), 1.0);
   lg.backward();
   set_trainable(D, true);
-  opt_g_->step();
+  opt_g.step();
   out.g = lg.item();
   return out;
 }
+
+StepLosses Trainer::step(const Tensor& real) { return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == "ls"); }
 
 void Trainer::sample(int64_t it) {
   nn::Module& G = *gan_.G;

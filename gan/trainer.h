@@ -45,6 +45,12 @@ struct StepLosses {
   double d_real = 0, d_fake = 0, g = 0;
 };
 
+// One iteration of the protocol on a real batch: D on it and on a separately generated
+// batch (one D update), then G with the non-saturating loss on fresh codes, D frozen.
+// ls: least-squares losses instead of binary cross-entropy.
+StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
+                    bool ls = false);
+
 class Trainer {
  public:
   // Prepares a run folder (fails before any training if it cannot be written), opens
@@ -79,7 +85,6 @@ class Trainer {
   void write_config() const;
   void sample(int64_t it);
   void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
-  Tensor draw_z(int64_t n);
   TrainConfig cfg_;
   std::unique_ptr<Dataset> data_;
   Split split_;

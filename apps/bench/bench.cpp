@@ -6,15 +6,20 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
 #include "apps/commands.h"
 #include "engine/backend/backend.h"
 #include "engine/engine.h"
+#include "gan/trainer.h"
+#include "nn/optim.h"
 
 namespace wn::app {
 
@@ -36,6 +41,13 @@ double time_median(int repeat, F&& f) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
 }
 
 struct ConvCase {
@@ -62,7 +74,8 @@ std::vector<ConvCase> dcgan_convs(int64_t batch) {
 void add_bench(CLI::App& app) {
   struct Opts {
     int threads = 0, repeat = 5, batch = 32;
-    std::string json;
+    std::string json, what = "all", norms = "none,batch,weight", image_size = "64";
+    int64_t channels = 3, nf = 64, code = 128;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("bench", "Time the heavy ops at the paper's DCGAN shapes (GFLOP/s)");
@@ -70,6 +83,14 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--repeat", o->repeat, "Timed runs per measurement (median reported)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "Also write the results to this JSON file");
+  cmd->add_option("--what", o->what, "ops (the DCGAN convolutions), iteration (full training iterations) or all")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ops", "iteration", "all"}));
+  cmd->add_option("--norms", o->norms, "Variants timed by --what iteration")->capture_default_str();
+  cmd->add_option("--image-size", o->image_size, "Image size of the iteration benchmark")->capture_default_str();
+  cmd->add_option("--channels", o->channels, "Image channels of the iteration benchmark")->capture_default_str();
+  cmd->add_option("--nf", o->nf, "First-layer features of the iteration benchmark")->capture_default_str();
+  cmd->add_option("--code", o->code, "Code length of the iteration benchmark")->capture_default_str();
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     Generator gen(1);
@@ -78,6 +99,7 @@ void add_bench(CLI::App& app) {
     out["batch"] = o->batch;
     fmt::print("wngan bench: {} threads, batch {}, median of {} runs\n\n", num_threads(), o->batch, o->repeat);
 
+    const bool ops_on = o->what != "iteration", iter_on = o->what != "ops";
     // SGEMM rate of the machine through the same GEMM path the convolutions use.
     const int64_t n = 2048;
     Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = Tensor::empty({n, n});
@@ -86,10 +108,11 @@ void add_bench(CLI::App& app) {
     fmt::print("SGEMM {}x{}x{}: {:.1f} GFLOP/s\n\n", n, n, n, sgemm);
     out["sgemm_gflops"] = sgemm;
 
-    fmt::print("{:<32} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "op (fwd + bwd data + bwd weight)", "fwd ms",
-               "bwd ms", "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
     nlohmann::json ops = nlohmann::json::array();
-    for (const ConvCase& cc : dcgan_convs(o->batch)) {
+    if (ops_on)
+      fmt::print("{:<32} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "op (fwd + bwd data + bwd weight)", "fwd ms",
+                 "bwd ms", "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
+    for (const ConvCase& cc : ops_on ? dcgan_convs(o->batch) : std::vector<ConvCase>{}) {
       const int64_t B = o->batch;
       Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen);
       Tensor w = cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02);
@@ -130,9 +153,34 @@ void add_bench(CLI::App& app) {
                      {"gflops", gflops}});
     }
     out["ops"] = ops;
+    nlohmann::json iters = nlohmann::json::array();
+    if (iter_on) {
+      fmt::print("\nfull training iteration (D on real + fake, then G), batch {}, {} x {}, nf {}, code {}\n", o->batch,
+                 o->channels, o->image_size, o->nf, o->code);
+      std::stringstream ss(o->norms);
+      std::string norm;
+      while (std::getline(ss, norm, ',')) {
+        ModelOptions mo;
+        mo.norm = norm;
+        mo.channels = o->channels;
+        mo.image_size = o->image_size;
+        mo.nf = o->nf;
+        mo.code = o->code;
+        gan::ModelConfig mc = mo.config();
+        Generator init(1), rng(2);
+        gan::Gan g = gan::build_gan(mc, init);
+        nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+        Tensor real = rand_uniform({o->batch, mc.channels, mc.height, mc.width}, gen, 0, 1);
+        const double t = time_median(o->repeat, [&] { gan::gan_step(g, og, od, real, rng); });
+        fmt::print("  {:<14} {:>9.1f} ms/iteration  {:>7.2f} it/s\n", norm, t * 1e3, 1 / t);
+        iters.push_back({{"norm", norm}, {"seconds", t}, {"image_size", o->image_size}, {"channels", mc.channels}});
+      }
+    }
+    out["iterations"] = iters;
+    out["peak_rss_mib"] = peak_rss_mib();
     auto st = backend_for(kCPU).allocator().stats();
-    fmt::print("\nallocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use\n", st.system_allocs,
-               st.cache_hits, st.peak_in_use / 1048576.0);
+    fmt::print("\nallocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
+               st.system_allocs, st.cache_hits, st.peak_in_use / 1048576.0, peak_rss_mib());
     if (!o->json.empty()) {
       std::ofstream f(o->json);
       f << out.dump(2) << "\n";

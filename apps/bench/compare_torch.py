@@ -2,8 +2,13 @@
 """Runs `wngan bench` and the same ops in PyTorch side by side, in one run, on the
 same machine with the same thread count, and prints the speed ratio per op.
 
+Two parts: the DCGAN convolutions one by one (--what ops), and full training
+iterations of the vanilla, BN and WN DCGANs with peak memory (--what iteration), each
+variant in its own process for wngan and for PyTorch so that peak RSS is per run.
+
 Usage: /usr/bin/python3 apps/bench/compare_torch.py [--wngan build/apps/wngan]
-       [--threads 2] [--repeat 5] [--batch 32] [--out results.json]
+       [--threads 2] [--repeat 5] [--batch 32] [--what ops|iteration|all]
+       [--image-size 64 --channels 3] [--out results.json]
 PyTorch comes from Debian's python3-torch (hence /usr/bin/python3).
 """
 import argparse
@@ -50,6 +55,57 @@ def torch_times(op, threads, repeat, batch):
     return med(fwd), med(total)
 
 
+def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code):
+    """Child process: times PyTorch's training iteration; prints JSON with peak RSS."""
+    import resource
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_dcgan
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    G, D = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
+    step = torch_dcgan.Step(G, D, code)
+    real = torch.rand(batch, channels, size, size)
+    step(real)
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        step(real)
+        ts.append(time.perf_counter() - t)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": statistics.median(ts), "peak_rss_mib": rss,
+                      "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
+
+
+def run_iterations(a):
+    rows = []
+    print(f"\nfull training iteration, {a.channels}x{a.image_size}x{a.image_size}, nf {a.nf}, batch {a.batch}, "
+          f"{a.threads} threads, median of {a.repeat}")
+    hdr = f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan RSS MiB':>14} {'torch RSS MiB':>14}"
+    print(hdr)
+    print("-" * len(hdr))
+    for norm in a.norms.split(","):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "it.json")
+            subprocess.run([a.wngan, "bench", "--what", "iteration", "--norms", norm, "--threads", str(a.threads),
+                            "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size", str(a.image_size),
+                            "--channels", str(a.channels), "--nf", str(a.nf), "--json", path],
+                           check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                ours = json.load(f)
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-child", norm, "--threads",
+                              str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
+                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf)],
+                             check=True, capture_output=True, text=True).stdout
+        theirs = json.loads(out.strip().splitlines()[-1])
+        ws, ts = ours["iterations"][0]["seconds"], theirs["seconds"]
+        rows.append({"norm": norm, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws,
+                     "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"]})
+        print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {ours['peak_rss_mib']:>14.0f} "
+              f"{theirs['peak_rss_mib']:>14.0f}")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wngan", default="build/apps/wngan")
@@ -57,19 +113,37 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--out", help="write the combined results as JSON")
+    ap.add_argument("--what", default="all", choices=["ops", "iteration", "all"])
+    ap.add_argument("--norms", default="none,batch,weight")
+    ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--nf", type=int, default=64)
+    ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.torch_child:
+        torch_iteration(a.torch_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128)
+        return
     if not os.path.exists(a.wngan):
         sys.exit(f"compare_torch: {a.wngan} not found; build first (bash setup.sh)")
     import torch
+    print(f"PyTorch {torch.__version__}, {a.threads} threads")
+    results = {"torch": torch.__version__, "threads": a.threads}
+    if a.what in ("iteration", "all"):
+        results["iterations"] = run_iterations(a)
+    if a.what == "iteration":
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(results, f, indent=2)
+        return
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "wngan.json")
-        subprocess.run([a.wngan, "bench", "--threads", str(a.threads), "--repeat", str(a.repeat),
-                        "--batch", str(a.batch), "--json", path], check=True)
+        subprocess.run([a.wngan, "bench", "--what", "ops", "--threads", str(a.threads), "--repeat", str(a.repeat),
+                        "--batch", str(a.batch), "--json", path], check=True, stdout=subprocess.DEVNULL)
         with open(path) as f:
             ours = json.load(f)
 
-    print(f"\nPyTorch {torch.__version__}, {a.threads} threads, batch {a.batch}, median of {a.repeat} runs")
+    print(f"\nconvolutions, batch {a.batch}, median of {a.repeat} runs")
     print(f"wngan SGEMM rate in this run: {ours['sgemm_gflops']:.1f} GFLOP/s\n")
     hdr = f"{'op (fwd + bwd)':<32} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'torch GF/s':>11} {'wngan %SGEMM':>13}"
     print(hdr)
@@ -82,8 +156,9 @@ def main():
         print(f"{op['name']:<32} {op['total_s']*1e3:>9.1f} {tt*1e3:>9.1f} {speed:>7.2f}x "
               f"{op['gflops']:>11.1f} {op['gflop']/tt:>11.1f} {100*op['gflops']/ours['sgemm_gflops']:>12.0f}%")
     if a.out:
+        results.update({"wngan": ours, "rows": rows})
         with open(a.out, "w") as f:
-            json.dump({"wngan": ours, "rows": rows, "torch": torch.__version__}, f, indent=2)
+            json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":
