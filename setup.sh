@@ -12,7 +12,7 @@ mode="${1:-build}"
 [ $# -gt 0 ] && shift
 
 packages=(g++ meson ninja-build pkg-config cmake libeigen3-dev libtbb-dev libfmt-dev doctest-dev libstb-dev
-          liblmdb-dev libwebp-dev dataset-fashion-mnist
+          liblmdb-dev libwebp-dev dataset-fashion-mnist gnuplot-nox graphviz
           zlib1g-dev nlohmann-json3-dev libcli11-dev)
 [ "$mode" = bench ] && packages+=(python3-torch)
 

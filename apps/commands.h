@@ -3,7 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include <functional>
+
+#include "engine/tensor.h"
 #include "gan/models.h"
+#include "nn/module.h"
 
 namespace wn::app {
 
@@ -19,6 +23,26 @@ void add_model_options(CLI::App* cmd, ModelOptions& m);
 
 // Adds `wngan gradcheck`.
 void add_gradcheck(CLI::App& app);
+// What `wngan eval` (and the study) measures.
+struct EvalRequest {
+  std::string run, checkpoint = "best", split;
+  int64_t n = 2000, steps = 1000, batch = 500;
+  bool verbose = true;
+};
+struct EvalResult {
+  double test_loss = 0, train_loss = 0, seconds = 0;
+  int64_t iteration = -1, n = 0;
+  std::string per_image_csv, pairs_png;
+};
+// Reconstructs a run's final-test images (and as many training images) with a
+// checkpoint; writes per-image losses, a pairs PNG and a row of RUN/eval.csv.
+EvalResult evaluate_run(const EvalRequest& r);
+// Adds `wngan eval`.
+void add_eval(CLI::App& app);
+// The running reconstruction test used by train and study (code length, RMSProp steps).
+std::function<double(nn::Module&, const Tensor&)> running_test_hook(int64_t code, int64_t steps);
+// Adds `wngan study`.
+void add_study(CLI::App& app);
 // Adds `wngan train`.
 void add_train(CLI::App& app);
 // Adds `wngan sample` and `wngan split`.

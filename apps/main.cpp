@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   wn::app::add_gradcheck(app);
   wn::app::add_train(app);
+  wn::app::add_eval(app);
+  wn::app::add_study(app);
   wn::app::add_sample(app);
   wn::app::add_split(app);
   wn::app::add_summary(app);

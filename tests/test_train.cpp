@@ -192,3 +192,24 @@ TEST_CASE("bad runs fail before training") {
   CHECK_THROWS_WITH(load_train_config(d + "/nothing"), doctest::Contains("cannot open"));
   fs::remove_all(d);
 }
+
+TEST_CASE("a checkpoint of another architecture or image size is refused with a clear error") {
+  std::string d = temp_dir("arch");
+  TrainConfig c = tiny(make_data(d, 100, 20), d + "/run");
+  c.iters = 2;
+  {
+    Trainer t(c, false);
+    t.log = [](const std::string&) {};
+    t.run();
+  }
+  TrainConfig other = tiny(make_data(d, 100, 20), d + "/other");
+  other.model.nf = 16;
+  Trainer t(other, false);
+  CHECK_THROWS_WITH_AS(t.load_checkpoint(d + "/run/checkpoints/last.safetensors"),
+                       doctest::Contains("the checkpoint holds dcgan batch 1x28x28 code 16 nf 8"), nn::CheckpointError);
+  Generator gen(1);
+  Gan small = dcgan(Norm::Batch, 1, 32, 32, 8, 16, 0, gen);
+  CHECK_THROWS_WITH_AS(nn::assign_named(small.G->state(), nn::load_safetensors(d + "/run/checkpoints/last.safetensors"), "", "G."),
+                       doctest::Contains("mismatch"), nn::CheckpointError);
+  fs::remove_all(d);
+}

@@ -1,0 +1,32 @@
+// The study's outputs: results table (Markdown and CSV), gnuplot plots, sample strips
+// across iterations, and a self-contained HTML report.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wn::app {
+
+// One trained and evaluated model of a study.
+struct StudyRun {
+  std::string model, dir;
+  uint64_t seed = 0;
+  double final_test = NAN, final_train = NAN, best_running = NAN, train_seconds = 0;
+  int64_t best_iteration = -1;
+  bool diverged = false;
+};
+
+struct StudyReport {
+  std::string title;
+  std::vector<StudyRun> runs;
+  int64_t eval_n = 0, eval_steps = 0;
+};
+
+// Writes results.md, results.csv, plots/*.png (gnuplot, when installed), strips/*.png
+// and report.html into dir.
+void write_study_report(const std::string& dir, const StudyReport& r);
+// A whole text file.
+std::string read_text(const std::string& path);
+
+}  // namespace wn::app

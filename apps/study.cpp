@@ -1,0 +1,162 @@
+// `wngan study`: the paper's comparison (SPEC section 1). Trains the vanilla, BN and WN
+// DCGANs (optionally WN-affine and the ResNets) on the same data, split and seeds,
+// evaluates each on the final test set, and writes results.md / results.csv, gnuplot
+// plots, sample strips and a self-contained report.html into one folder.
+#include <stb_image.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "apps/commands.h"
+#include "apps/report.h"
+#include "engine/parallel.h"
+#include "gan/image_grid.h"
+#include "gan/split.h"
+#include "gan/trainer.h"
+
+namespace wn::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// "weight" -> a DCGAN, "resnet-weight" -> a ResNet.
+gan::ModelConfig model_for(const std::string& name, const ModelOptions& base) {
+  ModelOptions m = base;
+  m.arch = name.rfind("resnet-", 0) == 0 ? "resnet" : "dcgan";
+  m.norm = m.arch == "resnet" ? name.substr(7) : name;
+  if (m.image_size.empty()) m.image_size = "0";
+  return m.config();
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? NAN : s / double(v.size());
+}
+double std_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / double(v.size() - 1));
+}
+
+}  // namespace
+
+void add_study(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    std::string data = "fashion-mnist", models = "none,batch,weight", out = "study";
+    int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
+            test_steps = 50;
+    double lr = 1e-4;
+    uint64_t seed = 1;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  o->model.image_size = "";
+  o->model.channels = 0;
+  CLI::App* cmd = app.add_subcommand("study", "Train vanilla, BN and WN GANs on the same data and compare them (report.html)");
+  cmd->add_option("--models", o->models,
+                  "Comma-separated: none, batch, weight, weight-affine, resnet-none, resnet-batch, resnet-weight")
+      ->capture_default_str();
+  cmd->add_option("--data", o->data, "Data set (as for train)")->capture_default_str();
+  cmd->add_option("--image-size", o->model.image_size, "Image size (default: the data set's)");
+  cmd->add_option("--nf", o->model.nf, "DCGAN first-layer features")->capture_default_str();
+  cmd->add_option("--code", o->model.code, "Code length")->capture_default_str();
+  cmd->add_option("--iters", o->iters, "Training iterations per model")->capture_default_str();
+  cmd->add_option("--seeds", o->seeds, "Repeats with seeds seed, seed+1, ... (mean and spread reported)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "First seed")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str();
+  cmd->add_option("--sample-every", o->sample_every, "Iterations between sample grids")->capture_default_str();
+  cmd->add_option("--eval-n", o->eval_n, "Final-test images")->capture_default_str();
+  cmd->add_option("--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
+  cmd->add_option("--out", o->out, "Study folder")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
+  cmd->callback([o]() {
+    if (o->threads > 0) set_num_threads(o->threads);
+    fs::create_directories(o->out + "/runs");
+    std::vector<std::string> models;
+    {
+      std::stringstream ss(o->models);
+      std::string m;
+      while (std::getline(ss, m, ','))
+        if (!m.empty()) models.push_back(m);
+    }
+    for (auto& m : models) model_for(m, o->model);  // fail early on a bad name
+    std::vector<StudyRun> runs;
+    for (int64_t s = 0; s < o->seeds; ++s) {
+      const uint64_t seed = o->seed + uint64_t(s);
+      for (auto& m : models) {
+        gan::TrainConfig c;
+        c.model = model_for(m, o->model);
+        c.data = o->data;
+        c.batch = o->batch;
+        c.lr = o->lr;
+        c.iters = o->iters;
+        c.seed = seed;
+        c.test_every = o->test_every;
+        c.sample_every = o->sample_every;
+        c.out = fmt::format("{}/runs/{}_seed{}", o->out, m, seed);
+        // One split per seed, shared by every model of that seed.
+        const std::string split = fmt::format("{}/split_seed{}.json", o->out, seed);
+        if (fs::exists(split)) c.split_file = split;
+        fmt::print(stderr, "\n== {} (seed {}): {} iterations -> {}\n", m, seed, c.iters, c.out);
+        const auto t0 = std::chrono::steady_clock::now();
+        gan::Trainer t(c, false);
+        if (!fs::exists(split)) gan::save_split(split, t.split());
+        t.running_test = running_test_hook(c.model.code, o->test_steps);
+        bool diverged = false;
+        try {
+          if (!t.run()) throw CLI::RuntimeError(130);
+        } catch (const gan::DivergedError& e) {
+          fmt::print(stderr, "\n{}: {}\n", m, e.what());
+          diverged = true;
+        }
+        StudyRun r;
+        r.model = m;
+        r.seed = seed;
+        r.dir = c.out;
+        r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.best_running = t.best_loss();
+        r.best_iteration = t.best_iteration();
+        r.diverged = diverged;
+        if (fs::exists(c.out + "/checkpoints/best.safetensors")) {
+          EvalRequest e;
+          e.run = c.out;
+          e.checkpoint = "best";
+          e.n = o->eval_n;
+          e.steps = o->eval_steps;
+          EvalResult er = evaluate_run(e);
+          r.final_test = er.test_loss;
+          r.final_train = er.train_loss;
+          fmt::print(stderr, "{}: final test loss {:.6f} (training images {:.6f})\n", m, er.test_loss, er.train_loss);
+        }
+        runs.push_back(r);
+      }
+    }
+    StudyReport rep;
+    rep.title = fmt::format("wngan study: {} on {}, {} iterations, {} seed(s)", o->models, o->data, o->iters, o->seeds);
+    rep.runs = runs;
+    rep.eval_n = o->eval_n;
+    rep.eval_steps = o->eval_steps;
+    write_study_report(o->out, rep);
+    fmt::print("\n{}\nwrote {}/results.md, results.csv, plots and {}/report.html\n", read_text(o->out + "/results.md"),
+               o->out, o->out);
+  });
+}
+
+}  // namespace wn::app
