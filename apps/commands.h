@@ -41,6 +41,8 @@ EvalResult evaluate_run(const EvalRequest& r);
 void add_eval(CLI::App& app);
 // The running reconstruction test used by train and study (code length, RMSProp steps).
 std::function<double(nn::Module&, const Tensor&)> running_test_hook(int64_t code, int64_t steps);
+// Adds `wngan inspect`.
+void add_inspect(CLI::App& app);
 // Adds `wngan study`.
 void add_study(CLI::App& app);
 // Adds `wngan train`.

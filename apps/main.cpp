@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   wn::app::add_train(app);
   wn::app::add_eval(app);
   wn::app::add_study(app);
+  wn::app::add_inspect(app);
   wn::app::add_sample(app);
   wn::app::add_split(app);
   wn::app::add_summary(app);

@@ -56,6 +56,7 @@ void add_study(CLI::App& app) {
   struct Opts {
     ModelOptions model;
     std::string data = "fashion-mnist", models = "none,batch,weight", out = "study";
+    int64_t final_test = 2000;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
             test_steps = 50;
     double lr = 1e-4;
@@ -82,6 +83,7 @@ void add_study(CLI::App& app) {
   cmd->add_option("--lr", o->lr, "Learning rate")->capture_default_str();
   cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str();
   cmd->add_option("--sample-every", o->sample_every, "Iterations between sample grids")->capture_default_str();
+  cmd->add_option("--final-test", o->final_test, "Images in each seed's final test set")->capture_default_str();
   cmd->add_option("--eval-n", o->eval_n, "Final-test images")->capture_default_str();
   cmd->add_option("--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
   cmd->add_option("--out", o->out, "Study folder")->capture_default_str();
@@ -108,6 +110,7 @@ void add_study(CLI::App& app) {
         c.lr = o->lr;
         c.iters = o->iters;
         c.seed = seed;
+        c.final_test = o->final_test;
         c.test_every = o->test_every;
         c.sample_every = o->sample_every;
         c.out = fmt::format("{}/runs/{}_seed{}", o->out, m, seed);

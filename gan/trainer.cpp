@@ -145,7 +145,7 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
   else if (resume)
     split_ = load_split(cfg_.out + "/split.json", data_->size());
   else
-    split_ = make_split(data_->size(), cfg_.final_test, cfg_.running_test, cfg_.seed);
+    split_ = make_split(data_->size(), cfg_.final_test, std::min(cfg_.running_test, cfg_.final_test), cfg_.seed);
   if (!resume || !cfg_.split_file.empty()) save_split(cfg_.out + "/split.json", split_);
   Generator init(cfg_.seed);
   gan_ = build_gan(cfg_.model, init);

@@ -1,0 +1,254 @@
+// `wngan inspect`: one training step on one batch, shown layer by layer, for teaching
+// how normalization shapes gradient flow: activation mean and std, each parameter's
+// gradient norm and update / weight ratio, the largest |cos(v, dL/dv)| of every WN
+// layer (~0), and for BN layers the share of the incoming gradient removed by each of
+// its backward's two projections. Writes the G step's tape as DOT (and SVG with graphviz).
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "apps/commands.h"
+#include "engine/autograd.h"
+#include "engine/inspect.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/reduce.h"
+#include "gan/data.h"
+#include "gan/loader.h"
+#include "gan/trainer.h"
+#include "nn/inspect.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
+
+namespace wn::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct LayerView {
+  double act_mean = NAN, act_std = NAN, grad = NAN, ratio = NAN, wn_cos = NAN, bn_mean = NAN, bn_xhat = NAN;
+  std::string type;
+};
+
+// Everything inspect reports for one model, keyed by module name.
+struct Inspection {
+  std::string variant;
+  std::map<std::string, LayerView> layers;  // module name -> view
+  std::vector<std::string> order;
+  double d_real = 0, d_fake = 0, g = 0;
+};
+
+// Records BN's two projection terms from its output y and the gradient dy reaching it:
+// dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); reports |mean(dy)| and
+// |xhat mean(dy xhat)| relative to |dy| over the whole layer.
+void watch_bn(nn::Module& root, Inspection& ins) {
+  root.apply([&ins](nn::Module& m) {
+    auto* bn = dynamic_cast<nn::BatchNorm*>(&m);
+    if (!bn) return;
+    m.register_forward_hook([&ins, bn](nn::Module& mod, const Tensor& y) {
+      if (!y.requires_grad()) return;
+      Tensor(y).register_hook([&ins, bn, name = mod.name(), y = y.detach()](const Tensor& dy) -> std::optional<Tensor> {
+        NoGradGuard ng;
+        std::vector<int> axes{0};
+        for (int i = 2; i < y.rank(); ++i) axes.push_back(i);
+        Tensor xhat = div(sub(y, bn->bias), bn->weight);
+        Tensor m1 = mean(dy, axes, true), m2 = mul(xhat, mean(mul(dy, xhat), axes, true));
+        const double n = std::sqrt(sum_squares(dy)), cnt = double(dy.numel() / dy.dim(1));
+        auto& v = ins.layers[name];
+        v.bn_mean = n > 0 ? std::sqrt(sum_squares(m1) * cnt) / n : 0;
+        v.bn_xhat = n > 0 ? std::sqrt(sum_squares(m2)) / n : 0;
+        return std::nullopt;
+      });
+    });
+  });
+}
+
+Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Tensor& real, uint64_t seed,
+                       const std::string& dot_path) {
+  gan::Gan g = g0;
+  Inspection ins;
+  ins.variant = variant;
+  Generator rng(seed);
+  nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+  nn::ActivationRecorder rg(*g.G), rd(*g.D);
+  watch_bn(*g.G, ins);
+  watch_bn(*g.D, ins);
+  nn::UpdateTracker tg, td;
+  tg.snapshot(*g.G);
+  td.snapshot(*g.D);
+  // The step of gan_step, unrolled so that gradients can be read before each update.
+  const int64_t b = real.dim(0);
+  Tensor fake;
+  {
+    NoGradGuard ng;
+    fake = (*g.G)(randn({b, g.config.code}, rng));
+  }
+  od.zero_grad();
+  Tensor lr = bce_with_logits((*g.D)(real), Tensor::ones({b}));
+  lr.backward();
+  Tensor lf = bce_with_logits((*g.D)(fake), Tensor::zeros({b}));
+  lf.backward();
+  std::vector<nn::WNCosine> cos_d = nn::wn_cosines(*g.D);
+  std::vector<nn::ParamStat> grads_d = nn::param_stats(*g.D);
+  od.step();
+  nn::clip_slopes(*g.D);
+  og.zero_grad();
+  for (auto& [n, p] : g.D->named_parameters()) Tensor(p).set_requires_grad(false);
+  set_record_grad_norms(true);
+  Tensor lg = bce_with_logits((*g.D)((*g.G)(randn({b, g.config.code}, rng))), Tensor::ones({b}));
+  lg.backward(Tensor(), /*retain_graph=*/true);
+  set_record_grad_norms(false);
+  if (!dot_path.empty()) nn::write_dot(lg, dot_path);
+  for (auto& [n, p] : g.D->named_parameters()) Tensor(p).set_requires_grad(true);
+  std::vector<nn::WNCosine> cos_g = nn::wn_cosines(*g.G);
+  std::vector<nn::ParamStat> grads_g = nn::param_stats(*g.G);
+  og.step();
+  nn::clip_slopes(*g.G);
+  ins.d_real = lr.item(), ins.d_fake = lf.item(), ins.g = lg.item();
+  // Activations from the first forward of each network (D: the real batch).
+  auto take_acts = [&](const std::vector<nn::ActivationStat>& stats, size_t limit) {
+    std::map<std::string, bool> seen;
+    for (size_t i = 0; i < stats.size() && i < limit; ++i) {
+      auto& s = stats[i];
+      if (seen[s.module] || s.mean.empty()) continue;
+      seen[s.module] = true;
+      double m = 0, v = 0;
+      for (size_t c = 0; c < s.mean.size(); ++c) m += s.mean[c] / s.mean.size();
+      for (size_t c = 0; c < s.std.size(); ++c) v += s.std[c] / s.std.size();
+      auto& lv = ins.layers[s.module];
+      lv.act_mean = m, lv.act_std = v, lv.type = s.type;
+      ins.order.push_back(s.module);
+    }
+  };
+  take_acts(rg.stats(), rg.stats().size());
+  take_acts(rd.stats(), rd.stats().size());
+  auto take_grads = [&](const std::vector<nn::ParamStat>& grads, const std::vector<nn::ParamStat>& after) {
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const std::string& n = grads[i].name;
+      if (n.size() < 7 || n.compare(n.size() - 7, 7, ".weight") != 0) continue;
+      auto& lv = ins.layers[n.substr(0, n.size() - 7)];
+      lv.grad = grads[i].grad_norm;
+      lv.ratio = after[i].update_ratio;
+    }
+  };
+  take_grads(grads_d, td.measure(*g.D));
+  take_grads(grads_g, tg.measure(*g.G));
+  for (auto* cs : {&cos_d, &cos_g})
+    for (auto& c : *cs) ins.layers[c.layer].wn_cos = c.max_abs_cos;
+  return ins;
+}
+
+std::string num(double v, const char* f = "{:.3g}") { return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : "-"; }
+
+void print_one(const Inspection& ins) {
+  fmt::print("\n{}: D loss real {:.4f} fake {:.4f}, G loss {:.4f}\n", ins.variant, ins.d_real, ins.d_fake, ins.g);
+  fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean", "act std",
+             "|grad W|", "upd/weight", "WN|cos|", "BN mean", "BN xhat");
+  for (auto& name : ins.order) {
+    const LayerView& v = ins.layers.at(name);
+    if (v.type == "Sequential" || v.type.rfind("DCGAN", 0) == 0 || v.type.rfind("ResNet", 0) == 0) continue;
+    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type, num(v.act_mean),
+               num(v.act_std), num(v.grad), num(v.ratio), num(v.wn_cos, "{:.1e}"), num(v.bn_mean, "{:.2f}"),
+               num(v.bn_xhat, "{:.2f}"));
+  }
+}
+
+void print_compare(const std::vector<Inspection>& all) {
+  // The layers every variant shares: the linear / conv layers.
+  fmt::print("\nside by side: gradient norm of each weight layer (and, after /, the std of that level's activation)\n");
+  fmt::print("  {:<22}", "layer");
+  for (auto& a : all) fmt::print(" {:>22}", a.variant);
+  fmt::print("\n");
+  for (auto& name : all[0].order) {
+    if (name.find(".conv") == std::string::npos && name.find(".linear") == std::string::npos) continue;
+    fmt::print("  {:<22}", name);
+    for (auto& a : all) {
+      auto it = a.layers.find(name);
+      const std::string level = name.substr(0, name.rfind('.'));
+      auto act = a.layers.find(level + ".act");
+      std::string cell = it == a.layers.end() ? "-" : num(it->second.grad);
+      cell += " / " + (act == a.layers.end() ? std::string("-") : num(act->second.act_std));
+      fmt::print(" {:>22}", cell);
+    }
+    fmt::print("\n");
+  }
+}
+
+}  // namespace
+
+void add_inspect(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    std::string data = "fashion-mnist", checkpoint, compare, out = "inspect";
+    int64_t batch = 32;
+    uint64_t seed = 1;
+  };
+  auto o = std::make_shared<Opts>();
+  o->model.image_size = "";
+  o->model.channels = 0;
+  CLI::App* cmd = app.add_subcommand("inspect", "One training step shown layer by layer: activations, gradients, WN and BN");
+  add_model_options(cmd, o->model);
+  cmd->add_option("--data", o->data, "Data set for the real batch")->capture_default_str();
+  cmd->add_option("--checkpoint", o->checkpoint, "Inspect this checkpoint's model instead of a fresh one");
+  cmd->add_option("--compare", o->compare, "Several variants side by side, e.g. none,batch,weight");
+  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str();
+  cmd->callback([o]() {
+    std::vector<std::string> variants;
+    if (!o->compare.empty()) {
+      std::stringstream ss(o->compare);
+      std::string v;
+      while (std::getline(ss, v, ','))
+        if (!v.empty()) variants.push_back(v);
+    } else {
+      variants.push_back(o->model.norm);
+    }
+    if (!o->checkpoint.empty() && variants.size() > 1)
+      throw std::invalid_argument("--compare builds fresh models; it cannot be combined with --checkpoint");
+    fs::create_directories(o->out);
+    std::vector<Inspection> all;
+    for (auto& v : variants) {
+      gan::Gan g;
+      if (!o->checkpoint.empty()) {
+        g = gan::load_gan_from_checkpoint(o->checkpoint);
+      } else {
+        ModelOptions m = o->model;
+        m.norm = v;
+        if (m.image_size.empty() || m.channels == 0) {
+          auto d = gan::open_dataset(o->data);
+          if (m.image_size.empty()) m.image_size = std::to_string(d->height);
+          if (m.channels == 0) m.channels = d->channels;
+        }
+        Generator init(o->seed);
+        g = gan::build_gan(m.config(), init);
+      }
+      auto data = gan::open_dataset(o->data, g.config.height, g.config.width, g.config.channels);
+      std::vector<int64_t> idx;
+      Generator pick(o->seed);
+      for (int64_t i = 0; i < o->batch; ++i) idx.push_back(static_cast<int64_t>(pick.below(uint64_t(data->size()))));
+      Tensor real = gan::Loader::load(*data, idx);
+      const std::string dot = fmt::format("{}/tape_{}.dot", o->out, g.config.arch + "_" + gan::norm_name(g.config.norm));
+      all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, dot));
+      print_one(all.back());
+      const std::string svg = dot.substr(0, dot.size() - 4) + ".svg";
+      if (std::system("command -v dot >/dev/null 2>&1") == 0 &&
+          std::system(fmt::format("dot -Tsvg '{}' -o '{}'", dot, svg).c_str()) == 0)
+        fmt::print("  tape of the G step: {} and {}\n", dot, svg);
+      else
+        fmt::print("  tape of the G step: {} (install graphviz for an SVG)\n", dot);
+    }
+    if (all.size() > 1) print_compare(all);
+    fmt::print("\nWN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v). BN mean / "
+               "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection.\n");
+  });
+}
+
+}  // namespace wn::app

@@ -1,0 +1,107 @@
+// The commands end to end on a tiny data set: eval, study (with its report) and inspect.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "apps/commands.h"
+#include "apps/report.h"
+#include "helpers.h"
+
+using namespace wn;
+namespace fs = std::filesystem;
+
+namespace {
+std::string temp_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("wngan_apps_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+std::string be32(uint32_t v) {
+  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
+std::string make_data(const std::string& dir) {
+  for (auto [name, n] : {std::pair<const char*, uint32_t>{"train-images-idx3-ubyte", 120}, {"t10k-images-idx3-ubyte", 20}}) {
+    std::string s = be32(0x803) + be32(n) + be32(28) + be32(28);
+    for (uint32_t i = 0; i < n; ++i)
+      for (int p = 0; p < 784; ++p) s += char(((p / 28 + i) % 7) * 30);
+    std::ofstream(dir + "/" + name, std::ios::binary) << s;
+  }
+  return "mnist:" + dir;
+}
+// Runs `wngan ARGS...` through the same CLI as the program.
+void run_cli(std::vector<std::string> args) {
+  CLI::App app;
+  app.require_subcommand(1);
+  app::add_train(app);
+  app::add_eval(app);
+  app::add_study(app);
+  app::add_inspect(app);
+  std::vector<const char*> argv{"wngan"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  app.parse(static_cast<int>(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST_CASE("train then eval: the final test writes per-image losses, pairs and a row of eval.csv") {
+  std::string d = temp_dir("eval");
+  std::string data = make_data(d);
+  run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
+           "--final-test", "30", "--out", d + "/run"});
+  app::EvalRequest r;
+  r.run = d + "/run";
+  r.n = 12;
+  r.steps = 5;
+  r.verbose = false;
+  app::EvalResult e = app::evaluate_run(r);
+  CHECK(e.n == 12);
+  CHECK(e.iteration > 0);
+  CHECK(std::isfinite(e.test_loss));
+  CHECK(std::isfinite(e.train_loss));
+  CHECK(fs::exists(e.pairs_png));
+  std::ifstream per(e.per_image_csv);
+  int lines = 0;
+  for (std::string l; std::getline(per, l);) ++lines;
+  CHECK(lines == 1 + 12 + 12);
+  CHECK(app::read_text(d + "/run/eval.csv").find("final_test_loss") != std::string::npos);
+  r.checkpoint = d + "/nope.safetensors";
+  CHECK_THROWS_WITH(app::evaluate_run(r), doctest::Contains("no such checkpoint"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("study: three variants on the same split, a results table, plots and a self-contained report") {
+  std::string d = temp_dir("study");
+  std::string data = make_data(d);
+  run_cli({"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
+           "--sample-every", "5", "--final-test", "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out", d + "/study"});
+  std::string md = app::read_text(d + "/study/results.md");
+  CHECK(md.find("| vanilla |") != std::string::npos);
+  CHECK(md.find("| BN |") != std::string::npos);
+  CHECK(md.find("| WN |") != std::string::npos);
+  CHECK(md.find(" ± ") != std::string::npos);  // two seeds: mean and spread
+  CHECK(md.find("WN / BN = ") != std::string::npos);
+  CHECK(md.find("0.005524") != std::string::npos);  // the paper's values, labelled
+  std::string csv = app::read_text(d + "/study/results.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 6);
+  std::string html = app::read_text(d + "/study/report.html");
+  CHECK(html.find("<table>") != std::string::npos);
+  CHECK(html.find("data:image/png;base64,") != std::string::npos);
+  CHECK(fs::exists(d + "/study/strips/weight_seed1.png"));
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) CHECK(fs::exists(d + "/study/plots/running_test.png"));
+  // Every model of a seed used that seed's split.
+  CHECK(app::read_text(d + "/study/runs/none_seed2/split.json") == app::read_text(d + "/study/runs/weight_seed2/split.json"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("inspect: one step per variant, the tape as DOT") {
+  std::string d = temp_dir("inspect");
+  std::string data = make_data(d);
+  run_cli({"inspect", "--data", data, "--nf", "8", "--code", "16", "--batch", "4", "--compare", "none,batch,weight",
+           "--out", d + "/insp"});
+  std::string dot = app::read_text(d + "/insp/tape_dcgan_weight.dot");
+  CHECK(dot.find("conv_transpose2d\\nG.level1.conv") != std::string::npos);
+  CHECK(dot.find("|grad|") != std::string::npos);
+  CHECK(fs::exists(d + "/insp/tape_dcgan_batch.dot"));
+  fs::remove_all(d);
+}
