@@ -48,11 +48,11 @@ case "$mode" in
     log=build/meson-logs/testlog.txt
     # Sum doctest's per-executable counts; a test program that died without its
     # summary counts as one failure.
-    read -r passed failed < <(awk '
-      /\[doctest\] test cases:/ { for (i = 1; i <= NF; i++) { if ($i == "passed") p += $(i-1); if ($i == "failed") f += $(i-1) } n++ }
-      END { print p + 0, f + 0 }' "$log")
+    read -r passed failed skipped < <(awk '
+      /\[doctest\] test cases:/ { for (i = 1; i <= NF; i++) { if ($i == "passed") p += $(i-1); if ($i == "failed") f += $(i-1); if ($i == "skipped") s += $(i-1) } }
+      END { print p + 0, f + 0, s + 0 }' "$log")
     if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    echo "$passed passed, $failed failed"
+    echo "$passed passed, $failed failed, $skipped skipped"
     exit "$status"
     ;;
   bench)

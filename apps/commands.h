@@ -25,7 +25,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& m);
 void add_gradcheck(CLI::App& app);
 // What `wngan eval` (and the study) measures.
 struct EvalRequest {
-  std::string run, checkpoint = "best", split;
+  std::string run, checkpoint = "best", split, device = "cpu";
   int64_t n = 2000, steps = 1000, batch = 500;
   bool verbose = true;
 };

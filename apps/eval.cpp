@@ -28,6 +28,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
   if (ckpt == "best" || ckpt == "last") ckpt = r.run + "/checkpoints/" + ckpt + ".safetensors";
   if (!fs::exists(ckpt)) throw std::runtime_error(fmt::format("{}: no such checkpoint", ckpt));
   gan::Gan g = gan::load_gan_from_checkpoint(ckpt);
+  const Device device = Device::parse(r.device);
+  g.G->to(device);
   nn::TensorFile meta = nn::load_safetensors(ckpt);
   auto data = gan::open_dataset(cfg.data, cfg.model.height, cfg.model.width, cfg.model.channels);
   if (g.config.channels != data->channels || g.config.height != data->height || g.config.width != data->width)
@@ -46,10 +48,12 @@ EvalResult evaluate_run(const EvalRequest& r) {
     };
   };
   const auto t0 = std::chrono::steady_clock::now();
-  eval::Reconstruction rt = eval::reconstruct(*g.G, g.config.code, gan::Loader::load(*data, test), o, progress("test", n));
+  eval::Reconstruction rt = eval::reconstruct(*g.G, g.config.code, gan::Loader::load(*data, test).to(device), o,
+                                                 progress("test", n));
   if (r.verbose) fmt::print(stderr, "\n");
   eval::Reconstruction rr =
-      eval::reconstruct(*g.G, g.config.code, gan::Loader::load(*data, train), o, progress("training", train.size()));
+      eval::reconstruct(*g.G, g.config.code, gan::Loader::load(*data, train).to(device), o,
+                        progress("training", train.size()));
   if (r.verbose) fmt::print(stderr, "\n");
   EvalResult res;
   res.test_loss = rt.mean_loss;
@@ -94,6 +98,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--batch", r->batch, "Images per batch (does not change the result)")->capture_default_str();
   cmd->add_option("--split", r->split, "Use this split.json instead of the run's");
   cmd->add_option("--threads", *threads, "Worker threads (default: all cores)");
+  cmd->add_option("--device", r->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([r, threads]() {
     if (*threads > 0) set_num_threads(*threads);
     EvalResult e = evaluate_run(*r);

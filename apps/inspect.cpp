@@ -88,12 +88,13 @@ Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Ten
   Tensor fake;
   {
     NoGradGuard ng;
-    fake = (*g.G)(randn({b, g.config.code}, rng));
+    fake = (*g.G)(randn({b, g.config.code}, rng).to(real.device()));
   }
   od.zero_grad();
-  Tensor lr = bce_with_logits((*g.D)(real), Tensor::ones({b}));
+  const Tensor ones = Tensor::ones({b}, DType::F32, real.device()), zeros = Tensor::zeros({b}, DType::F32, real.device());
+  Tensor lr = bce_with_logits((*g.D)(real), ones);
   lr.backward();
-  Tensor lf = bce_with_logits((*g.D)(fake), Tensor::zeros({b}));
+  Tensor lf = bce_with_logits((*g.D)(fake), zeros);
   lf.backward();
   std::vector<nn::WNCosine> cos_d = nn::wn_cosines(*g.D);
   std::vector<nn::ParamStat> grads_d = nn::param_stats(*g.D);
@@ -102,7 +103,7 @@ Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Ten
   og.zero_grad();
   for (auto& [n, p] : g.D->named_parameters()) Tensor(p).set_requires_grad(false);
   set_record_grad_norms(true);
-  Tensor lg = bce_with_logits((*g.D)((*g.G)(randn({b, g.config.code}, rng))), Tensor::ones({b}));
+  Tensor lg = bce_with_logits((*g.D)((*g.G)(randn({b, g.config.code}, rng).to(real.device()))), ones);
   lg.backward(Tensor(), /*retain_graph=*/true);
   set_record_grad_norms(false);
   if (!dot_path.empty()) nn::write_dot(lg, dot_path);
@@ -186,7 +187,7 @@ void print_compare(const std::vector<Inspection>& all) {
 void add_inspect(CLI::App& app) {
   struct Opts {
     ModelOptions model;
-    std::string data = "fashion-mnist", checkpoint, compare, out = "inspect";
+    std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu";
     int64_t batch = 32;
     uint64_t seed = 1;
   };
@@ -201,6 +202,7 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
   cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     std::vector<std::string> variants;
     if (!o->compare.empty()) {
@@ -234,7 +236,10 @@ void add_inspect(CLI::App& app) {
       std::vector<int64_t> idx;
       Generator pick(o->seed);
       for (int64_t i = 0; i < o->batch; ++i) idx.push_back(static_cast<int64_t>(pick.below(uint64_t(data->size()))));
-      Tensor real = gan::Loader::load(*data, idx);
+      const Device device = Device::parse(o->device);
+      g.G->to(device);
+      g.D->to(device);
+      Tensor real = gan::Loader::load(*data, idx).to(device);
       const std::string dot = fmt::format("{}/tape_{}.dot", o->out, g.config.arch + "_" + gan::norm_name(g.config.norm));
       all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, dot));
       print_one(all.back());

@@ -22,8 +22,6 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const CLI::RuntimeError& e) {
-    return e.get_exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wngan: error: %s\n", e.what());
     return 1;

@@ -19,7 +19,7 @@ namespace wn::app {
 
 void add_sample(CLI::App& app) {
   struct Opts {
-    std::string checkpoint, z, out;
+    std::string checkpoint, z, out, device = "cpu";
     int64_t n = 64;
     uint64_t seed = 1;
   };
@@ -30,8 +30,11 @@ void add_sample(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str();
   cmd->add_option("--z", o->z, "Codes: a safetensors file with tensor 'z' (N, code); writes tensor 'x' to --out");
   cmd->add_option("--out", o->out, "Output: grid.png, or X.safetensors with --z")->required();
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     gan::Gan g = gan::load_gan_from_checkpoint(o->checkpoint);
+    const Device device = Device::parse(o->device);
+    g.G->to(device);
     g.G->eval();
     NoGradGuard ng;
     if (!o->z.empty()) {
@@ -39,13 +42,13 @@ void add_sample(CLI::App& app) {
       Tensor z = f.get("z").to(DType::F32);
       if (z.rank() != 2 || z.dim(1) != g.config.code)
         throw std::invalid_argument(fmt::format("{}: 'z' must be (N, {}), got {}", o->z, g.config.code, z.shape().str()));
-      Tensor x = (*g.G)(z);
+      Tensor x = (*g.G)(z.to(device));
       nn::save_safetensors(o->out, {{"x", x}}, {{"checkpoint", o->checkpoint}});
       fmt::print("wrote x {} to {}\n", x.shape().str(), o->out);
       return;
     }
     Generator gen(o->seed);
-    Tensor x = (*g.G)(randn({o->n, g.config.code}, gen));
+    Tensor x = (*g.G)(randn({o->n, g.config.code}, gen).to(device));
     gan::write_png_grid(o->out, x);
     fmt::print("wrote a grid of {} samples ({}) to {}\n", o->n, g.config.describe(), o->out);
   });

@@ -37,25 +37,12 @@ gan::ModelConfig model_for(const std::string& name, const ModelOptions& base) {
   return m.config();
 }
 
-double mean_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? NAN : s / double(v.size());
-}
-double std_of(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean_of(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / double(v.size() - 1));
-}
-
 }  // namespace
 
 void add_study(CLI::App& app) {
   struct Opts {
     ModelOptions model;
-    std::string data = "fashion-mnist", models = "none,batch,weight", out = "study";
+    std::string data = "fashion-mnist", models = "none,batch,weight", out = "study", device = "cpu";
     int64_t final_test = 2000;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
             test_steps = 50;
@@ -88,6 +75,7 @@ void add_study(CLI::App& app) {
   cmd->add_option("--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
   cmd->add_option("--out", o->out, "Study folder")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     fs::create_directories(o->out + "/runs");
@@ -111,6 +99,7 @@ void add_study(CLI::App& app) {
         c.iters = o->iters;
         c.seed = seed;
         c.final_test = o->final_test;
+        c.device = o->device;
         c.test_every = o->test_every;
         c.sample_every = o->sample_every;
         c.out = fmt::format("{}/runs/{}_seed{}", o->out, m, seed);
@@ -143,6 +132,7 @@ void add_study(CLI::App& app) {
           e.checkpoint = "best";
           e.n = o->eval_n;
           e.steps = o->eval_steps;
+          e.device = o->device;
           EvalResult er = evaluate_run(e);
           r.final_test = er.test_loss;
           r.final_train = er.train_loss;

@@ -50,6 +50,7 @@ void add_train(CLI::App& app) {
   cmd->add_option("--save-every", t.save_every, "Iterations between numbered checkpoints (0: none)")->capture_default_str();
   cmd->add_option("--log-every", t.log_every, "Iterations between progress lines when not on a terminal")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
+  cmd->add_option("--device", o->train.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o, cmd]() {
     if (o->threads > 0) set_num_threads(o->threads);
     gan::TrainConfig cfg;
@@ -57,6 +58,7 @@ void add_train(CLI::App& app) {
     if (resume) {
       cfg = gan::load_train_config(o->resume);
       if (cmd->count("--iters")) cfg.iters = o->train.iters;
+      cfg.device = o->train.device;
     } else {
       cfg = o->train;
       ModelOptions m = o->model;

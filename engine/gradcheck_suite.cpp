@@ -51,11 +51,13 @@ struct Suite {
   void add(const std::string& fam, const std::string& name, Inputs in, Fn f, const std::string& extra = "",
            double tol = 1e-6) {
     std::string shape = shapes(in) + (extra.empty() ? "" : " " + extra);
-    cases.push_back({fam, name, shape, [in, f, tol]() {
+    cases.push_back({fam, name, shape,
+                     [in, f, tol]() {
                        GradcheckOptions o;
                        o.tolerance = tol;
                        return gradcheck(f, in, o);
-                     }});
+                     },
+                     f, in});
   }
 };
 
@@ -193,9 +195,11 @@ void batch_norm_cases(Suite& s) {
         [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true); }, "train");
   s.add("batch_norm", "batch_norm", {leaf({6, 4}, 143), leaf({4}, 144, 0.5, 1.5), leaf({4}, 145)},
         [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true); }, "train 1d");
-  Tensor rm = constant({3}, 146, -0.5, 0.5), rv = constant({3}, 147, 0.5, 2.0);
-  s.add("batch_norm", "batch_norm", {leaf({2, 3, 2, 3}, 148), leaf({3}, 149, 0.5, 1.5), leaf({3}, 150)},
-        [rm, rv](const Inputs& in) { return batch_norm(in[0], in[1], in[2], rm, rv, false); }, "eval");
+  // Running statistics are constants: inputs without requires_grad.
+  s.add("batch_norm", "batch_norm",
+        {leaf({2, 3, 2, 3}, 148), leaf({3}, 149, 0.5, 1.5), leaf({3}, 150), constant({3}, 146, -0.5, 0.5),
+         constant({3}, 147, 0.5, 2.0)},
+        [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], in[3], in[4], false); }, "eval");
 }
 
 void loss_cases(Suite& s) {
@@ -205,9 +209,8 @@ void loss_cases(Suite& s) {
     p[0] = 30;
     p[1] = -40;  // far out on both sides: the stable form must keep the gradient exact
   }
-  Tensor t = constant({2, 4}, 161, 0, 1);
-  s.add("loss", "bce_with_logits", {big}, [t](const Inputs& in) { return bce_with_logits(in[0], t); },
-        "large logits");
+  s.add("loss", "bce_with_logits", {big, constant({2, 4}, 161, 0, 1)},
+        [](const Inputs& in) { return bce_with_logits(in[0], in[1]); }, "large logits");
   s.add("loss", "bce_with_logits", {leaf({5, 1}, 162, -3, 3), leaf({5, 1}, 163, 0, 1)},
         [](const Inputs& in) { return bce_with_logits(in[0], in[1]); }, "soft targets");
   s.add("loss", "mse", {leaf({2, 3, 2, 2}, 164), leaf({2, 3, 2, 2}, 165)},

@@ -14,6 +14,10 @@ struct GradcheckCase {
   std::string name;    // op or module, with its variant
   std::string shape;   // input shapes and settings, for the table
   std::function<GradcheckResult()> run;
+  // The checked function and its float64 CPU inputs (those without requires_grad are
+  // constants), so other checks (e.g. CPU / CUDA parity) can reuse the case.
+  std::function<Tensor(const std::vector<Tensor>&)> fn;
+  std::vector<Tensor> inputs;
 };
 
 // Every engine operator at several shapes (batch 1 and > 1, odd sizes, strides 1 and

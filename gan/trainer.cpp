@@ -149,6 +149,11 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
   if (!resume || !cfg_.split_file.empty()) save_split(cfg_.out + "/split.json", split_);
   Generator init(cfg_.seed);
   gan_ = build_gan(cfg_.model, init);
+  device_ = Device::parse(cfg_.device);
+  if (device_ != kCPU) {
+    gan_.G->to(device_);
+    gan_.D->to(device_);
+  }
   opt_g_ = std::make_unique<nn::RMSProp>(gan_.G->named_parameters(), cfg_.lr, 0.9, 1e-6);
   opt_d_ = std::make_unique<nn::RMSProp>(gan_.D->named_parameters(), cfg_.lr, 0.9, 1e-6);
   auto G = gan_.G, D = gan_.D;
@@ -156,7 +161,7 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
   opt_d_->add_post_step_hook([D] { nn::clip_slopes(*D); });
   loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
   Generator zgen(cfg_.seed * 31 + 3);
-  fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen);
+  fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen).to(device_);
   if (resume) {
     const std::string last = checkpoint_path("last");
     if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
@@ -194,7 +199,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   Tensor fake;
   {
     NoGradGuard ng;
-    fake = G(randn({b, code}, rng));
+    fake = G(randn({b, code}, rng).to(real.device()));
   }
   Tensor lr = criterion(D(real), 1.0);
   lr.backward();
@@ -206,7 +211,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
   opt_g.zero_grad();
   set_trainable(D, false);
-  Tensor lg = criterion(D(G(randn({b, code}, rng))), 1.0);
+  Tensor lg = criterion(D(G(randn({b, code}, rng).to(real.device()))), 1.0);
   lg.backward();
   set_trainable(D, true);
   opt_g.step();
@@ -305,14 +310,15 @@ bool Trainer::run() {
 
   const bool tty = ::isatty(STDERR_FILENO);
   Tensor running_images;
-  if (running_test && !split_.running_test.empty()) running_images = Loader::load(*data_, split_.running_test);
+  if (running_test && !split_.running_test.empty())
+    running_images = Loader::load(*data_, split_.running_test).to(device_);
   if (iter_ == 0) sample(0);
   const int64_t start_iter = iter_;
   const auto t_start = std::chrono::steady_clock::now();
   auto last_print = t_start;
   bool saved_now = false;
   while (iter_ < cfg_.iters) {
-    Tensor real = loader_->next();
+    Tensor real = loader_->next().to(device_);
     const auto t0 = std::chrono::steady_clock::now();
     StepLosses l = step(real);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

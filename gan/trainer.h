@@ -34,6 +34,7 @@ struct TrainConfig {
   int64_t final_test = 2000, running_test = 200;
   std::string split_file;         // reuse this split instead of making one
   int64_t samples = 64;           // images in each sample grid
+  std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N" (not stored in config.json)
 };
 
 // Training stopped because a loss became NaN or infinite.
@@ -93,6 +94,7 @@ class Trainer {
   std::unique_ptr<Loader> loader_;
   Generator rng_;
   Tensor fixed_z_;
+  Device device_ = kCPU;
   int64_t iter_ = 0, best_iter_ = -1;
   double best_loss_ = 0;
 };

@@ -74,7 +74,7 @@ std::vector<ConvCase> dcgan_convs(int64_t batch) {
 void add_bench(CLI::App& app) {
   struct Opts {
     int threads = 0, repeat = 5, batch = 32;
-    std::string json, what = "all", norms = "none,batch,weight", image_size = "64";
+    std::string json, what = "all", norms = "none,batch,weight", image_size = "64", device = "cpu";
     int64_t channels = 3, nf = 64, code = 128;
   };
   auto o = std::make_shared<Opts>();
@@ -91,19 +91,27 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--channels", o->channels, "Image channels of the iteration benchmark")->capture_default_str();
   cmd->add_option("--nf", o->nf, "First-layer features of the iteration benchmark")->capture_default_str();
   cmd->add_option("--code", o->code, "Code length of the iteration benchmark")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
+    const Device dev = Device::parse(o->device);
+    Backend& be = backend_for(dev);
     Generator gen(1);
     nlohmann::json out;
     out["threads"] = num_threads();
+    out["device"] = dev.str();
     out["batch"] = o->batch;
-    fmt::print("wngan bench: {} threads, batch {}, median of {} runs\n\n", num_threads(), o->batch, o->repeat);
+    fmt::print("wngan bench on {}: {} threads, batch {}, median of {} runs\n\n", dev.str(), num_threads(), o->batch,
+               o->repeat);
 
     const bool ops_on = o->what != "iteration", iter_on = o->what != "ops";
     // SGEMM rate of the machine through the same GEMM path the convolutions use.
     const int64_t n = 2048;
-    Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = Tensor::empty({n, n});
-    double t = time_median(o->repeat, [&] { a.backend().gemm(false, false, 1.0, a, b, 0.0, c); });
+    Tensor a = randn({n, n}, gen).to(dev), b = randn({n, n}, gen).to(dev), c = Tensor::empty({n, n}, DType::F32, dev);
+    double t = time_median(o->repeat, [&] {
+      be.gemm(false, false, 1.0, a, b, 0.0, c);
+      be.synchronize();
+    });
     const double sgemm = 2.0 * n * n * n / t / 1e9;
     fmt::print("SGEMM {}x{}x{}: {:.1f} GFLOP/s\n\n", n, n, n, sgemm);
     out["sgemm_gflops"] = sgemm;
@@ -114,15 +122,16 @@ void add_bench(CLI::App& app) {
                  "bwd ms", "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
     for (const ConvCase& cc : ops_on ? dcgan_convs(o->batch) : std::vector<ConvCase>{}) {
       const int64_t B = o->batch;
-      Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen);
-      Tensor w = cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02);
-      Tensor bias = Tensor::zeros({cc.cout});
+      Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev);
+      Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
+                     .to(dev);
+      Tensor bias = Tensor::zeros({cc.cout}, DType::F32, dev);
       x.set_requires_grad(true);
       w.set_requires_grad(true);
       bias.set_requires_grad(true);
       auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, bias, 2, 1) : conv2d(x, w, bias, 2, 1); };
       Tensor y = fwd();
-      Tensor dy = randn(y.shape(), gen);
+      Tensor dy = randn(y.shape(), gen).to(dev);
       const int64_t osz = y.dim(2);
       // Multiply-adds of one direction: output pixels x Cout x Cin x 16 (conv), or
       // input pixels x Cin x Cout x 16 (transposed).
@@ -132,12 +141,14 @@ void add_bench(CLI::App& app) {
       double tf = time_median(o->repeat, [&] {
         NoGradGuard ng;
         fwd();
+        be.synchronize();
       });
       double tt = time_median(o->repeat, [&] {
         x.zero_grad();
         w.zero_grad();
         bias.zero_grad();
         fwd().backward(dy);
+        be.synchronize();
       });
       const double gflops = flop / tt / 1e9;
       fmt::print("{:<32} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.3f} {:>10.1f} {:>7.0f}%\n", cc.name, tf * 1e3,
@@ -169,8 +180,10 @@ void add_bench(CLI::App& app) {
         gan::ModelConfig mc = mo.config();
         Generator init(1), rng(2);
         gan::Gan g = gan::build_gan(mc, init);
+        g.G->to(dev);
+        g.D->to(dev);
         nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
-        Tensor real = rand_uniform({o->batch, mc.channels, mc.height, mc.width}, gen, 0, 1);
+        Tensor real = rand_uniform({o->batch, mc.channels, mc.height, mc.width}, gen, 0, 1).to(dev);
         const double t = time_median(o->repeat, [&] { gan::gan_step(g, og, od, real, rng); });
         fmt::print("  {:<14} {:>9.1f} ms/iteration  {:>7.2f} it/s\n", norm, t * 1e3, 1 / t);
         iters.push_back({{"norm", norm}, {"seconds", t}, {"image_size", o->image_size}, {"channels", mc.channels}});
@@ -178,7 +191,7 @@ void add_bench(CLI::App& app) {
     }
     out["iterations"] = iters;
     out["peak_rss_mib"] = peak_rss_mib();
-    auto st = backend_for(kCPU).allocator().stats();
+    auto st = be.allocator().stats();
     fmt::print("\nallocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
                st.system_allocs, st.cache_hits, st.peak_in_use / 1048576.0, peak_rss_mib());
     if (!o->json.empty()) {

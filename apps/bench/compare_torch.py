@@ -55,22 +55,31 @@ def torch_times(op, threads, repeat, batch):
     return med(fwd), med(total)
 
 
-def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code):
+def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, device):
     """Child process: times PyTorch's training iteration; prints JSON with peak RSS."""
     import resource
     import torch
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_dcgan
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        # Plain FP32 like wngan's CUDA backend (PyTorch's default lets cuDNN use TF32).
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(1)
     G, D = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
-    step = torch_dcgan.Step(G, D, code)
-    real = torch.rand(batch, channels, size, size)
-    step(real)
+    G, D = G.to(device), D.to(device)
+    step = torch_dcgan.Step(G, D, code, device=device)
+    real = torch.rand(batch, channels, size, size, device=device)
+    for _ in range(3 if device.startswith("cuda") else 1):
+        step(real)
     ts = []
     for _ in range(repeat):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         t = time.perf_counter()
-        step(real)
+        step(real)  # ends with .item(): synchronised
         ts.append(time.perf_counter() - t)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": statistics.median(ts), "peak_rss_mib": rss,
@@ -79,8 +88,8 @@ def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code):
 
 def run_iterations(a):
     rows = []
-    print(f"\nfull training iteration, {a.channels}x{a.image_size}x{a.image_size}, nf {a.nf}, batch {a.batch}, "
-          f"{a.threads} threads, median of {a.repeat}")
+    print(f"\nfull training iteration on {a.device}, {a.channels}x{a.image_size}x{a.image_size}, nf {a.nf}, "
+          f"batch {a.batch}, {a.threads} threads, median of {a.repeat}")
     hdr = f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan RSS MiB':>14} {'torch RSS MiB':>14}"
     print(hdr)
     print("-" * len(hdr))
@@ -89,17 +98,18 @@ def run_iterations(a):
             path = os.path.join(d, "it.json")
             subprocess.run([a.wngan, "bench", "--what", "iteration", "--norms", norm, "--threads", str(a.threads),
                             "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size", str(a.image_size),
-                            "--channels", str(a.channels), "--nf", str(a.nf), "--json", path],
+                            "--channels", str(a.channels), "--nf", str(a.nf), "--device", a.device, "--json", path],
                            check=True, stdout=subprocess.DEVNULL)
             with open(path) as f:
                 ours = json.load(f)
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-child", norm, "--threads",
                               str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
-                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf)],
+                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf), "--device",
+                              a.device],
                              check=True, capture_output=True, text=True).stdout
         theirs = json.loads(out.strip().splitlines()[-1])
         ws, ts = ours["iterations"][0]["seconds"], theirs["seconds"]
-        rows.append({"norm": norm, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws,
+        rows.append({"norm": norm, "device": a.device, "batch": a.batch, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws,
                      "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"]})
         print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {ours['peak_rss_mib']:>14.0f} "
               f"{theirs['peak_rss_mib']:>14.0f}")
@@ -118,15 +128,17 @@ def main():
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--nf", type=int, default=64)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (iteration benchmark)")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_child:
-        torch_iteration(a.torch_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128)
+        torch_iteration(a.torch_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128, a.device)
         return
     if not os.path.exists(a.wngan):
         sys.exit(f"compare_torch: {a.wngan} not found; build first (bash setup.sh)")
     import torch
-    print(f"PyTorch {torch.__version__}, {a.threads} threads")
+    print(f"PyTorch {torch.__version__}, {a.threads} threads"
+          + (f", {torch.cuda.get_device_name(0)}" if a.device.startswith("cuda") else ""))
     results = {"torch": torch.__version__, "threads": a.threads}
     if a.what in ("iteration", "all"):
         results["iterations"] = run_iterations(a)

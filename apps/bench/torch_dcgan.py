@@ -132,8 +132,8 @@ def clip_slopes(m):
 class Step:
     """One iteration of the paper's protocol, as wngan's gan_step does it."""
 
-    def __init__(self, G, D, code, lr=1e-4):
-        self.G, self.D, self.code = G, D, code
+    def __init__(self, G, D, code, lr=1e-4, device="cpu"):
+        self.G, self.D, self.code, self.device = G, D, code, device
         self.og = torch.optim.RMSprop(G.parameters(), lr=lr, alpha=0.9, eps=1e-6)
         self.od = torch.optim.RMSprop(D.parameters(), lr=lr, alpha=0.9, eps=1e-6)
 
@@ -143,17 +143,18 @@ class Step:
         bce = F.binary_cross_entropy_with_logits
         self.od.zero_grad()
         with torch.no_grad():
-            fake = G(torch.randn(b, self.code))
-        lr = bce(D(real * 2 - 1).view(-1), torch.ones(b))
+            fake = G(torch.randn(b, self.code, device=self.device))
+        ones = torch.ones(b, device=self.device)
+        lr = bce(D(real * 2 - 1).view(-1), ones)
         lr.backward()
-        lf = bce(D(fake * 2 - 1).view(-1), torch.zeros(b))
+        lf = bce(D(fake * 2 - 1).view(-1), torch.zeros(b, device=self.device))
         lf.backward()
         self.od.step()
         clip_slopes(D)
         self.og.zero_grad()
         for p in D.parameters():
             p.requires_grad_(False)
-        lg = bce(D(G(torch.randn(b, self.code)) * 2 - 1).view(-1), torch.ones(b))
+        lg = bce(D(G(torch.randn(b, self.code, device=self.device)) * 2 - 1).view(-1), ones)
         lg.backward()
         for p in D.parameters():
             p.requires_grad_(True)

@@ -55,9 +55,24 @@ NCR ncr_of(const Shape& s) {
   return r;
 }
 
+#ifdef WN_HAVE_CUDA
+void init_cuda_backend();  // engine/backend/cuda/cuda_backend.cu
+#endif
+
+namespace {
+// Registers the backends built into this binary, once.
+void init_backends() {
+#ifdef WN_HAVE_CUDA
+  static std::once_flag once;
+  std::call_once(once, [] { init_cuda_backend(); });
+#endif
+}
+}  // namespace
+
 Backend& backend_for(Device device) {
   static CpuBackend cpu;
   if (device.type == DeviceType::CPU) return cpu;
+  init_backends();
   if (!g_cuda_factory)
     throw std::runtime_error(
         fmt::format("device {} requested, but this build has no CUDA backend (configure with -Dcuda=enabled)",
@@ -69,6 +84,7 @@ Backend& backend_for(Device device) {
 
 bool device_available(DeviceType type) {
   if (type == DeviceType::CPU) return true;
+  init_backends();
   return g_cuda_factory && g_cuda_available && g_cuda_available();
 }
 

@@ -1,0 +1,410 @@
+// CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
+// updates and losses. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
+#include <cmath>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/backend/cuda/cuda_backend.h"
+#include "engine/backend/cuda/cuda_common.cuh"
+
+namespace wn {
+
+void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+}
+
+void cublas_check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLAS error in ") + what + ": status " + std::to_string(int(s)));
+}
+
+CudaBackend::CudaBackend(int index)
+    : index_(index),
+      alloc_(
+          [index](size_t n) -> void* {
+            void* p = nullptr;
+            cudaSetDevice(index);
+            return cudaMalloc(&p, n) == cudaSuccess ? p : nullptr;
+          },
+          [](void* p) { cudaFree(p); }) {
+  cuda_check(cudaSetDevice(index), "cudaSetDevice");
+  cublas_check(cublasCreate(&cublas_), "cublasCreate");
+  // Plain FP32: no TF32 tensor-core rounding, so results match the CPU to ~1e-6.
+  cublas_check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+}
+
+CudaBackend::~CudaBackend() {
+  // Process exit: the driver reclaims device memory; only the handle is released.
+  if (cublas_) cublasDestroy(cublas_);
+}
+
+void CudaBackend::host_to_device(void* dst, const void* src, size_t bytes) {
+  cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to the device");
+}
+void CudaBackend::device_to_host(void* dst, const void* src, size_t bytes) {
+  cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy from the device");
+}
+void CudaBackend::device_to_device(void* dst, const void* src, size_t bytes) {
+  cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+}
+void CudaBackend::synchronize() { cuda_check(cudaDeviceSynchronize(), "synchronize"); }
+
+namespace {
+
+template <class T>
+__global__ void fill_k(T* y, T v, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = v;
+}
+
+template <class S, class D>
+__global__ void cast_k(const S* x, D* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = static_cast<D>(x[i]);
+}
+
+template <class T>
+__device__ T sigmoid_d(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+  T e = exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+__global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    T v = x[i], r;
+    switch (op) {
+      case int(UnaryOp::Neg): r = -v; break;
+      case int(UnaryOp::Square): r = v * v; break;
+      case int(UnaryOp::Sqrt): r = sqrt(v); break;
+      case int(UnaryOp::Exp): r = exp(v); break;
+      case int(UnaryOp::Log): r = log(v); break;
+      case int(UnaryOp::Sigmoid): r = sigmoid_d(v); break;
+      case int(UnaryOp::Relu): r = v > T(0) ? v : T(0); break;
+      case int(UnaryOp::Clamp): r = v < a ? a : (v > b ? b : v); break;
+      case int(UnaryOp::Scale): r = a * v; break;
+      default: r = v + a; break;  // AddScalar
+    }
+    y[i] = r;
+  }
+}
+
+template <class T>
+__global__ void unary_bwd_k(int op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    T v = x[i], o = y[i], d = dy[i], r;
+    switch (op) {
+      case int(UnaryOp::Neg): r = -d; break;
+      case int(UnaryOp::Square): r = T(2) * v * d; break;
+      case int(UnaryOp::Sqrt): r = d * T(0.5) / o; break;
+      case int(UnaryOp::Exp): r = d * o; break;
+      case int(UnaryOp::Log): r = d / v; break;
+      case int(UnaryOp::Sigmoid): r = d * o * (T(1) - o); break;
+      case int(UnaryOp::Relu): r = v > T(0) ? d : T(0); break;
+      case int(UnaryOp::Clamp): r = (v >= a && v <= b) ? d : T(0); break;
+      case int(UnaryOp::Scale): r = a * d; break;
+      default: r = d; break;
+    }
+    dx[i] = r;
+  }
+}
+
+// Up to 4 dims, with per-operand strides (0 on broadcast dims).
+struct Bcast {
+  int64_t n[4];
+  int64_t sa[4], sb[4];
+};
+
+Bcast make_bcast(const Shape& out, const Shape& a, const Shape& b) {
+  Bcast c{};
+  const int r = out.rank();
+  auto strides = [&](const Shape& s, int64_t* st) {
+    int64_t acc = 1;
+    for (int i = 3; i >= 0; --i) {
+      const int k = i - (4 - r), ks = k - (r - s.rank());
+      const int64_t d = (k >= 0 && ks >= 0) ? s[ks] : 1;
+      const int64_t od = k >= 0 ? out[k] : 1;
+      st[i] = (d == 1 && od != 1) ? 0 : acc;
+      acc *= d;
+    }
+  };
+  for (int i = 0; i < 4; ++i) c.n[i] = (i - (4 - r)) >= 0 ? out[i - (4 - r)] : 1;
+  strides(a, c.sa);
+  strides(b, c.sb);
+  return c;
+}
+
+template <class T>
+__global__ void binary_k(int op, const T* a, const T* b, T* o, Bcast c, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t rem = i, oa = 0, ob = 0;
+    for (int d = 3; d >= 0; --d) {
+      const int64_t idx = rem % c.n[d];
+      rem /= c.n[d];
+      oa += idx * c.sa[d];
+      ob += idx * c.sb[d];
+    }
+    const T u = a[oa], v = b[ob];
+    T r;
+    switch (op) {
+      case int(BinaryOp::Add): r = u + v; break;
+      case int(BinaryOp::Sub): r = u - v; break;
+      case int(BinaryOp::Mul): r = u * v; break;
+      default: r = u / v; break;
+    }
+    o[i] = r;
+  }
+}
+
+// sum_to: the input's 4 dims split into kept (in the output) and reduced ones.
+struct Reduce {
+  int64_t n[4];       // x dims
+  int64_t xs[4];      // x strides
+  int kept[4], nk;    // kept dims
+  int red[4], nr;     // reduced dims
+  int64_t R;          // reduced count
+};
+
+template <class T, int BS>
+__global__ void sum_to_k(const T* x, T* out, Reduce r, int64_t n_out) {
+  // One group of BS threads per output element; a fixed tree, so deterministic.
+  const int64_t groups_per_block = blockDim.x / BS;
+  const int lane = threadIdx.x % BS;
+  for (int64_t o = blockIdx.x * groups_per_block + threadIdx.x / BS; o < n_out; o += int64_t(gridDim.x) * groups_per_block) {
+    int64_t rem = o, base = 0;
+    for (int k = r.nk - 1; k >= 0; --k) {
+      const int d = r.kept[k];
+      base += (rem % r.n[d]) * r.xs[d];
+      rem /= r.n[d];
+    }
+    double acc = 0;
+    for (int64_t q = lane; q < r.R; q += BS) {
+      int64_t rq = q, off = base;
+      for (int k = r.nr - 1; k >= 0; --k) {
+        const int d = r.red[k];
+        off += (rq % r.n[d]) * r.xs[d];
+        rq /= r.n[d];
+      }
+      acc += double(x[off]);
+    }
+    acc = group_sum<BS>(acc);
+    if (lane == 0) out[o] = static_cast<T>(acc);
+  }
+}
+
+template <class T>
+__global__ void bce_fwd_k(const T* x, const T* t, T* loss, int64_t n) {
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double v = x[i];
+    acc += fmax(v, 0.0) - v * double(t[i]) + log1p(exp(-fabs(v)));
+  }
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) loss[0] = static_cast<T>(acc / double(n));
+}
+
+template <class T>
+__global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t n) {
+  const double scale = double(dloss[0]) / double(n);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const double v = x[i];
+    const double s = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
+    dx[i] = static_cast<T>(scale * (s - double(t[i])));
+  }
+}
+
+template <class T>
+__global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T eps) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    s[i] = alpha * s[i] + (T(1) - alpha) * g[i] * g[i];
+    p[i] -= lr * g[i] / (sqrt(s[i]) + eps);
+  }
+}
+
+template <class T>
+__global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b1, T b2, T sq, T eps) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    m[i] = b1 * m[i] + (T(1) - b1) * g[i];
+    v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+    p[i] -= step_size * m[i] / (sqrt(v[i]) / sq + eps);
+  }
+}
+
+template <class T>
+__global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, T lr, T mom, bool first) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    T d = g[i];
+    if (buf) {
+      buf[i] = first ? d : mom * buf[i] + d;
+      d = buf[i];
+    }
+    p[i] -= lr * d;
+  }
+}
+
+}  // namespace
+
+#define WN_CUDA_DISPATCH(dtype, T, ...)   \
+  if ((dtype) == DType::F32) {            \
+    using T = float;                      \
+    __VA_ARGS__;                          \
+  } else {                                \
+    using T = double;                     \
+    __VA_ARGS__;                          \
+  }
+
+void CudaBackend::fill(Tensor& y, double v) {
+  WN_CUDA_DISPATCH(y.dtype(), T, { fill_k<T><<<grid_for(y.numel()), 256>>>(y.data<T>(), T(v), y.numel()); });
+  cuda_check(cudaGetLastError(), "fill");
+}
+
+void CudaBackend::cast(const Tensor& x, Tensor& y) {
+  if (x.dtype() == DType::F32 && y.dtype() == DType::F64)
+    cast_k<<<grid_for(x.numel()), 256>>>(x.data<float>(), y.data<double>(), x.numel());
+  else if (x.dtype() == DType::F64 && y.dtype() == DType::F32)
+    cast_k<<<grid_for(x.numel()), 256>>>(x.data<double>(), y.data<float>(), x.numel());
+  else
+    device_to_device(y.raw(), x.raw(), x.nbytes());
+  cuda_check(cudaGetLastError(), "cast");
+}
+
+void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) {
+  WN_CUDA_DISPATCH(x.dtype(), T,
+                   { unary_k<T><<<grid_for(x.numel()), 256>>>(int(op), x.data<T>(), y.data<T>(), x.numel(), T(a), T(b)); });
+  cuda_check(cudaGetLastError(), "unary");
+}
+
+void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, double a,
+                                 double b) {
+  WN_CUDA_DISPATCH(x.dtype(), T, {
+    unary_bwd_k<T><<<grid_for(x.numel()), 256>>>(int(op), x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>(),
+                                                   x.numel(), T(a), T(b));
+  });
+  cuda_check(cudaGetLastError(), "unary backward");
+}
+
+void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  Bcast c = make_bcast(out.shape(), a.shape(), b.shape());
+  WN_CUDA_DISPATCH(a.dtype(), T, {
+    binary_k<T><<<grid_for(out.numel()), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), c, out.numel());
+  });
+  cuda_check(cudaGetLastError(), "binary");
+}
+
+void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
+  Reduce r{};
+  const int rank = x.rank(), pad = 4 - rank;
+  int64_t acc = 1;
+  for (int i = 3; i >= 0; --i) {
+    r.n[i] = i >= pad ? x.dim(i - pad) : 1;
+    r.xs[i] = acc;
+    acc *= r.n[i];
+  }
+  r.R = 1;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t od = i >= pad ? out.dim(i - pad) : 1;
+    if (od == 1 && r.n[i] != 1) {
+      r.red[r.nr++] = i;
+      r.R *= r.n[i];
+    } else {
+      r.kept[r.nk++] = i;
+    }
+  }
+  const int64_t n_out = out.numel();
+  WN_CUDA_DISPATCH(x.dtype(), T, {
+    if (n_out == 1)
+      sum_to_k<T, 1024><<<1, 1024>>>(x.data<T>(), out.data<T>(), r, n_out);
+    else
+      sum_to_k<T, 32><<<grid_for(n_out * 32), 256>>>(x.data<T>(), out.data<T>(), r, n_out);
+  });
+  cuda_check(cudaGetLastError(), "sum_to");
+}
+
+template <>
+void cuda_gemm<float>(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
+  cublas_check(cublasSgemm(be.cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                           int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc)),
+               "sgemm");
+}
+
+template <>
+void cuda_gemm<double>(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                       const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cublas_check(cublasDgemm(be.cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                           int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc)),
+               "dgemm");
+}
+
+void CudaBackend::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+  const int64_t m = c.dim(0), n = c.dim(1), k = ta ? a.dim(0) : a.dim(1);
+  WN_CUDA_DISPATCH(a.dtype(), T, {
+    cuda_gemm<T>(*this, ta, tb, m, n, k, T(alpha), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(beta), c.data<T>(), n);
+  });
+}
+
+void CudaBackend::rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) {
+  WN_CUDA_DISPATCH(p.dtype(), T, {
+    rmsprop_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), s.data<T>(), p.numel(), T(lr), T(alpha), T(eps));
+  });
+  cuda_check(cudaGetLastError(), "rmsprop");
+}
+
+void CudaBackend::adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double b1, double b2,
+                              double eps, int64_t step) {
+  const double bc1 = 1 - std::pow(b1, double(step)), bc2 = 1 - std::pow(b2, double(step));
+  WN_CUDA_DISPATCH(p.dtype(), T, {
+    adam_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), T(lr / bc1),
+                                             T(b1), T(b2), T(std::sqrt(bc2)), T(eps));
+  });
+  cuda_check(cudaGetLastError(), "adam");
+}
+
+void CudaBackend::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum, bool first) {
+  WN_CUDA_DISPATCH(p.dtype(), T, {
+    sgd_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr, p.numel(),
+                                            T(lr), T(momentum), first);
+  });
+  cuda_check(cudaGetLastError(), "sgd");
+}
+
+void CudaBackend::bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) {
+  WN_CUDA_DISPATCH(x.dtype(), T, { bce_fwd_k<T><<<1, 1024>>>(x.data<T>(), t.data<T>(), loss.data<T>(), x.numel()); });
+  cuda_check(cudaGetLastError(), "bce forward");
+}
+
+void CudaBackend::bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) {
+  WN_CUDA_DISPATCH(x.dtype(), T, {
+    bce_bwd_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), t.data<T>(), dloss.data<T>(), dx.data<T>(), x.numel());
+  });
+  cuda_check(cudaGetLastError(), "bce backward");
+}
+
+namespace {
+std::mutex g_mu;
+std::vector<CudaBackend*> g_backends;
+
+Backend* cuda_factory(int index) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (index < 0) throw std::runtime_error("negative CUDA device index");
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (index >= count) throw std::runtime_error("cuda:" + std::to_string(index) + " requested, but " +
+                                               std::to_string(count) + " CUDA device(s) are present");
+  if (g_backends.size() <= size_t(index)) g_backends.resize(index + 1, nullptr);
+  if (!g_backends[index]) g_backends[index] = new CudaBackend(index);  // lives for the process
+  return g_backends[index];
+}
+
+bool cuda_available() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+}  // namespace
+
+void init_cuda_backend() { register_cuda_backend(cuda_factory, cuda_available); }
+
+}  // namespace wn
