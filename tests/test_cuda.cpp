@@ -71,6 +71,15 @@ TEST_CASE("CUDA: DCGAN-sized convolutions and reductions match the CPU" * doctes
   CHECK(sum(big).item() == doctest::Approx(sum(big.to(kCuda)).item()).epsilon(1e-5));
   // Deterministic: the same reduction twice gives the same bits.
   CHECK(sum(big.to(kCuda)).item() == sum(big.to(kCuda)).item());
+  // A small weight gradient with a long reduction takes the split (batched) path.
+  Tensor xi = randn({16, 3, 64, 64}, g), wi = randn({8, 3, 4, 4}, g, 0.1);
+  Tensor xc = xi.to(kCuda), wc = wi.to(kCuda);
+  wi.set_requires_grad(true);
+  wc.set_requires_grad(true);
+  Tensor u = randn({16, 8, 32, 32}, g);
+  conv2d(xi, wi, Tensor(), 2, 1).backward(u);
+  conv2d(xc, wc, Tensor(), 2, 1).backward(u.to(kCuda));
+  CHECK(rel(wi.grad().to_vector(), wc.grad().to_vector()) < 1e-5);
   Tensor m = matmul(randn({300, 200}, g), randn({200, 100}, g));
   (void)m;
 }

@@ -55,12 +55,12 @@ namespace {
 
 template <class T>
 __global__ void fill_k(T* y, T v, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = v;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) y[i] = v;
 }
 
 template <class S, class D>
 __global__ void cast_k(const S* x, D* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
     y[i] = static_cast<D>(x[i]);
 }
 
@@ -73,7 +73,7 @@ __device__ T sigmoid_d(T x) {
 
 template <class T>
 __global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     T v = x[i], r;
     switch (op) {
       case int(UnaryOp::Neg): r = -v; break;
@@ -93,7 +93,7 @@ __global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
 
 template <class T>
 __global__ void unary_bwd_k(int op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     T v = x[i], o = y[i], d = dy[i], r;
     switch (op) {
       case int(UnaryOp::Neg): r = -d; break;
@@ -111,86 +111,160 @@ __global__ void unary_bwd_k(int op, const T* x, const T* y, const T* dy, T* dx, 
   }
 }
 
-// Up to 4 dims, with per-operand strides (0 on broadcast dims).
+// Broadcast layout in at most 4 dims, adjacent dims merged where both operands treat
+// them alike; strides are 0 on broadcast dims. 32-bit: index arithmetic in 64 bits is
+// several times slower.
 struct Bcast {
-  int64_t n[4];
-  int64_t sa[4], sb[4];
+  int rank;
+  int n[4], sa[4], sb[4];
 };
 
 Bcast make_bcast(const Shape& out, const Shape& a, const Shape& b) {
-  Bcast c{};
   const int r = out.rank();
-  auto strides = [&](const Shape& s, int64_t* st) {
-    int64_t acc = 1;
-    for (int i = 3; i >= 0; --i) {
-      const int k = i - (4 - r), ks = k - (r - s.rank());
-      const int64_t d = (k >= 0 && ks >= 0) ? s[ks] : 1;
-      const int64_t od = k >= 0 ? out[k] : 1;
-      st[i] = (d == 1 && od != 1) ? 0 : acc;
-      acc *= d;
+  int64_t on[4];
+  bool ba[4], bb[4];
+  for (int i = 0; i < 4; ++i) {
+    const int k = i - (4 - r);
+    on[i] = k >= 0 ? out[k] : 1;
+    const int ka = k - (r - a.rank()), kb = k - (r - b.rank());
+    const int64_t da = (k >= 0 && ka >= 0) ? a[ka] : 1, db = (k >= 0 && kb >= 0) ? b[kb] : 1;
+    ba[i] = da == 1 && on[i] != 1;
+    bb[i] = db == 1 && on[i] != 1;
+  }
+  Bcast c{};
+  std::vector<int64_t> dn;
+  std::vector<bool> da, db;
+  for (int i = 0; i < 4; ++i) {
+    if (on[i] == 1) continue;
+    if (!dn.empty() && da.back() == ba[i] && db.back() == bb[i]) {
+      dn.back() *= on[i];
+    } else {
+      dn.push_back(on[i]);
+      da.push_back(ba[i]);
+      db.push_back(bb[i]);
     }
-  };
-  for (int i = 0; i < 4; ++i) c.n[i] = (i - (4 - r)) >= 0 ? out[i - (4 - r)] : 1;
-  strides(a, c.sa);
-  strides(b, c.sb);
+  }
+  if (dn.empty()) dn.push_back(1), da.push_back(false), db.push_back(false);
+  c.rank = static_cast<int>(dn.size());
+  int64_t sa = 1, sb = 1;
+  for (int i = c.rank - 1; i >= 0; --i) {
+    c.n[i] = int(dn[i]);
+    c.sa[i] = da[i] ? 0 : int(sa);
+    c.sb[i] = db[i] ? 0 : int(sb);
+    if (!da[i]) sa *= dn[i];
+    if (!db[i]) sb *= dn[i];
+  }
   return c;
 }
 
 template <class T>
-__global__ void binary_k(int op, const T* a, const T* b, T* o, Bcast c, int64_t total) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t rem = i, oa = 0, ob = 0;
-    for (int d = 3; d >= 0; --d) {
-      const int64_t idx = rem % c.n[d];
-      rem /= c.n[d];
-      oa += idx * c.sa[d];
-      ob += idx * c.sb[d];
-    }
-    const T u = a[oa], v = b[ob];
-    T r;
-    switch (op) {
-      case int(BinaryOp::Add): r = u + v; break;
-      case int(BinaryOp::Sub): r = u - v; break;
-      case int(BinaryOp::Mul): r = u * v; break;
-      default: r = u / v; break;
-    }
-    o[i] = r;
+__device__ T apply_binary(int op, T u, T v) {
+  switch (op) {
+    case int(BinaryOp::Add): return u + v;
+    case int(BinaryOp::Sub): return u - v;
+    case int(BinaryOp::Mul): return u * v;
+    default: return u / v;
   }
 }
 
-// sum_to: the input's 4 dims split into kept (in the output) and reduced ones.
+template <class T>
+__global__ void binary_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, Bcast c, int total) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    int rem = i, oa = 0, ob = 0;
+    for (int d = c.rank - 1; d >= 0; --d) {
+      const int q = rem / c.n[d], idx = rem - q * c.n[d];
+      rem = q;
+      oa += idx * c.sa[d];
+      ob += idx * c.sb[d];
+    }
+    o[i] = apply_binary(op, a[oa], b[ob]);
+  }
+}
+
+template <class T>
+__global__ void binary_same_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, int total) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x)
+    o[i] = apply_binary(op, a[i], b[i]);
+}
+
+// sum_to: x's dims (merged where adjacent dims are both kept or both reduced) split
+// into kept dims (those of the output) and reduced ones.
 struct Reduce {
-  int64_t n[4];       // x dims
-  int64_t xs[4];      // x strides
-  int kept[4], nk;    // kept dims
-  int red[4], nr;     // reduced dims
-  int64_t R;          // reduced count
+  int n[4], xs[4];
+  int kept[4], nk;
+  int red[4], nr;
+  int R;
 };
 
 template <class T, int BS>
-__global__ void sum_to_k(const T* x, T* out, Reduce r, int64_t n_out) {
+__global__ void sum_to_k(const T* __restrict__ x, T* __restrict__ out, Reduce r, int n_out) {
   // One group of BS threads per output element; a fixed tree, so deterministic.
-  const int64_t groups_per_block = blockDim.x / BS;
+  const int groups_per_block = blockDim.x / BS;
   const int lane = threadIdx.x % BS;
-  for (int64_t o = blockIdx.x * groups_per_block + threadIdx.x / BS; o < n_out; o += int64_t(gridDim.x) * groups_per_block) {
-    int64_t rem = o, base = 0;
+  for (int o = blockIdx.x * groups_per_block + threadIdx.x / BS; o < n_out; o += gridDim.x * groups_per_block) {
+    int rem = o, base = 0;
     for (int k = r.nk - 1; k >= 0; --k) {
       const int d = r.kept[k];
-      base += (rem % r.n[d]) * r.xs[d];
-      rem /= r.n[d];
+      const int q = rem / r.n[d];
+      base += (rem - q * r.n[d]) * r.xs[d];
+      rem = q;
     }
     double acc = 0;
-    for (int64_t q = lane; q < r.R; q += BS) {
-      int64_t rq = q, off = base;
-      for (int k = r.nr - 1; k >= 0; --k) {
-        const int d = r.red[k];
-        off += (rq % r.n[d]) * r.xs[d];
-        rq /= r.n[d];
+    if (r.nr == 1) {
+      const int s = r.xs[r.red[0]];
+      for (int q = lane; q < r.R; q += BS) acc += double(x[base + q * s]);
+    } else {
+      for (int q = lane; q < r.R; q += BS) {
+        int rq = q, off = base;
+        for (int k = r.nr - 1; k >= 0; --k) {
+          const int d = r.red[k];
+          const int t = rq / r.n[d];
+          off += (rq - t * r.n[d]) * r.xs[d];
+          rq = t;
+        }
+        acc += double(x[off]);
       }
-      acc += double(x[off]);
     }
     acc = group_sum<BS>(acc);
     if (lane == 0) out[o] = static_cast<T>(acc);
+  }
+}
+
+// Few outputs with long reductions: block (o, chunk) sums its slice of output o's
+// reduced elements into partial[o * chunks + chunk] (double), so that the whole GPU
+// works on it; sum_partials_k then adds each output's chunks in a fixed order.
+template <class T>
+__global__ void sum_chunks_k(const T* __restrict__ x, double* __restrict__ partial, Reduce r, int chunks, int len) {
+  const int o = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  int rem = o, base = 0;
+  for (int k = r.nk - 1; k >= 0; --k) {
+    const int d = r.kept[k];
+    const int q = rem / r.n[d];
+    base += (rem - q * r.n[d]) * r.xs[d];
+    rem = q;
+  }
+  const int q0 = chunk * len, q1 = min(r.R, q0 + len);
+  double acc = 0;
+  for (int q = q0 + threadIdx.x; q < q1; q += blockDim.x) {
+    int rq = q, off = base;
+    for (int k = r.nr - 1; k >= 0; --k) {
+      const int d = r.red[k];
+      const int t = rq / r.n[d];
+      off += (rq - t * r.n[d]) * r.xs[d];
+      rq = t;
+    }
+    acc += double(x[off]);
+  }
+  acc = group_sum<1024>(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+template <class T>
+__global__ void sum_partials_k(const double* __restrict__ partial, int chunks, int n_out, T* __restrict__ out) {
+  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < n_out; o += gridDim.x * blockDim.x) {
+    double acc = 0;
+    for (int c = 0; c < chunks; ++c) acc += partial[o * chunks + c];
+    out[o] = static_cast<T>(acc);
   }
 }
 
@@ -208,7 +282,7 @@ __global__ void bce_fwd_k(const T* x, const T* t, T* loss, int64_t n) {
 template <class T>
 __global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t n) {
   const double scale = double(dloss[0]) / double(n);
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     const double v = x[i];
     const double s = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
     dx[i] = static_cast<T>(scale * (s - double(t[i])));
@@ -217,7 +291,7 @@ __global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t
 
 template <class T>
 __global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T eps) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     s[i] = alpha * s[i] + (T(1) - alpha) * g[i] * g[i];
     p[i] -= lr * g[i] / (sqrt(s[i]) + eps);
   }
@@ -225,7 +299,7 @@ __global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T ep
 
 template <class T>
 __global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b1, T b2, T sq, T eps) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     m[i] = b1 * m[i] + (T(1) - b1) * g[i];
     v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
     p[i] -= step_size * m[i] / (sqrt(v[i]) / sq + eps);
@@ -234,7 +308,7 @@ __global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b
 
 template <class T>
 __global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, T lr, T mom, bool first) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
     T d = g[i];
     if (buf) {
       buf[i] = first ? d : mom * buf[i] + d;
@@ -286,38 +360,65 @@ void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, c
 }
 
 void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  Bcast c = make_bcast(out.shape(), a.shape(), b.shape());
+  if (out.numel() >= (int64_t(1) << 31)) throw std::runtime_error("tensor too large for the CUDA backend's 32-bit indexing");
+  const int total = int(out.numel());
   WN_CUDA_DISPATCH(a.dtype(), T, {
-    binary_k<T><<<grid_for(out.numel()), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), c, out.numel());
+    if (a.numel() == total && b.numel() == total) {
+      binary_same_k<T><<<grid_for(total), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), total);
+    } else {
+      Bcast c = make_bcast(out.shape(), a.shape(), b.shape());
+      binary_k<T><<<grid_for(total), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), c, total);
+    }
   });
   cuda_check(cudaGetLastError(), "binary");
 }
 
 void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
-  Reduce r{};
+  if (x.numel() >= (int64_t(1) << 31)) throw std::runtime_error("tensor too large for the CUDA backend's 32-bit indexing");
   const int rank = x.rank(), pad = 4 - rank;
-  int64_t acc = 1;
-  for (int i = 3; i >= 0; --i) {
-    r.n[i] = i >= pad ? x.dim(i - pad) : 1;
-    r.xs[i] = acc;
-    acc *= r.n[i];
-  }
-  r.R = 1;
+  // Merge adjacent dims of equal status (kept or reduced), dropping size-1 dims.
+  std::vector<int64_t> dn;
+  std::vector<bool> dred;
   for (int i = 0; i < 4; ++i) {
-    const int64_t od = i >= pad ? out.dim(i - pad) : 1;
-    if (od == 1 && r.n[i] != 1) {
+    const int64_t xd = i >= pad ? x.dim(i - pad) : 1, od = i >= pad ? out.dim(i - pad) : 1;
+    if (xd == 1) continue;
+    const bool red = od == 1;
+    if (!dn.empty() && dred.back() == red)
+      dn.back() *= xd;
+    else
+      dn.push_back(xd), dred.push_back(red);
+  }
+  Reduce r{};
+  r.R = 1;
+  int64_t acc = 1;
+  const int nd = static_cast<int>(dn.size());
+  for (int i = nd - 1; i >= 0; --i) {
+    r.n[i] = int(dn[i]);
+    r.xs[i] = int(acc);
+    acc *= dn[i];
+  }
+  for (int i = 0; i < nd; ++i) {
+    if (dred[i]) {
       r.red[r.nr++] = i;
       r.R *= r.n[i];
     } else {
       r.kept[r.nk++] = i;
     }
   }
-  const int64_t n_out = out.numel();
+  const int n_out = int(out.numel());
+  // Chunks of a fixed length (a function of the shape only): deterministic.
+  const int len = 8192, chunks = (r.R + len - 1) / len;
   WN_CUDA_DISPATCH(x.dtype(), T, {
-    if (n_out == 1)
+    if (chunks > 1 && int64_t(n_out) * chunks <= 65536) {
+      double* partial = static_cast<double*>(scratch(sizeof(double) * n_out * chunks));
+      sum_chunks_k<T><<<unsigned(n_out * chunks), 1024>>>(x.data<T>(), partial, r, chunks, len);
+      sum_partials_k<T><<<grid_for(n_out), 256>>>(partial, chunks, n_out, out.data<T>());
+      release(partial, sizeof(double) * n_out * chunks);
+    } else if (n_out == 1) {
       sum_to_k<T, 1024><<<1, 1024>>>(x.data<T>(), out.data<T>(), r, n_out);
-    else
-      sum_to_k<T, 32><<<grid_for(n_out * 32), 256>>>(x.data<T>(), out.data<T>(), r, n_out);
+    } else {
+      sum_to_k<T, 32><<<grid_for(int64_t(n_out) * 32), 256>>>(x.data<T>(), out.data<T>(), r, n_out);
+    }
   });
   cuda_check(cudaGetLastError(), "sum_to");
 }
@@ -337,6 +438,28 @@ void cuda_gemm<double>(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, 
   cublas_check(cublasDgemm(be.cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
                            int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc)),
                "dgemm");
+}
+
+template <>
+void cuda_gemm_batched<float>(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                              int64_t lda, int64_t sa, const float* b, int64_t ldb, int64_t sb, float* c, int64_t ldc,
+                              int64_t sc, int64_t count) {
+  const float one = 1, zero = 0;
+  cublas_check(cublasSgemmStridedBatched(be.cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                         int(n), int(m), int(k), &one, b, int(ldb), sb, a, int(lda), sa, &zero, c,
+                                         int(ldc), sc, int(count)),
+               "sgemm batched");
+}
+
+template <>
+void cuda_gemm_batched<double>(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a,
+                               int64_t lda, int64_t sa, const double* b, int64_t ldb, int64_t sb, double* c, int64_t ldc,
+                               int64_t sc, int64_t count) {
+  const double one = 1, zero = 0;
+  cublas_check(cublasDgemmStridedBatched(be.cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                         int(n), int(m), int(k), &one, b, int(ldb), sb, a, int(lda), sa, &zero, c,
+                                         int(ldc), sc, int(count)),
+               "dgemm batched");
 }
 
 void CudaBackend::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {

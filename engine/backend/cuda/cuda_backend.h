@@ -75,6 +75,13 @@ template <class T>
 void cuda_gemm(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
+// count independent row-major products C_i = op(A_i) op(B_i) in one launch, the i-th
+// operands at A + i * stride_a, B + i * stride_b, C + i * stride_c.
+template <class T>
+void cuda_gemm_batched(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+                       int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T* c, int64_t ldc, int64_t stride_c,
+                       int64_t count);
+
 // Grid size for n elements with 256 threads a block.
 inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + 255) / 256 > 0 ? (n + 255) / 256 : 1); }
 

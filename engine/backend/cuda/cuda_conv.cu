@@ -4,41 +4,68 @@
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
 
+#include <stdexcept>
+
 namespace wn {
 
 namespace {
 
-#define GRID_LOOP(i, n) for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+#define GRID_LOOP(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
 
+// The geometry in 32-bit integers (index arithmetic in 64 bits is several times slower).
+struct G32 {
+  int n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oh, ow;
+};
+G32 g32(const ConvGeom& g) {
+  if (double(g.n) * g.cin * g.kh * g.kw * g.oh * g.ow >= 2147483647.0 || double(g.n) * g.cin * g.h * g.w >= 2147483647.0 ||
+      double(g.n) * g.cout * g.oh * g.ow >= 2147483647.0)
+    throw std::runtime_error("convolution too large for the CUDA backend's 32-bit indexing; use a smaller batch");
+  return {int(g.n), int(g.cin), int(g.h), int(g.w), int(g.cout), int(g.kh), int(g.kw), int(g.sh), int(g.sw),
+          int(g.ph), int(g.pw), int(g.oh), int(g.ow)};
+}
+
+// One thread per column (image b, output pixel p): writes the K entries of its column.
 template <class T>
-__global__ void im2col_k(ConvGeom g, const T* x, T* col) {
-  const int64_t P = g.oh * g.ow, NP = g.n * P, K = g.cin * g.kh * g.kw;
-  GRID_LOOP(i, K * NP) {
-    const int64_t k = i / NP, c = i % NP;
-    const int64_t b = c / P, p = c % P, oy = p / g.ow, ox = p % g.ow;
-    const int64_t kj = k % g.kw, ki = (k / g.kw) % g.kh, ci = k / (g.kw * g.kh);
-    const int64_t iy = oy * g.sh - g.ph + ki, ix = ox * g.sw - g.pw + kj;
-    col[i] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? x[((b * g.cin + ci) * g.h + iy) * g.w + ix] : T(0);
+__global__ void im2col_k(G32 g, const T* __restrict__ x, T* __restrict__ col) {
+  const int P = g.oh * g.ow, NP = g.n * P;
+  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < NP; c += gridDim.x * blockDim.x) {
+    const int b = c / P, p = c - b * P, oy = p / g.ow, ox = p - oy * g.ow;
+    const int y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+    int k = 0;
+    for (int ci = 0; ci < g.cin; ++ci) {
+      const T* xc = x + (size_t(b) * g.cin + ci) * g.h * g.w;
+      for (int ki = 0; ki < g.kh; ++ki) {
+        const int iy = y0 + ki;
+        const bool row_ok = iy >= 0 && iy < g.h;
+        for (int kj = 0; kj < g.kw; ++kj, ++k) {
+          const int ix = x0 + kj;
+          col[size_t(k) * NP + c] = (row_ok && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : T(0);
+        }
+      }
+    }
   }
 }
 
+// One thread per input element: sums the columns that read it (a gather, no atomics).
 template <class T>
-__global__ void col2im_k(ConvGeom g, const T* col, T* dx) {
-  const int64_t P = g.oh * g.ow, NP = g.n * P;
-  GRID_LOOP(i, g.n * g.cin * g.h * g.w) {
-    const int64_t ix = i % g.w, iy = (i / g.w) % g.h, ci = (i / (g.w * g.h)) % g.cin, b = i / (g.w * g.h * g.cin);
+__global__ void col2im_k(G32 g, const T* __restrict__ col, T* __restrict__ dx) {
+  const int P = g.oh * g.ow, NP = g.n * P, total = g.n * g.cin * g.h * g.w;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int ix = i % g.w, t1 = i / g.w, iy = t1 % g.h, t2 = t1 / g.h, ci = t2 % g.cin, b = t2 / g.cin;
     T acc = T(0);
-    for (int64_t ki = 0; ki < g.kh; ++ki) {
-      const int64_t ty = iy + g.ph - ki;
-      if (ty < 0 || ty % g.sh) continue;
-      const int64_t oy = ty / g.sh;
+    for (int ki = 0; ki < g.kh; ++ki) {
+      const int ty = iy + g.ph - ki;
+      if (ty < 0) break;
+      if (ty % g.sh) continue;
+      const int oy = ty / g.sh;
       if (oy >= g.oh) continue;
-      for (int64_t kj = 0; kj < g.kw; ++kj) {
-        const int64_t tx = ix + g.pw - kj;
-        if (tx < 0 || tx % g.sw) continue;
-        const int64_t ox = tx / g.sw;
+      for (int kj = 0; kj < g.kw; ++kj) {
+        const int tx = ix + g.pw - kj;
+        if (tx < 0) break;
+        if (tx % g.sw) continue;
+        const int ox = tx / g.sw;
         if (ox >= g.ow) continue;
-        acc += col[((ci * g.kh + ki) * g.kw + kj) * NP + b * P + oy * g.ow + ox];
+        acc += col[size_t((ci * g.kh + ki) * g.kw + kj) * NP + b * P + oy * g.ow + ox];
       }
     }
     dx[i] = acc;
@@ -47,69 +74,71 @@ __global__ void col2im_k(ConvGeom g, const T* col, T* dx) {
 
 // (N, C, P) -> (C, N*P).
 template <class T>
-__global__ void nchw_to_cnp_k(const T* src, int64_t n, int64_t c, int64_t p, T* dst) {
-  GRID_LOOP(i, n * c * p) {
-    const int64_t j = i % p, ch = (i / p) % c, b = i / (p * c);
+__global__ void nchw_to_cnp_k(const T* __restrict__ src, int n, int c, int p, T* __restrict__ dst) {
+  const int total = n * c * p;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int j = i % p, t = i / p, ch = t % c, b = t / c;
     dst[(ch * n + b) * p + j] = src[i];
   }
 }
 
 // (C, N*P) -> (N, C, P), plus bias[c].
 template <class T>
-__global__ void cnp_to_nchw_k(const T* src, int64_t n, int64_t c, int64_t p, const T* bias, T* dst) {
-  GRID_LOOP(i, n * c * p) {
-    const int64_t j = i % p, ch = (i / p) % c, b = i / (p * c);
+__global__ void cnp_to_nchw_k(const T* __restrict__ src, int n, int c, int p, const T* __restrict__ bias,
+                              T* __restrict__ dst) {
+  const int total = n * c * p;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int j = i % p, t = i / p, ch = t % c, b = t / c;
     dst[i] = src[(ch * n + b) * p + j] + (bias ? bias[ch] : T(0));
   }
 }
 
 template <class T>
-__global__ void pool_k(const T* x, T* y, int64_t planes, int64_t h, int64_t w) {
-  const int64_t oh = h / 2, ow = w / 2;
+__global__ void pool_k(const T* x, T* y, int planes, int h, int w) {
+  const int oh = h / 2, ow = w / 2;
   GRID_LOOP(i, planes * oh * ow) {
-    const int64_t j = i % ow, r = (i / ow) % oh, p = i / (ow * oh);
+    const int j = i % ow, r = (i / ow) % oh, p = i / (ow * oh);
     const T* a = x + (p * h + 2 * r) * w + 2 * j;
     y[i] = T(0.25) * (a[0] + a[1] + a[w] + a[w + 1]);
   }
 }
 
 template <class T>
-__global__ void pool_bwd_k(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w) {
+__global__ void pool_bwd_k(const T* dy, T* dx, int planes, int h, int w) {
   GRID_LOOP(i, planes * h * w) {
-    const int64_t j = i % w, r = (i / w) % h, p = i / (w * h);
+    const int j = i % w, r = (i / w) % h, p = i / (w * h);
     dx[i] = T(0.25) * dy[(p * (h / 2) + r / 2) * (w / 2) + j / 2];
   }
 }
 
 template <class T>
-__global__ void up_k(const T* x, T* y, int64_t planes, int64_t h, int64_t w) {
+__global__ void up_k(const T* x, T* y, int planes, int h, int w) {
   GRID_LOOP(i, planes * 4 * h * w) {
-    const int64_t j = i % (2 * w), r = (i / (2 * w)) % (2 * h), p = i / (4 * w * h);
+    const int j = i % (2 * w), r = (i / (2 * w)) % (2 * h), p = i / (4 * w * h);
     y[i] = x[(p * h + r / 2) * w + j / 2];
   }
 }
 
 template <class T>
-__global__ void up_bwd_k(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w) {
+__global__ void up_bwd_k(const T* dy, T* dx, int planes, int h, int w) {
   GRID_LOOP(i, planes * h * w) {
-    const int64_t j = i % w, r = (i / w) % h, p = i / (w * h);
+    const int j = i % w, r = (i / w) % h, p = i / (w * h);
     const T* a = dy + (p * 2 * h + 2 * r) * 2 * w + 2 * j;
     dx[i] = a[0] + a[1] + a[2 * w] + a[2 * w + 1];
   }
 }
 
 template <class T>
-__global__ void window_k(const T* s, T* d, int64_t planes, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t top,
-                         int64_t left) {
+__global__ void window_k(const T* s, T* d, int planes, int sh, int sw, int dh, int dw, int top, int left) {
   GRID_LOOP(i, planes * dh * dw) {
-    const int64_t j = i % dw, r = (i / dw) % dh, p = i / (dw * dh);
-    const int64_t si = r - top, sj = j - left;
+    const int j = i % dw, r = (i / dw) % dh, p = i / (dw * dh);
+    const int si = r - top, sj = j - left;
     d[i] = (si >= 0 && si < sh && sj >= 0 && sj < sw) ? s[(p * sh + si) * sw + sj] : T(0);
   }
 }
 
 template <class T>
-__global__ void prelu_k(const T* x, const T* a, T* y, int64_t total, int64_t c, int64_t r) {
+__global__ void prelu_k(const T* x, const T* a, T* y, int total, int c, int r) {
   GRID_LOOP(i, total) {
     const T v = x[i];
     y[i] = v > T(0) ? v : a[(i / r) % c] * v;
@@ -117,19 +146,20 @@ __global__ void prelu_k(const T* x, const T* a, T* y, int64_t total, int64_t c, 
 }
 
 template <class T>
-__global__ void prelu_dx_k(const T* x, const T* a, const T* dy, T* dx, int64_t total, int64_t c, int64_t r) {
+__global__ void prelu_dx_k(const T* x, const T* a, const T* dy, T* dx, int total, int c, int r) {
   GRID_LOOP(i, total) dx[i] = x[i] > T(0) ? dy[i] : a[(i / r) % c] * dy[i];
 }
 
 // One block per channel: da[c] = sum of dy * x where x <= 0.
 template <class T>
-__global__ void prelu_da_k(const T* x, const T* dy, T* da, int64_t n, int64_t c, int64_t r) {
-  const int64_t ch = blockIdx.x;
+__global__ void prelu_da_k(const T* x, const T* dy, T* da, int n, int c, int r) {
+  const int ch = blockIdx.x;
   double acc = 0;
-  for (int64_t q = threadIdx.x; q < n * r; q += blockDim.x) {
-    const int64_t off = ((q / r) * c + ch) * r + q % r;
-    if (x[off] <= T(0)) acc += double(dy[off]) * double(x[off]);
-  }
+  for (int b = 0; b < n; ++b)
+    for (int j = threadIdx.x; j < r; j += blockDim.x) {
+      const int off = (b * c + ch) * r + j;
+      if (x[off] <= T(0)) acc += double(dy[off]) * double(x[off]);
+    }
   acc = block_sum(acc);
   if (threadIdx.x == 0) da[ch] = static_cast<T>(acc);
 }
@@ -147,6 +177,16 @@ __global__ void prelu_da_k(const T* x, const T* dy, T* da, int64_t n, int64_t c,
 struct Ncr {
   int64_t n, c, r;
 };
+
+// Sums S partial (m x n) results in a fixed order: deterministic.
+template <class T>
+__global__ void sum_partials_k(const T* __restrict__ parts, int s, int mn, T* __restrict__ out) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < mn; i += gridDim.x * blockDim.x) {
+    T acc = T(0);
+    for (int k = 0; k < s; ++k) acc += parts[size_t(k) * mn + i];
+    out[i] = acc;
+  }
+}
 
 // Device scratch released at scope exit.
 struct Scratch {
@@ -167,9 +207,9 @@ void CudaBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tenso
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     Scratch col(*this, sizeof(T) * K * NP), yt(*this, sizeof(T) * g.cout * NP);
-    im2col_k<T><<<grid_for(K * NP), 256>>>(g, x.data<T>(), col.as<T>());
+    im2col_k<T><<<grid_for(NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
     cuda_gemm<T>(*this, false, false, g.cout, NP, K, T(1), w.data<T>(), K, col.as<T>(), NP, T(0), yt.as<T>(), NP);
-    cnp_to_nchw_k<T><<<grid_for(g.cout * NP), 256>>>(yt.as<T>(), g.n, g.cout, P, bias.defined() ? bias.data<T>() : nullptr,
+    cnp_to_nchw_k<T><<<grid_for(g.cout * NP), 256>>>(yt.as<T>(), int(g.n), int(g.cout), int(P), bias.defined() ? bias.data<T>() : nullptr,
                                                       y.data<T>());
   });
   cuda_check(cudaGetLastError(), "conv2d forward");
@@ -179,9 +219,9 @@ void CudaBackend::conv2d_backward_data(const ConvGeom& g, const Tensor& dy, cons
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(dy.dtype(), T, {
     Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
-    nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), g.n, g.cout, P, dyt.as<T>());
+    nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), int(g.n), int(g.cout), int(P), dyt.as<T>());
     cuda_gemm<T>(*this, true, false, K, NP, g.cout, T(1), w.data<T>(), K, dyt.as<T>(), NP, T(0), col.as<T>(), NP);
-    col2im_k<T><<<grid_for(g.n * g.cin * g.h * g.w), 256>>>(g, col.as<T>(), dx.data<T>());
+    col2im_k<T><<<grid_for(g.n * g.cin * g.h * g.w), 256>>>(g32(g), col.as<T>(), dx.data<T>());
   });
   cuda_check(cudaGetLastError(), "conv2d backward data");
 }
@@ -190,9 +230,26 @@ void CudaBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, con
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
-    nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), g.n, g.cout, P, dyt.as<T>());
-    im2col_k<T><<<grid_for(K * NP), 256>>>(g, x.data<T>(), col.as<T>());
-    cuda_gemm<T>(*this, false, true, g.cout, K, NP, T(1), dyt.as<T>(), NP, col.as<T>(), NP, T(0), dw.data<T>(), K);
+    nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), int(g.n), int(g.cout), int(P), dyt.as<T>());
+    im2col_k<T><<<grid_for(NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
+    // dW (Cout x K) reduces over N*P. A small dW with a long reduction leaves most of
+    // the GPU idle in one GEMM, so the reduction is split into slices computed side by
+    // side and summed in a fixed order (deterministic).
+    const int64_t mn = g.cout * K;
+    int64_t slices = 1;
+    while (slices < 64 && mn * slices < 1024 * 1024 && NP / (slices * 2) >= 1024) slices *= 2;
+    if (slices == 1) {
+      cuda_gemm<T>(*this, false, true, g.cout, K, NP, T(1), dyt.as<T>(), NP, col.as<T>(), NP, T(0), dw.data<T>(), K);
+    } else {
+      const int64_t kc = NP / slices, rest = NP - kc * slices;
+      Scratch parts(*this, sizeof(T) * mn * (slices + 1));
+      cuda_gemm_batched<T>(*this, false, true, g.cout, K, kc, dyt.as<T>(), NP, kc, col.as<T>(), NP, kc, parts.as<T>(), K,
+                           mn, slices);
+      if (rest)
+        cuda_gemm<T>(*this, false, true, g.cout, K, rest, T(1), dyt.as<T>() + slices * kc, NP,
+                     col.as<T>() + slices * kc, NP, T(0), parts.as<T>() + slices * mn, K);
+      sum_partials_k<T><<<grid_for(mn), 256>>>(parts.as<T>(), int(slices + (rest ? 1 : 0)), int(mn), dw.data<T>());
+    }
   });
   cuda_check(cudaGetLastError(), "conv2d backward weight");
 }

@@ -8,24 +8,25 @@ namespace wn {
 
 namespace {
 
-#define GRID_LOOP(i, n) for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+#define GRID_LOOP(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
 
 template <class T>
-__global__ void bn_stats_k(const T* x, int64_t n, int64_t c, int64_t r, double eps, double mom, T* mean, T* invstd,
-                           T* rm, T* rv) {
-  const int64_t ch = blockIdx.x, m = n * r;
+__global__ void bn_stats_k(const T* x, int n, int c, int r, double eps, double mom, T* mean, T* invstd, T* rm, T* rv) {
+  const int ch = blockIdx.x, m = n * r;
   double s = 0;
-  for (int64_t q = threadIdx.x; q < m; q += blockDim.x) s += double(x[((q / r) * c + ch) * r + q % r]);
+  for (int b = 0; b < n; ++b)
+    for (int j = threadIdx.x; j < r; j += blockDim.x) s += double(x[(b * c + ch) * r + j]);
   s = block_sum(s);
   __shared__ double mu_s;
   if (threadIdx.x == 0) mu_s = s / double(m);
   __syncthreads();
   const double mu = mu_s;
   double v = 0;
-  for (int64_t q = threadIdx.x; q < m; q += blockDim.x) {
-    const double t = double(x[((q / r) * c + ch) * r + q % r]) - mu;
-    v += t * t;
-  }
+  for (int b = 0; b < n; ++b)
+    for (int j = threadIdx.x; j < r; j += blockDim.x) {
+      const double t = double(x[(b * c + ch) * r + j]) - mu;
+      v += t * t;
+    }
   v = block_sum(v);
   if (threadIdx.x == 0) {
     const double var = v / double(m);
@@ -37,10 +38,10 @@ __global__ void bn_stats_k(const T* x, int64_t n, int64_t c, int64_t r, double e
 }
 
 template <class T>
-__global__ void bn_apply_k(const T* x, const T* g, const T* b, const T* mean, const T* invstd, T* y, int64_t total,
-                           int64_t c, int64_t r) {
+__global__ void bn_apply_k(const T* x, const T* g, const T* b, const T* mean, const T* invstd, T* y, int total, int c,
+                           int r) {
   GRID_LOOP(i, total) {
-    const int64_t ch = (i / r) % c;
+    const int ch = (i / r) % c;
     const double is = double(invstd[ch]), gm = double(g[ch]);
     const T scale = static_cast<T>(is * gm), shift = static_cast<T>(double(b[ch]) - double(mean[ch]) * is * gm);
     y[i] = x[i] * scale + shift;
@@ -48,10 +49,10 @@ __global__ void bn_apply_k(const T* x, const T* g, const T* b, const T* mean, co
 }
 
 template <class T>
-__global__ void bn_eval_k(const T* x, const T* g, const T* b, const T* rm, const T* rv, double eps, T* y, int64_t total,
-                          int64_t c, int64_t r) {
+__global__ void bn_eval_k(const T* x, const T* g, const T* b, const T* rm, const T* rv, double eps, T* y, int total,
+                          int c, int r) {
   GRID_LOOP(i, total) {
-    const int64_t ch = (i / r) % c;
+    const int ch = (i / r) % c;
     const double is = 1.0 / sqrt(double(rv[ch]) + eps), gm = double(g[ch]);
     const T scale = static_cast<T>(is * gm), shift = static_cast<T>(double(b[ch]) - double(rm[ch]) * is * gm);
     y[i] = x[i] * scale + shift;
@@ -59,17 +60,18 @@ __global__ void bn_eval_k(const T* x, const T* g, const T* b, const T* rm, const
 }
 
 template <class T>
-__global__ void bn_bwd_sums_k(const T* x, const T* dy, const T* mean, const T* invstd, int64_t n, int64_t c, int64_t r,
-                              T* dgamma, T* dbeta, double* sums) {
-  const int64_t ch = blockIdx.x, m = n * r;
+__global__ void bn_bwd_sums_k(const T* x, const T* dy, const T* mean, const T* invstd, int n, int c, int r, T* dgamma,
+                              T* dbeta, double* sums) {
+  const int ch = blockIdx.x;
   const double mu = mean[ch], is = invstd[ch];
   double a = 0, b = 0;
-  for (int64_t q = threadIdx.x; q < m; q += blockDim.x) {
-    const int64_t off = ((q / r) * c + ch) * r + q % r;
-    const double g = dy[off];
-    a += g;
-    b += g * (double(x[off]) - mu) * is;
-  }
+  for (int bi = 0; bi < n; ++bi)
+    for (int j = threadIdx.x; j < r; j += blockDim.x) {
+      const int off = (bi * c + ch) * r + j;
+      const double g = dy[off];
+      a += g;
+      b += g * (double(x[off]) - mu) * is;
+    }
   a = block_sum(a);
   b = block_sum(b);
   if (threadIdx.x == 0) {
@@ -82,9 +84,9 @@ __global__ void bn_bwd_sums_k(const T* x, const T* dy, const T* mean, const T* i
 
 template <class T>
 __global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, const T* invstd, const double* sums,
-                            T* dx, int64_t total, int64_t c, int64_t r, double m) {
+                            T* dx, int total, int c, int r, double m) {
   GRID_LOOP(i, total) {
-    const int64_t ch = (i / r) % c;
+    const int ch = (i / r) % c;
     const double is = invstd[ch], k = double(g[ch]) * is;
     const T a = static_cast<T>(k), b = static_cast<T>(-k * sums[2 * ch] / m),
             cc = static_cast<T>(-k * sums[2 * ch + 1] / m * is);
@@ -106,7 +108,7 @@ __global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, 
 void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                                    double momentum, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
                                    Tensor& invstd) {
-  const int64_t n = x.dim(0), c = x.dim(1), r = x.numel() / (n * c);
+  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_stats_k<T><<<unsigned(c), 1024>>>(x.data<T>(), n, c, r, eps, momentum, mean.data<T>(), invstd.data<T>(),
                                          running_mean.defined() ? running_mean.data<T>() : nullptr,
@@ -119,7 +121,7 @@ void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const T
 
 void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& rm,
                                   const Tensor& rv, double eps, Tensor& y) {
-  const int64_t n = x.dim(0), c = x.dim(1), r = x.numel() / (n * c);
+  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_eval_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), gamma.data<T>(), beta.data<T>(), rm.data<T>(), rv.data<T>(),
                                                 eps, y.data<T>(), x.numel(), c, r);
@@ -129,7 +131,7 @@ void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Te
 
 void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                       const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const int64_t n = x.dim(0), c = x.dim(1), r = x.numel() / (n * c);
+  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
   double* sums = static_cast<double*>(scratch(sizeof(double) * 2 * c));
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_bwd_sums_k<T><<<unsigned(c), 1024>>>(x.data<T>(), dy.data<T>(), mean.data<T>(), invstd.data<T>(), n, c, r,
@@ -137,7 +139,7 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, cons
                                             dbeta.defined() ? dbeta.data<T>() : nullptr, sums);
     if (dx.defined())
       bn_bwd_dx_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), dy.data<T>(), gamma.data<T>(), mean.data<T>(),
-                                                    invstd.data<T>(), sums, dx.data<T>(), x.numel(), c, r, double(n * r));
+                                                    invstd.data<T>(), sums, dx.data<T>(), x.numel(), c, r, double(n) * r);
   });
   release(sums, sizeof(double) * 2 * c);
   cuda_check(cudaGetLastError(), "batch_norm backward");
