@@ -165,6 +165,7 @@ std::string img_tag(const std::string& path, const std::string& alt) {
 }  // namespace
 
 void write_study_report(const std::string& dir, const StudyReport& rep) {
+  fs::create_directories(dir);
   // Aggregate per model, in the order models first appear.
   std::vector<Row> rows;
   for (auto& r : rep.runs) {

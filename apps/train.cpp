@@ -5,12 +5,18 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <filesystem>
+
 #include "apps/commands.h"
+#include "apps/report.h"
 #include "engine/parallel.h"
 #include "eval/reconstruct.h"
 #include "gan/trainer.h"
 
 namespace wn::app {
+
+namespace fs = std::filesystem;
 
 std::function<double(nn::Module&, const Tensor&)> running_test_hook(int64_t code, int64_t steps) {
   return [code, steps](nn::Module& G, const Tensor& images) {
@@ -26,7 +32,8 @@ void add_train(CLI::App& app) {
     gan::TrainConfig train;
     std::string resume;
     int threads = 0;
-    int64_t test_steps = 50;
+    int64_t test_steps = 50, final_n = 500, final_steps = 200;
+    bool final_test = true;
   };
   auto o = std::make_shared<Opts>();
   o->model.image_size = "";
@@ -51,6 +58,10 @@ void add_train(CLI::App& app) {
   cmd->add_option("--log-every", t.log_every, "Iterations between progress lines when not on a terminal")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->add_option("--device", o->train.device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_flag("!--no-final-test", o->final_test, "Skip the final reconstruction test and report at the end");
+  cmd->add_option("--final-n", o->final_n, "Final-test images reconstructed at the end (wngan eval does all)")
+      ->capture_default_str();
+  cmd->add_option("--final-steps", o->final_steps, "RMSProp steps of that final test")->capture_default_str();
   cmd->callback([o, cmd]() {
     if (o->threads > 0) set_num_threads(o->threads);
     gan::TrainConfig cfg;
@@ -71,11 +82,45 @@ void add_train(CLI::App& app) {
                trainer.config().model.describe(), trainer.data().describe(), trainer.config().out,
                trainer.split().train.size(), trainer.split().final_test.size(), trainer.split().running_test.size());
     if (resume) fmt::print(stderr, "resuming at iteration {}\n", trainer.iteration());
+    const auto t0 = std::chrono::steady_clock::now();
     if (!trainer.run()) throw CLI::RuntimeError(130);
-    fmt::print(stderr, "done: {} iterations; checkpoints in {}/checkpoints{}\n", trainer.iteration(), trainer.config().out,
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print(stderr, "done: {} iterations in {:.0f} s; checkpoints in {}/checkpoints{}\n", trainer.iteration(), secs,
+               trainer.config().out,
                trainer.best_iteration() >= 0
                    ? fmt::format(" (best running test {:.6f} at iteration {})", trainer.best_loss(), trainer.best_iteration())
                    : "");
+    fmt::print(stderr, "data path: the trainer waited {:.2f} s for batches in total ({:.1f}% of the run)\n",
+               trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
+    if (!o->final_test || trainer.iteration() == 0) return;
+    // The final test and a one-run report, so that a run ends with its measure.
+    EvalRequest e;
+    e.run = trainer.config().out;
+    e.checkpoint = fs::exists(e.run + "/checkpoints/best.safetensors") ? "best" : "last";
+    e.n = o->final_n;
+    e.steps = o->final_steps;
+    e.device = trainer.config().device;
+    EvalResult r = evaluate_run(e);
+    fmt::print("final test ({} checkpoint, iteration {}): reconstruction loss {:.6f} on {} final-test images ({} steps); "
+               "training images {:.6f}\n",
+               e.checkpoint, r.iteration, r.test_loss, r.n, e.steps, r.train_loss);
+    StudyRun run;
+    run.model = gan::norm_name(trainer.config().model.norm);
+    run.seed = trainer.config().seed;
+    run.dir = e.run;
+    run.final_test = r.test_loss;
+    run.final_train = r.train_loss;
+    run.best_running = trainer.best_loss();
+    run.best_iteration = trainer.best_iteration();
+    run.train_seconds = secs;
+    StudyReport rep;
+    rep.title = fmt::format("wngan run {}: {} on {}, {} iterations", e.run, trainer.config().model.describe(),
+                            trainer.config().data, trainer.iteration());
+    rep.runs = {run};
+    rep.eval_n = r.n;
+    rep.eval_steps = e.steps;
+    write_study_report(e.run + "/report", rep);
+    fmt::print("report: {}/report/report.html\n", e.run);
   });
 }
 

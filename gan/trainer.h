@@ -81,6 +81,8 @@ class Trainer {
   double best_loss() const { return best_loss_; }
   int64_t best_iteration() const { return best_iter_; }
   std::string checkpoint_path(const std::string& name) const;
+  // Seconds the training loop waited for the next batch (the data path's visible cost).
+  double data_wait_seconds() const { return loader_->wait_seconds(); }
 
  private:
   void write_config() const;

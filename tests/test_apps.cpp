@@ -7,6 +7,7 @@
 #include "apps/commands.h"
 #include "apps/report.h"
 #include "helpers.h"
+#include "nn/checkpoint.h"
 
 using namespace wn;
 namespace fs = std::filesystem;
@@ -38,6 +39,8 @@ void run_cli(std::vector<std::string> args) {
   app::add_eval(app);
   app::add_study(app);
   app::add_inspect(app);
+  app::add_sample(app);
+  app::add_split(app);
   std::vector<const char*> argv{"wngan"};
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());
@@ -48,7 +51,7 @@ TEST_CASE("train then eval: the final test writes per-image losses, pairs and a 
   std::string d = temp_dir("eval");
   std::string data = make_data(d);
   run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
-           "--final-test", "30", "--out", d + "/run"});
+           "--final-test", "30", "--no-final-test", "--out", d + "/run"});
   app::EvalRequest r;
   r.run = d + "/run";
   r.n = 12;
@@ -67,6 +70,33 @@ TEST_CASE("train then eval: the final test writes per-image losses, pairs and a 
   CHECK(app::read_text(d + "/run/eval.csv").find("final_test_loss") != std::string::npos);
   r.checkpoint = d + "/nope.safetensors";
   CHECK_THROWS_WITH(app::evaluate_run(r), doctest::Contains("no such checkpoint"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("train ends with the final test and a report; sample and split work from the command line") {
+  std::string d = temp_dir("sample");
+  std::string data = make_data(d);
+  run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "10", "--test-every", "10",
+           "--final-test", "30", "--final-n", "6", "--final-steps", "3", "--out", d + "/run"});
+  CHECK(fs::exists(d + "/run/report/report.html"));
+  CHECK(app::read_text(d + "/run/report/results.md").find("| WN |") != std::string::npos);
+  CHECK(app::read_text(d + "/run/eval.csv").find("best.safetensors,10,6,3,") != std::string::npos);
+  // Raw generator output for given codes.
+  Generator g(1);
+  nn::save_safetensors(d + "/z.safetensors", {{"z", randn({3, 16}, g)}});
+  run_cli({"sample", "--checkpoint", d + "/run/checkpoints/last.safetensors", "--z", d + "/z.safetensors", "--out",
+           d + "/x.safetensors"});
+  nn::TensorFile x = nn::load_safetensors(d + "/x.safetensors");
+  CHECK(x.get("x").shape() == Shape{3, 1, 28, 28});
+  run_cli({"sample", "--checkpoint", d + "/run/checkpoints/last.safetensors", "--n", "4", "--out", d + "/grid.png"});
+  CHECK(fs::exists(d + "/grid.png"));
+  nn::save_safetensors(d + "/bad_z.safetensors", {{"z", randn({3, 5}, g)}});
+  CHECK_THROWS_WITH(run_cli({"sample", "--checkpoint", d + "/run/checkpoints/last.safetensors", "--z",
+                             d + "/bad_z.safetensors", "--out", d + "/x2.safetensors"}),
+                    doctest::Contains("'z' must be (N, 16)"));
+  run_cli({"split", "--data", data, "--final-test", "40", "--running-test", "10", "--out", d + "/split.json"});
+  std::string sp = app::read_text(d + "/split.json");
+  CHECK(sp.find("\"final_test\"") != std::string::npos);
   fs::remove_all(d);
 }
 
