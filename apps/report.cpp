@@ -205,8 +205,9 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   for (auto& r : rep.runs)
     csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{}\n", r.model, r.seed, r.final_test, r.final_train,
                        r.best_running, r.best_iteration, r.train_seconds, r.diverged ? 1 : 0);
-  md += fmt::format("\nRatios of final test loss: WN / BN = {}, WN / vanilla = {} (below 1: WN reconstructs better).\n",
-                    ratio(wn, bn), ratio(wn, va));
+  if (wn && (bn || va))
+    md += fmt::format("\nRatios of final test loss: WN / BN = {}, WN / vanilla = {} (below 1: WN reconstructs better).\n",
+                      ratio(wn, bn), ratio(wn, va));
   md += "\nFor reference, the paper's values (CelebA 64x64, 2000 final-test images; a different data set and "
         "schedule, not comparable number for number): vanilla 0.006171, BN 0.006355, WN 0.005524 "
         "(WN / BN 0.869, WN / vanilla 0.895); best running-test iterations 30,500 / 30,500 / 463,000.\n";
@@ -264,11 +265,14 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                      "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
                      "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
                      "th{background:#eef}td:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
-                     "figure{margin:1em 0}figcaption{font-weight:bold}</style></head><body>\n";
+                     "figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-weight:bold}"
+                     "figure img{width:360px}</style></head><body>\n";
   html += "<h1>" + rep.title + "</h1>\n";
   html += fmt::format("<p>Final test: mean per-image reconstruction loss of {} final-test images ({} RMSProp steps on z, "
-                      "best checkpoint). Ratios: WN / BN = {}, WN / vanilla = {}.</p>\n",
-                      rep.eval_n, rep.eval_steps, ratio(wn, bn), ratio(wn, va));
+                      "best checkpoint).{}</p>\n",
+                      rep.eval_n, rep.eval_steps,
+                      (wn && (bn || va)) ? fmt::format(" Ratios: WN / BN = {}, WN / vanilla = {}.", ratio(wn, bn), ratio(wn, va))
+                                         : std::string());
   html += table;
   html += "<p>The paper's values (CelebA 64x64, for reference only): vanilla 0.006171, BN 0.006355, WN 0.005524.</p>\n";
   html += "<h2>Running reconstruction test</h2>\n" +
