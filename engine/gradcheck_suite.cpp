@@ -21,15 +21,7 @@ Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
   return t;
 }
 
-// Values with |x| in [0.1, 1.5), random signs: keeps finite differences off kinks at 0.
-Tensor leaf_off_zero(const Shape& s, uint64_t seed) {
-  Generator g(seed);
-  std::vector<double> v(static_cast<size_t>(s.numel()));
-  for (double& x : v) x = (g.uniform() < 0.5 ? -1 : 1) * (0.1 + 1.4 * g.uniform());
-  Tensor t = Tensor::from_vector(v, s, DType::F64);
-  t.set_requires_grad(true);
-  return t;
-}
+Tensor leaf_off_zero(const Shape& s, uint64_t seed) { return off_zero_leaf(s, seed); }
 
 Tensor constant(const Shape& s, uint64_t seed, double lo, double hi) {
   Generator g(seed);
@@ -218,6 +210,15 @@ void loss_cases(Suite& s) {
 }
 
 }  // namespace
+
+Tensor off_zero_leaf(const Shape& s, uint64_t seed) {
+  Generator g(seed);
+  std::vector<double> v(static_cast<size_t>(s.numel()));
+  for (double& x : v) x = (g.uniform() < 0.5 ? -1 : 1) * (0.1 + 1.4 * g.uniform());
+  Tensor t = Tensor::from_vector(v, s, DType::F64);
+  t.set_requires_grad(true);
+  return t;
+}
 
 std::vector<GradcheckCase> engine_gradcheck_cases() {
   Suite s;

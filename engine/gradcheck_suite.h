@@ -20,6 +20,10 @@ struct GradcheckCase {
   std::vector<Tensor> inputs;
 };
 
+// A float64 leaf requiring a gradient with |x| in [0.1, 1.5) and random signs: keeps
+// finite differences off the kink at 0 of (T)PReLU, ReLU and clamp.
+Tensor off_zero_leaf(const Shape& s, uint64_t seed);
+
 // Every engine operator at several shapes (batch 1 and > 1, odd sizes, strides 1 and
 // 2, paddings 0/1/2, rectangular images and kernels).
 std::vector<GradcheckCase> engine_gradcheck_cases();

@@ -10,15 +10,7 @@ namespace wn::nn {
 
 namespace {
 
-// |x| in [0.1, 1.5) with random signs: keeps (T)PReLU inputs off their kink.
-Tensor input_off_zero(const Shape& s, uint64_t seed) {
-  Generator g(seed);
-  std::vector<double> v(static_cast<size_t>(s.numel()));
-  for (double& x : v) x = (g.uniform() < 0.5 ? -1 : 1) * (0.1 + 1.4 * g.uniform());
-  Tensor t = Tensor::from_vector(v, s, DType::F64);
-  t.set_requires_grad(true);
-  return t;
-}
+Tensor input_off_zero(const Shape& s, uint64_t seed) { return off_zero_leaf(s, seed); }
 
 // Overwrites a parameter with values uniform in [lo, hi).
 void set_uniform(Tensor p, uint64_t seed, double lo, double hi) {

@@ -2,7 +2,11 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +42,29 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) { return max_abs_di
 inline Tensor rnd(const Shape& s, uint64_t seed, double lo = -1, double hi = 1, DType dt = DType::F64) {
   Generator g(seed);
   return rand_uniform(s, g, lo, hi, dt);
+}
+
+// A fresh empty folder under the system's temporary folder, unique to this process.
+inline std::string temp_dir(const std::string& tag) {
+  std::filesystem::path d =
+      std::filesystem::temp_directory_path() / ("wngan_test_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d.string();
+}
+
+// A 32-bit big-endian integer, as IDX files store them.
+inline std::string be32(uint32_t v) {
+  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
+
+// Writes an IDX image file of n 28x28 images, pixel (i, p) = pixel(i, p).
+template <class F>
+void write_idx(const std::string& path, uint32_t n, F pixel, uint32_t magic = 0x803) {
+  std::string s = be32(magic) + be32(n) + be32(28) + be32(28);
+  for (uint32_t i = 0; i < n; ++i)
+    for (int p = 0; p < 784; ++p) s += char(pixel(i, p));
+  std::ofstream(path, std::ios::binary) << s;
 }
 
 }  // namespace wn::test

@@ -13,22 +13,12 @@ using namespace wn;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("wngan_apps_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
-std::string be32(uint32_t v) {
-  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+using wn::test::temp_dir;
+// 140 images of horizontal stripes.
 std::string make_data(const std::string& dir) {
-  for (auto [name, n] : {std::pair<const char*, uint32_t>{"train-images-idx3-ubyte", 120}, {"t10k-images-idx3-ubyte", 20}}) {
-    std::string s = be32(0x803) + be32(n) + be32(28) + be32(28);
-    for (uint32_t i = 0; i < n; ++i)
-      for (int p = 0; p < 784; ++p) s += char(((p / 28 + i) % 7) * 30);
-    std::ofstream(dir + "/" + name, std::ios::binary) << s;
-  }
+  auto stripes = [](uint32_t i, int p) { return int(((p / 28 + i) % 7) * 30); };
+  wn::test::write_idx(dir + "/train-images-idx3-ubyte", 120, stripes);
+  wn::test::write_idx(dir + "/t10k-images-idx3-ubyte", 20, stripes);
   return "mnist:" + dir;
 }
 // Runs `wngan ARGS...` through the same CLI as the program.

@@ -13,13 +13,7 @@ using namespace wn::nn;
 namespace fs = std::filesystem;
 
 namespace {
-// A fresh empty folder for one test.
-std::string temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("wngan_test_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
+using wn::test::temp_dir;
 void write_bytes(const std::string& path, const std::string& b) {
   std::ofstream f(path, std::ios::binary);
   f << b;

@@ -17,15 +17,8 @@ using namespace wn::gan;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("wngan_data_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
-std::string be32(uint32_t v) {
-  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+using wn::test::be32;
+using wn::test::temp_dir;
 // An IDX image file of n images of 28x28 where image i has every pixel = i.
 std::string idx_bytes(uint32_t n, uint32_t magic = 0x803) {
   std::string s = be32(magic) + be32(n) + be32(28) + be32(28);

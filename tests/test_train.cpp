@@ -14,27 +14,15 @@ using namespace wn::gan;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("wngan_train_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
-std::string be32(uint32_t v) {
-  return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+using wn::test::temp_dir;
 // A small IDX data set: blobs at varying places.
 std::string make_data(const std::string& dir, uint32_t n_train, uint32_t n_test) {
-  for (auto [name, n] : {std::pair<const char*, uint32_t>{"train-images-idx3-ubyte", n_train}, {"t10k-images-idx3-ubyte", n_test}}) {
-    std::string s = be32(0x803) + be32(n) + be32(28) + be32(28);
-    for (uint32_t i = 0; i < n; ++i)
-      for (int y = 0; y < 28; ++y)
-        for (int x = 0; x < 28; ++x) {
-          int cx = 6 + int(i * 7 % 16), cy = 6 + int(i * 11 % 16);
-          s += char((x - cx) * (x - cx) + (y - cy) * (y - cy) < 30 ? 220 : 10);
-        }
-    std::ofstream(dir + "/" + name, std::ios::binary) << s;
-  }
+  auto blob = [](uint32_t i, int p) {
+    const int x = p % 28, y = p / 28, cx = 6 + int(i * 7 % 16), cy = 6 + int(i * 11 % 16);
+    return (x - cx) * (x - cx) + (y - cy) * (y - cy) < 30 ? 220 : 10;
+  };
+  wn::test::write_idx(dir + "/train-images-idx3-ubyte", n_train, blob);
+  wn::test::write_idx(dir + "/t10k-images-idx3-ubyte", n_test, blob);
   return "mnist:" + dir;
 }
 TrainConfig tiny(const std::string& data, const std::string& out, Norm norm = Norm::Batch) {

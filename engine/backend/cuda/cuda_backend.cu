@@ -320,15 +320,6 @@ __global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, T lr, T mom, bool fir
 
 }  // namespace
 
-#define WN_CUDA_DISPATCH(dtype, T, ...)   \
-  if ((dtype) == DType::F32) {            \
-    using T = float;                      \
-    __VA_ARGS__;                          \
-  } else {                                \
-    using T = double;                     \
-    __VA_ARGS__;                          \
-  }
-
 void CudaBackend::fill(Tensor& y, double v) {
   WN_CUDA_DISPATCH(y.dtype(), T, { fill_k<T><<<grid_for(y.numel()), 256>>>(y.data<T>(), T(v), y.numel()); });
   cuda_check(cudaGetLastError(), "fill");

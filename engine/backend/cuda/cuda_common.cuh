@@ -4,6 +4,19 @@
 
 #include <cstdint>
 
+// Runs the body with T = float or double according to a dtype.
+#define WN_CUDA_DISPATCH(dtype, T, ...) \
+  if ((dtype) == DType::F32) {          \
+    using T = float;                    \
+    __VA_ARGS__;                        \
+  } else {                              \
+    using T = double;                   \
+    __VA_ARGS__;                        \
+  }
+
+// A grid-stride loop over [0, n) with 32-bit indices.
+#define GRID_LOOP(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
+
 namespace wn {
 
 // Blocks of 256 threads for n elements (grid-stride loops cover the rest).

@@ -10,8 +10,6 @@ namespace wn {
 
 namespace {
 
-#define GRID_LOOP(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
-
 // The geometry in 32-bit integers (index arithmetic in 64 bits is several times slower).
 struct G32 {
   int n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oh, ow;
@@ -163,15 +161,6 @@ __global__ void prelu_da_k(const T* x, const T* dy, T* da, int n, int c, int r) 
   acc = block_sum(acc);
   if (threadIdx.x == 0) da[ch] = static_cast<T>(acc);
 }
-
-#define WN_CUDA_DISPATCH(dtype, T, ...)   \
-  if ((dtype) == DType::F32) {            \
-    using T = float;                      \
-    __VA_ARGS__;                          \
-  } else {                                \
-    using T = double;                     \
-    __VA_ARGS__;                          \
-  }
 
 // (N, C, rest) sizes of a tensor with channels on dim 1.
 struct Ncr {

@@ -8,8 +8,6 @@ namespace wn {
 
 namespace {
 
-#define GRID_LOOP(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
-
 template <class T>
 __global__ void bn_stats_k(const T* x, int n, int c, int r, double eps, double mom, T* mean, T* invstd, T* rm, T* rv) {
   const int ch = blockIdx.x, m = n * r;
@@ -93,15 +91,6 @@ __global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, 
     dx[i] = a * dy[i] + b + cc * (x[i] - mean[ch]);
   }
 }
-
-#define WN_CUDA_DISPATCH(dtype, T, ...)   \
-  if ((dtype) == DType::F32) {            \
-    using T = float;                      \
-    __VA_ARGS__;                          \
-  } else {                                \
-    using T = double;                     \
-    __VA_ARGS__;                          \
-  }
 
 }  // namespace
 
