@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct LayerView {
-  double act_mean = NAN, act_std = NAN, grad = NAN, ratio = NAN, wn_cos = NAN, bn_mean = NAN, bn_xhat = NAN;
+  double act_mean = NAN, act_std = NAN, grad = NAN, grad_b = NAN, ratio = NAN, wn_cos = NAN, bn_mean = NAN, bn_xhat = NAN;
   std::string type;
 };
 
@@ -133,10 +133,15 @@ Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Ten
   auto take_grads = [&](const std::vector<nn::ParamStat>& grads, const std::vector<nn::ParamStat>& after) {
     for (size_t i = 0; i < grads.size(); ++i) {
       const std::string& n = grads[i].name;
-      if (n.size() < 7 || n.compare(n.size() - 7, 7, ".weight") != 0) continue;
-      auto& lv = ins.layers[n.substr(0, n.size() - 7)];
-      lv.grad = grads[i].grad_norm;
-      lv.ratio = after[i].update_ratio;
+      const auto dot = n.rfind('.');
+      const std::string layer = n.substr(0, dot), what = n.substr(dot + 1);
+      auto& lv = ins.layers[layer];
+      if (what == "weight") {
+        lv.grad = grads[i].grad_norm;
+        lv.ratio = after[i].update_ratio;
+      } else if (what == "bias") {
+        lv.grad_b = grads[i].grad_norm;
+      }
     }
   };
   take_grads(grads_d, td.measure(*g.D));
@@ -150,14 +155,14 @@ std::string num(double v, const char* f = "{:.3g}") { return std::isfinite(v) ? 
 
 void print_one(const Inspection& ins) {
   fmt::print("\n{}: D loss real {:.4f} fake {:.4f}, G loss {:.4f}\n", ins.variant, ins.d_real, ins.d_fake, ins.g);
-  fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean", "act std",
-             "|grad W|", "upd/weight", "WN|cos|", "BN mean", "BN xhat");
+  fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean",
+             "act std", "|grad W|", "upd/weight", "|grad b|", "WN|cos|", "BN mean", "BN xhat");
   for (auto& name : ins.order) {
     const LayerView& v = ins.layers.at(name);
     if (v.type == "Sequential" || v.type.rfind("DCGAN", 0) == 0 || v.type.rfind("ResNet", 0) == 0) continue;
-    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type, num(v.act_mean),
-               num(v.act_std), num(v.grad), num(v.ratio), num(v.wn_cos, "{:.1e}"), num(v.bn_mean, "{:.2f}"),
-               num(v.bn_xhat, "{:.2f}"));
+    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type, num(v.act_mean),
+               num(v.act_std), num(v.grad), num(v.ratio), num(v.grad_b), num(v.wn_cos, "{:.1e}"),
+               num(v.bn_mean, "{:.2f}"), num(v.bn_xhat, "{:.2f}"));
   }
 }
 
@@ -251,7 +256,8 @@ void add_inspect(CLI::App& app) {
         fmt::print("  tape of the G step: {} (install graphviz for an SVG)\n", dot);
     }
     if (all.size() > 1) print_compare(all);
-    fmt::print("\nWN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v). BN mean / "
+    fmt::print("\n|grad W| / |grad b|: gradient norms of the layer's weight (v in WN layers, the slope in (T)PReLU) and bias. "
+               "WN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v). BN mean / "
                "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection.\n");
   });
 }
