@@ -1,6 +1,7 @@
 #include "nn/checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,6 +37,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   name.push_back('\0');
   int fd = ::mkstemp(name.data());
   if (fd < 0) throw std::runtime_error(fmt::format("cannot create a file in {}: {}", dir.string(), std::strerror(errno)));
+  // mkstemp makes the file private (0600); give it the usual permissions (0666 less umask).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
