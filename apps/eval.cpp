@@ -27,10 +27,10 @@ EvalResult evaluate_run(const EvalRequest& r) {
   std::string ckpt = r.checkpoint;
   if (ckpt == "best" || ckpt == "last") ckpt = r.run + "/checkpoints/" + ckpt + ".safetensors";
   if (!fs::exists(ckpt)) throw std::runtime_error(fmt::format("{}: no such checkpoint", ckpt));
-  gan::Gan g = gan::load_gan_from_checkpoint(ckpt);
+  std::map<std::string, std::string> meta;
+  gan::Gan g = gan::load_gan_from_checkpoint(ckpt, &meta);
   const Device device = Device::parse(r.device);
   g.G->to(device);
-  nn::TensorFile meta = nn::load_safetensors(ckpt);
   auto data = gan::open_dataset(cfg.data, cfg.model.height, cfg.model.width, cfg.model.channels);
   if (g.config.channels != data->channels || g.config.height != data->height || g.config.width != data->width)
     throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", ckpt, g.config.channels,
@@ -48,7 +48,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
     };
   };
   const auto t0 = std::chrono::steady_clock::now();
-  eval::Reconstruction rt = eval::reconstruct(*g.G, g.config.code, gan::Loader::load(*data, test).to(device), o,
+  const Tensor test_images = gan::Loader::load(*data, test);
+  eval::Reconstruction rt = eval::reconstruct(*g.G, g.config.code, test_images.to(device), o,
                                                  progress("test", n));
   if (r.verbose) fmt::print(stderr, "\n");
   eval::Reconstruction rr =
@@ -58,7 +59,7 @@ EvalResult evaluate_run(const EvalRequest& r) {
   EvalResult res;
   res.test_loss = rt.mean_loss;
   res.train_loss = rr.mean_loss;
-  res.iteration = meta.metadata.count("iteration") ? std::stoll(meta.metadata.at("iteration")) : -1;
+  res.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.n = n;
   // Outputs: per-image losses, target / reconstruction pairs, and a row in RUN/eval.csv.
@@ -70,13 +71,16 @@ EvalResult evaluate_run(const EvalRequest& r) {
   for (size_t i = 0; i < train.size(); ++i) csv += fmt::format("{},train,{:.9g}\n", train[i], rr.losses[i]);
   res.per_image_csv = dir + "/" + tag + "_per_image.csv";
   nn::write_file_atomic(res.per_image_csv, csv);
-  const int64_t show = std::min<int64_t>(n, 16);
-  std::vector<int64_t> first(test.begin(), test.begin() + show);
-  Tensor targets = gan::Loader::load(*data, first);
-  std::vector<double> rv = rt.images.to_vector();
-  rv.resize(static_cast<size_t>(targets.numel()));
+  // The first (up to) 16 images and their reconstructions.
+  const int64_t show = std::min<int64_t>(n, 16), per = test_images.numel() / std::max<int64_t>(n, 1);
+  const Shape shown{show, test_images.dim(1), test_images.dim(2), test_images.dim(3)};
+  auto first = [&](const Tensor& t) {
+    std::vector<double> v = t.to_vector();
+    v.resize(static_cast<size_t>(show * per));
+    return Tensor::from_vector(v, shown);
+  };
   res.pairs_png = dir + "/" + tag + "_pairs.png";
-  gan::write_png_rows(res.pairs_png, {targets, Tensor::from_vector(rv, targets.shape())});
+  gan::write_png_rows(res.pairs_png, {first(test_images), first(rt.images)});
   const std::string table = r.run + "/eval.csv";
   const bool fresh = !fs::exists(table);
   std::ofstream f(table, std::ios::app);

@@ -12,8 +12,8 @@
 namespace wn {
 
 namespace {
-double dot(const Tensor& u, const Tensor& y) {
-  std::vector<double> a = u.to_vector(), b = y.to_vector();
+double dot(const std::vector<double>& a, const Tensor& y) {
+  std::vector<double> b = y.to_vector();
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
@@ -49,6 +49,7 @@ GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f0, const std::v
   Generator gen(opt.seed);
   Tensor u = randn(y.shape(), gen, 1.0, DType::F64);
   y.backward(u);
+  const std::vector<double> uv = u.to_vector();
   std::vector<std::vector<double>> analytic(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k)
     if (inputs[k].defined() && inputs[k].requires_grad()) {
@@ -69,9 +70,9 @@ GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f0, const std::v
       for (size_t i = 0; i < numeric.size(); ++i) {
         const double keep = p[i];
         p[i] = keep + opt.eps;
-        const double lp = dot(u, f(inputs));
+        const double lp = dot(uv, f(inputs));
         p[i] = keep - opt.eps;
-        const double lm = dot(u, f(inputs));
+        const double lm = dot(uv, f(inputs));
         p[i] = keep;
         numeric[i] = (lp - lm) / (2 * opt.eps);
       }

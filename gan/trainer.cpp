@@ -103,7 +103,7 @@ TrainConfig load_train_config(const std::string& run_dir) {
   }
 }
 
-Gan load_gan_from_checkpoint(const std::string& path) {
+Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
   nn::TensorFile f = nn::load_safetensors(path);
   auto it = f.metadata.find("model");
   if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: no model description in its metadata", path));
@@ -117,6 +117,7 @@ Gan load_gan_from_checkpoint(const std::string& path) {
   Gan g = build_gan(m, gen);
   nn::assign_named(g.G->state(), f, "", "G.");
   nn::assign_named(g.D->state(), f, "", "D.");
+  if (metadata) *metadata = f.metadata;
   return g;
 }
 
@@ -126,7 +127,8 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
     throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr > 0");
   if (cfg_.loss != "bce" && cfg_.loss != "ls")
     throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", cfg_.loss));
-  // The run folder first: an unwritable --out fails before anything else.
+  // The run folder first: an unwritable --out fails before anything else (this first
+  // config.json doubles as the write probe; it is rewritten once the sizes are known).
   try {
     fs::create_directories(cfg_.out + "/checkpoints");
     fs::create_directories(cfg_.out + "/samples");

@@ -8,6 +8,7 @@
 // bit-identically (same thread count).
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -103,7 +104,9 @@ class Trainer {
 
 // Reads a run's config.json back.
 TrainConfig load_train_config(const std::string& run_dir);
-// Builds the models a checkpoint was saved from and loads their weights.
-Gan load_gan_from_checkpoint(const std::string& checkpoint_path);
+// Builds the models a checkpoint was saved from and loads their weights; also hands
+// back the checkpoint's metadata when asked.
+Gan load_gan_from_checkpoint(const std::string& checkpoint_path,
+                             std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace wn::gan
