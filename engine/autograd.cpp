@@ -9,6 +9,7 @@
 #include "engine/backend/backend.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -89,6 +90,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
   }
 
   NoGradGuard no_grad;
+  profile::Phase phase("backward");
   std::unordered_map<TensorImpl*, Tensor> grads;
   grads[&root.impl()] = grad;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {

@@ -12,6 +12,7 @@
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
+#include "engine/ops/weight_norm.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "engine/tensor.h"

@@ -147,6 +147,8 @@ void conv_cases(Suite& s) {
       {{1, 3, 6, 10}, {2, 3, 1, 1}, true, 1, 0},
       {{2, 2, 5, 6}, {2, 2, 3, 2}, true, Hw(2, 1), Hw(1, 0)},
       {{2, 2, 16, 16}, {2, 2, 3, 3}, true, 1, 1},
+      {{2, 2, 8, 10}, {3, 2, 3, 3}, true, 3, 1},
+      {{3, 4, 3, 2}, {2, 4, 3, 2}, true, 1, 0},
   };
   uint64_t seed = 100;
   for (const C& c : convs) {
@@ -163,6 +165,8 @@ void conv_cases(Suite& s) {
       {{2, 2, 3, 5}, {2, 2, 4, 4}, true, 2, 2},
       {{1, 2, 16, 16}, {2, 2, 3, 3}, false, 1, 1},
       {{2, 3, 3, 2}, {3, 2, 3, 2}, true, Hw(1, 2), Hw(0, 1)},
+      {{2, 2, 3, 3}, {2, 3, 3, 3}, true, 3, 1},
+      {{3, 4, 1, 1}, {4, 2, 3, 2}, true, 1, 0},
   };
   for (const C& c : tconvs) {
     Inputs in = {leaf(c.x, seed++), leaf(c.w, seed++)};
@@ -192,6 +196,17 @@ void batch_norm_cases(Suite& s) {
         {leaf({2, 3, 2, 3}, 148), leaf({3}, 149, 0.5, 1.5), leaf({3}, 150), constant({3}, 146, -0.5, 0.5),
          constant({3}, 147, 0.5, 2.0)},
         [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], in[3], in[4], false); }, "eval");
+}
+
+void weight_norm_cases(Suite& s) {
+  s.add("weight_norm", "weight_norm", {leaf({4, 3, 2, 2}, 170)},
+        [](const Inputs& in) { return weight_norm(in[0], Tensor(), 0, 1.0, 1e-6); }, "strict, unit dim 0");
+  s.add("weight_norm", "weight_norm", {leaf({3, 4, 2, 3}, 171)},
+        [](const Inputs& in) { return weight_norm(in[0], Tensor(), 1, 0.25, 1e-6); }, "strict, unit dim 1, factor 1/4");
+  s.add("weight_norm", "weight_norm", {leaf({5, 7}, 172), leaf({5}, 173, 0.5, 2.0)},
+        [](const Inputs& in) { return weight_norm(in[0], in[1], 0, 1.0, 1e-6); }, "affine (scale), linear weight");
+  s.add("weight_norm", "weight_norm", {leaf({2, 3, 4, 4}, 174), leaf({3}, 175, -2.0, 2.0)},
+        [](const Inputs& in) { return weight_norm(in[0], in[1], 1, 0.25, 0.1); }, "affine, unit dim 1, eps 0.1");
 }
 
 void loss_cases(Suite& s) {
@@ -230,6 +245,7 @@ std::vector<GradcheckCase> engine_gradcheck_cases() {
   conv_cases(s);
   pool_cases(s);
   batch_norm_cases(s);
+  weight_norm_cases(s);
   loss_cases(s);
   return std::move(s.cases);
 }

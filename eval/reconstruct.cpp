@@ -9,6 +9,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
+#include "engine/profile.h"
 
 namespace wn::eval {
 
@@ -61,6 +62,7 @@ Reconstruction reconstruct(nn::Module& G, int64_t code, const Tensor& images, co
       Tensor loss = sum(mul(square(sub(y, x)), 1.0 / double(per)));
       loss.backward();
       NoGradGuard ng;
+      profile::Phase phase("update");
       z.backend().rmsprop_update(z, z.grad(), s, opt.lr, opt.alpha, opt.eps);
     }
     NoGradGuard ng;

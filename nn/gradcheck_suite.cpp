@@ -31,7 +31,8 @@ struct Suite {
                        for (auto& [n, p] : m->named_parameters()) leaves.push_back(p);
                        auto f = [&]() { return call ? call(*m, xs) : (*m)(xs[0]); };
                        return gradcheck_leaves(f, leaves);
-                     }});
+                     },
+                     nullptr, {}});
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend/backend.h"
+#include "engine/profile.h"
 
 namespace wn::nn {
 
@@ -20,6 +21,7 @@ Named named_state(const Named& params, const std::vector<Tensor>& s, const std::
 
 void Optimizer::step() {
   NoGradGuard ng;
+  profile::Phase phase("update");
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i].second;

@@ -10,6 +10,7 @@
 #include "engine/ops/linear.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
+#include "engine/ops/weight_norm.h"
 #include "nn/init.h"
 
 namespace wn::nn {
@@ -25,12 +26,6 @@ std::vector<int> other_axes(int rank, int out_dim) {
   return a;
 }
 
-// A (C) vector reshaped to broadcast along dim `out_dim` of a rank-r tensor.
-Tensor along(const Tensor& v, int rank, int out_dim) {
-  std::vector<int64_t> s(rank, 1);
-  s[out_dim] = v.numel();
-  return reshape(v, Shape(s));
-}
 }  // namespace
 
 void WNLayer::init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t out_units) {
@@ -45,12 +40,7 @@ void WNLayer::init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t
 }
 
 Tensor WNLayer::normalized_weight() const {
-  const int r = weight.rank();
-  Tensor ss = sum(square(weight), other_axes(r, out_dim_), true);  // (1.., out, ..1)
-  Tensor norm = sqrt(add(factor_ == 1.0 ? ss : mul(ss, factor_), kEps));
-  Tensor w = div(weight, norm);
-  if (mode_ == WNMode::Affine) w = mul(w, along(scale, r, out_dim_));
-  return w;
+  return weight_norm(weight, mode_ == WNMode::Affine ? scale : Tensor(), out_dim_, factor_, kEps);
 }
 
 std::vector<double> WNLayer::norms() const {

@@ -45,13 +45,14 @@ TEST_CASE("conv2d value, computed by hand") {
   CHECK(conv2d(x, w, Tensor::from_vector({1}, {1}), 2, 1).to_vector() == std::vector<double>{2, 6, 12, 29});
 }
 
-TEST_CASE("conv2d agrees with a direct convolution (batched and per-image paths, float32)") {
+TEST_CASE("conv2d agrees with a direct convolution (batched, per-image and fully connected paths, float32)") {
   struct C {
     Shape x, w;
     Hw s, p;
   };
   for (const C& c : {C{{3, 3, 64, 64}, {8, 3, 4, 4}, 2, 1}, C{{2, 16, 8, 8}, {32, 16, 4, 4}, 2, 1},
-                     C{{2, 5, 17, 18}, {6, 5, 3, 3}, 1, 1}, C{{1, 4, 9, 11}, {3, 4, 5, 3}, Hw(2, 1), Hw(2, 0)}}) {
+                     C{{2, 5, 17, 18}, {6, 5, 3, 3}, 1, 1}, C{{1, 4, 9, 11}, {3, 4, 5, 3}, Hw(2, 1), Hw(2, 0)},
+                     C{{2, 3, 10, 11}, {4, 3, 3, 3}, 3, 1}, C{{3, 64, 4, 4}, {2, 64, 4, 4}, 1, 0}}) {
     Tensor x = rnd(c.x, 1, -1, 1, DType::F32), w = rnd(c.w, 2, -1, 1, DType::F32);
     std::vector<double> ref = naive_conv(x, w, c.s, c.p);
     CHECK(max_abs_diff(conv2d(x, w, Tensor(), c.s, c.p).to_vector(), ref) < 1e-4);

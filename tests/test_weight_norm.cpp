@@ -1,3 +1,5 @@
+#include "engine/backend/backend.h"
+#include "engine/ops/common.h"
 #include "helpers.h"
 #include "nn/gradcheck_suite.h"
 #include "nn/weight_norm.h"
@@ -15,6 +17,58 @@ TEST_CASE("every nn module's gradients match central differences (input and all 
     ++n;
   }
   CHECK(n >= 25);
+}
+
+TEST_CASE("the weight_norm op's gradients match central differences") {
+  CHECK(wn::test::check_gradcheck_family("weight_norm") == 4);
+}
+
+TEST_CASE("the fused CPU weight norm equals the backend's composed reference, forward and backward") {
+  Backend& be = backend_for(kCPU);
+  struct C {
+    Shape s;
+    int unit_dim;
+    double factor, eps;
+    bool scale;
+  };
+  for (const C& c : {C{{6, 5, 4, 4}, 0, 1.0, 1e-6, false}, C{{5, 6, 4, 4}, 1, 0.25, 1e-6, true},
+                     C{{7, 9}, 0, 1.0, 0.5, true}}) {
+    for (DType dt : {DType::F64, DType::F32}) {
+      const double tol = dt == DType::F64 ? 1e-12 : 2e-5;
+      WNGeom g;
+      g.units = c.s[c.unit_dim];
+      for (int i = 0; i < c.unit_dim; ++i) g.outer *= c.s[i];
+      for (int i = c.unit_dim + 1; i < c.s.rank(); ++i) g.inner *= c.s[i];
+      g.factor = c.factor;
+      g.eps = c.eps;
+      Tensor v = rnd(c.s, 1, -1, 1, dt), dw = rnd(c.s, 2, -1, 1, dt);
+      Tensor sc = c.scale ? rnd({g.units}, 3, -2, 2, dt) : Tensor();
+      Tensor w1 = Tensor::empty(c.s, dt), w2 = Tensor::empty(c.s, dt);
+      Tensor n1 = Tensor::empty({g.units}, dt), n2 = Tensor::empty({g.units}, dt);
+      be.weight_norm_forward(g, v, sc, w1, n1);
+      be.Backend::weight_norm_forward(g, v, sc, w2, n2);
+      CHECK(max_abs_diff(w1, w2) < tol);
+      CHECK(max_abs_diff(n1, n2) < tol);
+      Tensor dv1 = Tensor::empty(c.s, dt), dv2 = Tensor::empty(c.s, dt);
+      Tensor dg1 = c.scale ? Tensor::empty({g.units}, dt) : Tensor(), dg2 = c.scale ? Tensor::empty({g.units}, dt) : Tensor();
+      be.weight_norm_backward(g, v, sc, n1, dw, dv1, dg1);
+      be.Backend::weight_norm_backward(g, v, sc, n2, dw, dv2, dg2);
+      CHECK(max_abs_diff(dv1, dv2) < tol);
+      if (c.scale) CHECK(max_abs_diff(dg1, dg2) < tol);
+    }
+  }
+  // Hand-computed: v = (3, 4) in one unit, factor 1, eps 0: w = (0.6, 0.8), norm 5.
+  Tensor v = Tensor::from_vector({3, 4}, {1, 2}, DType::F64);
+  Tensor w = weight_norm(v, Tensor(), 0, 1.0, 0.0);
+  CHECK(w.to_vector()[0] == doctest::Approx(0.6).epsilon(1e-15));
+  CHECK(w.to_vector()[1] == doctest::Approx(0.8).epsilon(1e-15));
+}
+
+TEST_CASE("weight_norm argument errors name the problem") {
+  Tensor v = Tensor::zeros({3, 2});
+  CHECK_THROWS_WITH_AS(weight_norm(v, Tensor(), 2, 1.0, 1e-6), doctest::Contains("unit dimension 2"), OpError);
+  CHECK_THROWS_WITH_AS(weight_norm(v, Tensor::ones({2}), 0, 1.0, 1e-6), doctest::Contains("one value per unit"),
+                       OpError);
 }
 
 namespace {

@@ -1,10 +1,12 @@
 // `wngan bench`: times the engine's heavy ops at the paper's DCGAN shapes (64x64x3
-// images, 64 first-layer features doubling, batch 32) and the machine's SGEMM rate
-// measured in the same run. apps/bench/compare_torch.py runs the same ops in PyTorch
-// side by side and prints the ratios.
+// images, 64 first-layer features doubling, batch 32), full training iterations, the
+// reconstruction step, and how they scale, with the machine's SGEMM rate measured in
+// the same run. --profile adds the per-kernel profile of an iteration.
+// apps/bench/compare_torch.py runs the same work in PyTorch side by side.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -14,16 +16,21 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "apps/commands.h"
 #include "engine/backend/backend.h"
 #include "engine/engine.h"
+#include "engine/profile.h"
+#include "eval/reconstruct.h"
 #include "gan/trainer.h"
 #include "nn/optim.h"
 
 namespace wn::app {
 
 namespace {
+
+using nlohmann::json;
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -50,6 +57,21 @@ double peak_rss_mib() {
   return ru.ru_maxrss / 1024.0;
 }
 
+// Resident memory now, in MiB (from /proc/self/statm).
+double rss_now_mib() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * double(sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
+
+struct Opts {
+  int threads = 0, repeat = 5, batch = 32;
+  std::string json, what = "all", norms = "none,batch,weight", image_size = "64", device = "cpu";
+  int64_t channels = 3, nf = 64, code = 128, recon_steps = 20;
+  bool profile = false;
+};
+
 struct ConvCase {
   std::string name;
   bool transposed;
@@ -57,8 +79,7 @@ struct ConvCase {
 };
 
 // The four discriminator convs and the four generator transposed convs.
-std::vector<ConvCase> dcgan_convs(int64_t batch) {
-  (void)batch;
+std::vector<ConvCase> dcgan_convs() {
   return {{"D.level0 conv 3->64 64->32", false, 3, 64, 64},
           {"D.level1 conv 64->128 32->16", false, 64, 128, 32},
           {"D.level2 conv 128->256 16->8", false, 128, 256, 16},
@@ -69,130 +90,313 @@ std::vector<ConvCase> dcgan_convs(int64_t batch) {
           {"G.level0 convT 64->3 32->64", true, 64, 3, 32}};
 }
 
+// SGEMM rate (GFLOP/s) through the same GEMM path the convolutions use.
+double measure_sgemm(Backend& be, Device dev, int repeat, Generator& gen) {
+  const int64_t n = 2048;
+  Tensor a = randn({n, n}, gen).to(dev), b = randn({n, n}, gen).to(dev), c = Tensor::empty({n, n}, DType::F32, dev);
+  double t = time_median(repeat, [&] {
+    be.gemm(false, false, 1.0, a, b, 0.0, c);
+    be.synchronize();
+  });
+  return 2.0 * n * n * n / t / 1e9;
+}
+
+json bench_ops(const Opts& o, Backend& be, Device dev, double sgemm, Generator& gen) {
+  json ops = json::array();
+  fmt::print("{:<32} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "op (fwd + bwd data + bwd weight)", "fwd ms", "bwd ms",
+             "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
+  for (const ConvCase& cc : dcgan_convs()) {
+    const int64_t B = o.batch;
+    Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev);
+    Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
+                   .to(dev);
+    Tensor bias = Tensor::zeros({cc.cout}, DType::F32, dev);
+    x.set_requires_grad(true);
+    w.set_requires_grad(true);
+    bias.set_requires_grad(true);
+    auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, bias, 2, 1) : conv2d(x, w, bias, 2, 1); };
+    Tensor y = fwd();
+    Tensor dy = randn(y.shape(), gen).to(dev);
+    const int64_t osz = y.dim(2);
+    // Multiply-adds of one direction: output pixels x Cout x Cin x 16 (conv), or
+    // input pixels x Cin x Cout x 16 (transposed).
+    const double macs = cc.transposed ? double(B) * cc.size * cc.size * cc.cin * cc.cout * 16
+                                      : double(B) * osz * osz * cc.cout * cc.cin * 16;
+    const double flop = 3 * 2 * macs;
+    double tf = time_median(o.repeat, [&] {
+      NoGradGuard ng;
+      fwd();
+      be.synchronize();
+    });
+    double tt = time_median(o.repeat, [&] {
+      x.zero_grad();
+      w.zero_grad();
+      bias.zero_grad();
+      fwd().backward(dy);
+      be.synchronize();
+    });
+    const double gflops = flop / tt / 1e9;
+    fmt::print("{:<32} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.3f} {:>10.1f} {:>7.0f}%\n", cc.name, tf * 1e3, (tt - tf) * 1e3,
+               tt * 1e3, flop / 1e9, gflops, 100 * gflops / sgemm);
+    ops.push_back({{"name", cc.name}, {"transposed", cc.transposed}, {"cin", cc.cin},     {"cout", cc.cout},
+                   {"size", cc.size}, {"forward_s", tf},              {"total_s", tt},   {"gflop", flop / 1e9},
+                   {"gflops", gflops}});
+  }
+  return ops;
+}
+
+// Runs f `runs` times with the profiler on; returns the rows averaged per run.
+template <class F>
+std::vector<profile::Entry> profile_runs(int runs, F&& f) {
+  profile::reset();
+  profile::set_enabled(true);
+  for (int i = 0; i < runs; ++i) f();
+  profile::set_enabled(false);
+  std::vector<profile::Entry> rows = profile::entries();
+  for (auto& e : rows) {
+    e.seconds /= runs;
+    e.flops /= runs;
+    e.calls /= runs;
+  }
+  profile::reset();
+  return rows;
+}
+
+double total_flops(const std::vector<profile::Entry>& rows) {
+  double f = 0;
+  for (auto& e : rows) f += e.flops;
+  return f;
+}
+
+// Prints the profile of one unit of work that took `seconds` (unprofiled median):
+// a summary per kernel, then the `top` longest rows with their shapes.
+json print_profile(const std::vector<profile::Entry>& rows, double seconds, int top) {
+  std::map<std::string, profile::Entry> by_kernel;
+  double kernels = 0;
+  for (auto& e : rows) {
+    auto& k = by_kernel[e.kernel];
+    k.kernel = e.kernel;
+    k.calls += e.calls;
+    k.seconds += e.seconds;
+    k.flops += e.flops;
+    kernels += e.seconds;
+  }
+  std::vector<profile::Entry> ks;
+  for (auto& [n, e] : by_kernel) ks.push_back(e);
+  std::sort(ks.begin(), ks.end(), [](auto& a, auto& b) { return a.seconds > b.seconds; });
+  fmt::print("    {:<26} {:>7} {:>9} {:>7} {:>9}\n", "kernel", "calls", "ms", "%", "GFLOP/s");
+  for (auto& e : ks)
+    fmt::print("    {:<26} {:>7} {:>9.2f} {:>6.1f}% {:>9}\n", e.kernel, e.calls, e.seconds * 1e3,
+               100 * e.seconds / seconds, e.flops > 0 ? fmt::format("{:.1f}", e.flops / e.seconds / 1e9) : "");
+  const double other = std::max(0.0, seconds - kernels);
+  fmt::print("    {:<26} {:>7} {:>9.2f} {:>6.1f}%\n", "(outside kernels)", "", other * 1e3, 100 * other / seconds);
+  fmt::print("\n    {:<9} {:<24} {:<44} {:>5} {:>8} {:>6} {:>8}\n", "phase", "kernel", "shapes", "calls", "ms", "%",
+             "GFLOP/s");
+  json j = json::array();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& e = rows[i];
+    if (int(i) < top)
+      fmt::print("    {:<9} {:<24} {:<44} {:>5} {:>8.2f} {:>5.1f}% {:>8}\n", e.phase, e.kernel, e.detail, e.calls,
+                 e.seconds * 1e3, 100 * e.seconds / seconds,
+                 e.flops > 0 ? fmt::format("{:.1f}", e.flops / e.seconds / 1e9) : "");
+    j.push_back({{"phase", e.phase},
+                 {"kernel", e.kernel},
+                 {"detail", e.detail},
+                 {"calls", e.calls},
+                 {"seconds", e.seconds},
+                 {"flops", e.flops}});
+  }
+  fmt::print("\n");
+  return j;
+}
+
+// A freshly initialised GAN of the benchmark's architecture on dev.
+gan::Gan make_gan(const Opts& o, const std::string& norm, const std::string& image_size, int64_t channels,
+                  Device dev) {
+  ModelOptions mo;
+  mo.norm = norm;
+  mo.channels = channels;
+  mo.image_size = image_size;
+  mo.nf = o.nf;
+  mo.code = o.code;
+  Generator init(1);
+  gan::Gan g = gan::build_gan(mo.config(), init);
+  g.G->to(dev);
+  g.D->to(dev);
+  return g;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+json bench_iterations(const Opts& o, Backend& be, Device dev, double sgemm, Generator& gen) {
+  fmt::print("full training iteration (D on real + fake, then G), batch {}, {} x {}, nf {}, code {}\n", o.batch,
+             o.channels, o.image_size, o.nf, o.code);
+  fmt::print("  {:<8} {:>9} {:>7} {:>11} {:>9} {:>8} {:>13} {:>13}\n", "variant", "ms", "it/s", "GFLOP/iter",
+             "GFLOP/s", "%SGEMM", "RSS@1 MiB", "RSS@end MiB");
+  json iters = json::array();
+  for (const std::string& norm : split_list(o.norms)) {
+    gan::Gan g = make_gan(o, norm, o.image_size, o.channels, dev);
+    Generator rng(2);
+    nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+    Tensor real = rand_uniform({o.batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
+    auto step = [&] {
+      gan::gan_step(g, og, od, real, rng);
+      be.synchronize();
+    };
+    step();
+    const double rss1 = rss_now_mib();
+    const double t = time_median(o.repeat, step);
+    const double rss_end = rss_now_mib();
+    auto rows = profile_runs(dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0, step);
+    const double flop = total_flops(rows), gflops = flop / t / 1e9;
+    fmt::print("  {:<8} {:>9.1f} {:>7.2f} {:>11.2f} {:>9.1f} {:>7.0f}% {:>13.0f} {:>13.0f}\n", norm, t * 1e3, 1 / t,
+               flop / 1e9, gflops, 100 * gflops / sgemm, rss1, rss_end);
+    json row = {{"norm", norm},          {"seconds", t},           {"image_size", o.image_size},
+                {"channels", g.config.channels}, {"gflop", flop / 1e9},   {"gflops", gflops},
+                {"rss_after_first_mib", rss1},  {"rss_after_last_mib", rss_end}};
+    if (o.profile && !rows.empty()) {
+      fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration):\n", norm, o.repeat);
+      row["profile"] = print_profile(rows, t, 40);
+    }
+    iters.push_back(row);
+  }
+  return iters;
+}
+
+// The reconstruction step of the evaluation: G (eval mode, frozen) forward, dL/dz, RMSProp on z.
+json bench_recon(const Opts& o, Backend& be, Device dev, double sgemm, Generator& gen) {
+  fmt::print("reconstruction step (G forward + dL/dz + RMSProp on z), batch {}, {} x {}, nf {}, code {}\n", o.batch,
+             o.channels, o.image_size, o.nf, o.code);
+  fmt::print("  {:<8} {:>9} {:>11} {:>9} {:>8}\n", "variant", "ms/step", "GFLOP/step", "GFLOP/s", "%SGEMM");
+  json out = json::array();
+  for (const std::string& norm : split_list(o.norms)) {
+    gan::Gan g = make_gan(o, norm, o.image_size, o.channels, dev);
+    Tensor images = rand_uniform({o.batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
+    auto run = [&](int64_t steps) {
+      eval::ReconstructOptions ro;
+      ro.steps = steps;
+      ro.batch = o.batch;
+      eval::reconstruct(*g.G, o.code, images, ro);
+      be.synchronize();
+    };
+    const int64_t S = o.recon_steps;
+    const double t0 = time_median(o.repeat, [&] { run(0); });
+    const double t = std::max(0.0, time_median(o.repeat, [&] { run(S); }) - t0) / double(S);
+    auto rows = profile_runs(1, [&] { run(S); });
+    auto rows0 = profile_runs(1, [&] { run(0); });
+    const double flop = (total_flops(rows) - total_flops(rows0)) / double(S), gflops = flop / t / 1e9;
+    fmt::print("  {:<8} {:>9.2f} {:>11.3f} {:>9.1f} {:>7.0f}%\n", norm, t * 1e3, flop / 1e9, gflops,
+               100 * gflops / sgemm);
+    out.push_back({{"norm", norm}, {"seconds", t}, {"gflop", flop / 1e9}, {"gflops", gflops}});
+  }
+  return out;
+}
+
+// Iteration time against batch size, image size and thread count (first variant of --norms).
+json bench_scaling(const Opts& o, Backend& be, Device dev, Generator& gen) {
+  const std::string norm = split_list(o.norms).front();
+  const int full = num_threads();
+  json out = json::array();
+  auto iteration = [&](int64_t batch, const std::string& size) {
+    gan::Gan g = make_gan(o, norm, size, o.channels, dev);
+    Generator rng(2);
+    nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+    Tensor real = rand_uniform({batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
+    return time_median(o.repeat, [&] {
+      gan::gan_step(g, og, od, real, rng);
+      be.synchronize();
+    });
+  };
+  auto row = [&](int64_t batch, const std::string& size) {
+    std::vector<double> t;
+    for (int th : {1, full}) {
+      set_num_threads(th);
+      t.push_back(iteration(batch, size));
+    }
+    set_num_threads(full);
+    fmt::print("  {:>6} {:>6} {:>12.1f} {:>12.1f} {:>10.2f}x {:>12.2f}\n", batch, size, t[0] * 1e3, t[1] * 1e3,
+               t[0] / t[1], 1e3 * t[1] / double(batch));
+    out.push_back({{"batch", batch},
+                   {"image_size", size},
+                   {"threads", full},
+                   {"seconds_1_thread", t[0]},
+                   {"seconds", t[1]}});
+  };
+  fmt::print("scaling of the {} iteration ({} x image, nf {}), 1 thread against {}:\n", norm, o.channels, o.nf, full);
+  fmt::print("  {:>6} {:>6} {:>12} {:>12} {:>11} {:>12}\n", "batch", "image", "1 thread ms",
+             fmt::format("{} threads ms", full), "speed-up", "ms/image");
+  for (int64_t b : {8, 16, 32, 64, 128}) row(b, o.image_size);
+  for (const char* s : {"32", "128"}) row(o.batch, s);
+  return out;
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
-  struct Opts {
-    int threads = 0, repeat = 5, batch = 32;
-    std::string json, what = "all", norms = "none,batch,weight", image_size = "64", device = "cpu";
-    int64_t channels = 3, nf = 64, code = 128;
-  };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("bench", "Time the heavy ops at the paper's DCGAN shapes (GFLOP/s)");
+  CLI::App* cmd = app.add_subcommand("bench", "Time the heavy ops, training iterations and reconstruction steps");
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->add_option("--repeat", o->repeat, "Timed runs per measurement (median reported)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "Also write the results to this JSON file");
-  cmd->add_option("--what", o->what, "ops (the DCGAN convolutions), iteration (full training iterations) or all")
+  cmd->add_option("--what", o->what,
+                  "ops (the DCGAN convolutions), iteration (full training iterations), recon (reconstruction "
+                  "steps), scaling (batch, image size and threads), all (ops, iteration and recon)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ops", "iteration", "all"}));
-  cmd->add_option("--norms", o->norms, "Variants timed by --what iteration")->capture_default_str();
+      ->check(CLI::IsMember({"ops", "iteration", "recon", "scaling", "all"}));
+  cmd->add_option("--norms", o->norms, "Variants timed by iteration and recon (scaling: the first)")
+      ->capture_default_str();
   cmd->add_option("--image-size", o->image_size, "Image size of the iteration benchmark")->capture_default_str();
   cmd->add_option("--channels", o->channels, "Image channels of the iteration benchmark")->capture_default_str();
   cmd->add_option("--nf", o->nf, "First-layer features of the iteration benchmark")->capture_default_str();
   cmd->add_option("--code", o->code, "Code length of the iteration benchmark")->capture_default_str();
+  cmd->add_option("--recon-steps", o->recon_steps, "RMSProp steps per timed reconstruction")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_flag("--profile", o->profile, "Print the per-kernel profile of each iteration (CPU)");
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     const Device dev = Device::parse(o->device);
     Backend& be = backend_for(dev);
+    if (split_list(o->norms).empty()) throw CLI::ValidationError("--norms", "no variant given");
     Generator gen(1);
-    nlohmann::json out;
+    json out;
     out["threads"] = num_threads();
     out["device"] = dev.str();
     out["batch"] = o->batch;
     fmt::print("wngan bench on {}: {} threads, batch {}, median of {} runs\n\n", dev.str(), num_threads(), o->batch,
                o->repeat);
-
-    const bool ops_on = o->what != "iteration", iter_on = o->what != "ops";
-    // SGEMM rate of the machine through the same GEMM path the convolutions use.
-    const int64_t n = 2048;
-    Tensor a = randn({n, n}, gen).to(dev), b = randn({n, n}, gen).to(dev), c = Tensor::empty({n, n}, DType::F32, dev);
-    double t = time_median(o->repeat, [&] {
-      be.gemm(false, false, 1.0, a, b, 0.0, c);
-      be.synchronize();
-    });
-    const double sgemm = 2.0 * n * n * n / t / 1e9;
-    fmt::print("SGEMM {}x{}x{}: {:.1f} GFLOP/s\n\n", n, n, n, sgemm);
+    const double sgemm = measure_sgemm(be, dev, o->repeat, gen);
+    fmt::print("SGEMM 2048x2048x2048: {:.1f} GFLOP/s\n\n", sgemm);
     out["sgemm_gflops"] = sgemm;
-
-    nlohmann::json ops = nlohmann::json::array();
-    if (ops_on)
-      fmt::print("{:<32} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "op (fwd + bwd data + bwd weight)", "fwd ms",
-                 "bwd ms", "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
-    for (const ConvCase& cc : ops_on ? dcgan_convs(o->batch) : std::vector<ConvCase>{}) {
-      const int64_t B = o->batch;
-      Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev);
-      Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
-                     .to(dev);
-      Tensor bias = Tensor::zeros({cc.cout}, DType::F32, dev);
-      x.set_requires_grad(true);
-      w.set_requires_grad(true);
-      bias.set_requires_grad(true);
-      auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, bias, 2, 1) : conv2d(x, w, bias, 2, 1); };
-      Tensor y = fwd();
-      Tensor dy = randn(y.shape(), gen).to(dev);
-      const int64_t osz = y.dim(2);
-      // Multiply-adds of one direction: output pixels x Cout x Cin x 16 (conv), or
-      // input pixels x Cin x Cout x 16 (transposed).
-      const double macs = cc.transposed ? double(B) * cc.size * cc.size * cc.cin * cc.cout * 16
-                                        : double(B) * osz * osz * cc.cout * cc.cin * 16;
-      const double flop = 3 * 2 * macs;
-      double tf = time_median(o->repeat, [&] {
-        NoGradGuard ng;
-        fwd();
-        be.synchronize();
-      });
-      double tt = time_median(o->repeat, [&] {
-        x.zero_grad();
-        w.zero_grad();
-        bias.zero_grad();
-        fwd().backward(dy);
-        be.synchronize();
-      });
-      const double gflops = flop / tt / 1e9;
-      fmt::print("{:<32} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.3f} {:>10.1f} {:>7.0f}%\n", cc.name, tf * 1e3,
-                 (tt - tf) * 1e3, tt * 1e3, flop / 1e9, gflops, 100 * gflops / sgemm);
-      ops.push_back({{"name", cc.name},
-                     {"transposed", cc.transposed},
-                     {"cin", cc.cin},
-                     {"cout", cc.cout},
-                     {"size", cc.size},
-                     {"forward_s", tf},
-                     {"total_s", tt},
-                     {"gflop", flop / 1e9},
-                     {"gflops", gflops}});
+    const std::string& w = o->what;
+    if (w == "ops" || w == "all") {
+      out["ops"] = bench_ops(*o, be, dev, sgemm, gen);
+      fmt::print("\n");
     }
-    out["ops"] = ops;
-    nlohmann::json iters = nlohmann::json::array();
-    if (iter_on) {
-      fmt::print("\nfull training iteration (D on real + fake, then G), batch {}, {} x {}, nf {}, code {}\n", o->batch,
-                 o->channels, o->image_size, o->nf, o->code);
-      std::stringstream ss(o->norms);
-      std::string norm;
-      while (std::getline(ss, norm, ',')) {
-        ModelOptions mo;
-        mo.norm = norm;
-        mo.channels = o->channels;
-        mo.image_size = o->image_size;
-        mo.nf = o->nf;
-        mo.code = o->code;
-        gan::ModelConfig mc = mo.config();
-        Generator init(1), rng(2);
-        gan::Gan g = gan::build_gan(mc, init);
-        g.G->to(dev);
-        g.D->to(dev);
-        nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
-        Tensor real = rand_uniform({o->batch, mc.channels, mc.height, mc.width}, gen, 0, 1).to(dev);
-        const double t = time_median(o->repeat, [&] { gan::gan_step(g, og, od, real, rng); });
-        fmt::print("  {:<14} {:>9.1f} ms/iteration  {:>7.2f} it/s\n", norm, t * 1e3, 1 / t);
-        iters.push_back({{"norm", norm}, {"seconds", t}, {"image_size", o->image_size}, {"channels", mc.channels}});
-      }
+    if (w == "iteration" || w == "all") {
+      out["iterations"] = bench_iterations(*o, be, dev, sgemm, gen);
+      fmt::print("\n");
     }
-    out["iterations"] = iters;
+    if (w == "recon" || w == "all") {
+      out["recon"] = bench_recon(*o, be, dev, sgemm, gen);
+      fmt::print("\n");
+    }
+    if (w == "scaling") {
+      out["scaling"] = bench_scaling(*o, be, dev, gen);
+      fmt::print("\n");
+    }
     out["peak_rss_mib"] = peak_rss_mib();
     auto st = be.allocator().stats();
-    fmt::print("\nallocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
+    fmt::print("allocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
                st.system_allocs, st.cache_hits, st.peak_in_use / 1048576.0, peak_rss_mib());
     if (!o->json.empty()) {
       std::ofstream f(o->json);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/allocator.h"
 #include "engine/tensor.h"
@@ -12,6 +13,9 @@ namespace wn {
 
 enum class UnaryOp { Neg, Square, Sqrt, Exp, Log, Sigmoid, Relu, Clamp, Scale, AddScalar };
 enum class BinaryOp { Add, Sub, Mul, Div };
+// Names of the element-wise ops, for profiles and messages.
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
 
 // Geometry of a 2-D convolution x (N, Cin, H, W) * w (Cout, Cin, KH, KW) -> y (N, Cout, OH, OW).
 struct ConvGeom {
@@ -21,6 +25,15 @@ struct ConvGeom {
   int64_t oh = 0, ow = 0;
   // Multiply-adds of the forward pass (one direction; backward data and weight cost the same).
   double macs() const { return double(n) * cout * oh * ow * cin * kh * kw; }
+  // "N32 64x32x32 -> 128x16x16 k4x4 s2 p1", for profiles.
+  std::string str() const;
+};
+
+// Geometry of a weight normalization: v viewed as (outer, units, inner); unit u is the
+// slice v[:, u, :]. norm_u = sqrt(factor * sum v_u^2 + eps).
+struct WNGeom {
+  int64_t outer = 1, units = 1, inner = 1;
+  double factor = 1, eps = 0;
 };
 
 class Backend {
@@ -86,6 +99,14 @@ class Backend {
   // Backward of the training-mode forward: dx, dgamma, dbeta.
   virtual void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                    const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+
+  // Weight normalization: w = v * g_u / norm_u (g undefined: 1), writing norm (units).
+  // The base versions compose the element-wise kernels above; backends may fuse them.
+  virtual void weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm);
+  // Given dw: dv = (g_u / norm_u) (dw - factor v_u (dw_u . v_u) / norm_u^2) and
+  // dg_u = (dw_u . v_u) / norm_u; either output may be undefined (not wanted).
+  virtual void weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
+                                    const Tensor& dw, Tensor& dv, Tensor& dg);
 
   // Optimizer updates, in place on the parameter p and its state, given gradient g:
   // RMSProp (PyTorch): s = alpha s + (1 - alpha) g^2; p -= lr g / (sqrt(s) + eps).

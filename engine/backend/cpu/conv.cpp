@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -16,53 +19,74 @@ namespace {
 
 constexpr int64_t kPerImage = 256;
 
+// The output columns ox whose input column ox*sw - pw + kj lies inside [0, w): [lo, hi).
+struct ColRange {
+  int64_t lo, hi;
+};
+inline ColRange valid_cols(const ConvGeom& g, int64_t kj) {
+  // ix >= 0  <=>  ox >= ceil((pw - kj) / sw);  ix <= w - 1  <=>  ox <= floor((w - 1 + pw - kj) / sw).
+  const int64_t a = g.pw - kj, b = g.w - 1 + g.pw - kj;
+  int64_t lo = a <= 0 ? 0 : (a + g.sw - 1) / g.sw;
+  int64_t hi = b < 0 ? 0 : b / g.sw + 1;
+  lo = std::min(lo, g.ow);
+  hi = std::max(lo, std::min(hi, g.ow));
+  return {lo, hi};
+}
+
 // Unfolds channel ci of one image x_img (Cin, H, W) into rows ci*KH*KW.. of dst,
-// writing P = OH*OW columns starting at dst (leading dimension ld).
+// writing P = OH*OW columns starting at dst (leading dimension ld). The border
+// columns are zero-filled apart, so the inner copy has no branch and vectorises.
 template <class T>
-void im2col_channel(const ConvGeom& g, const T* x_img, int64_t ci, T* dst, int64_t ld) {
+void im2col_channel(const ConvGeom& g, const T* __restrict x_img, int64_t ci, T* __restrict dst, int64_t ld) {
   const T* xc = x_img + ci * g.h * g.w;
-  for (int64_t ki = 0; ki < g.kh; ++ki)
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
+  for (int64_t kj = 0; kj < g.kw; ++kj) {
+    const ColRange r = valid_cols(g, kj);
+    const int64_t off = kj - g.pw;  // ix = ox * sw + off
+    for (int64_t ki = 0; ki < g.kh; ++ki) {
       T* row = dst + ((ci * g.kh + ki) * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
-        T* out = row + oy * g.ow;
+        T* __restrict out = row + oy * g.ow;
         const int64_t iy = oy * g.sh - g.ph + ki;
         if (iy < 0 || iy >= g.h) {
           std::fill(out, out + g.ow, T(0));
           continue;
         }
-        const T* xr = xc + iy * g.w;
+        const T* __restrict xr = xc + iy * g.w + off;
+        for (int64_t ox = 0; ox < r.lo; ++ox) out[ox] = T(0);
         if (g.sw == 1) {
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = ox - g.pw + kj;
-            out[ox] = (ix >= 0 && ix < g.w) ? xr[ix] : T(0);
-          }
+          std::memcpy(out + r.lo, xr + r.lo, sizeof(T) * (r.hi - r.lo));
+        } else if (g.sw == 2) {
+          for (int64_t ox = r.lo; ox < r.hi; ++ox) out[ox] = xr[2 * ox];
         } else {
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = ox * g.sw - g.pw + kj;
-            out[ox] = (ix >= 0 && ix < g.w) ? xr[ix] : T(0);
-          }
+          for (int64_t ox = r.lo; ox < r.hi; ++ox) out[ox] = xr[ox * g.sw];
         }
+        for (int64_t ox = r.hi; ox < g.ow; ++ox) out[ox] = T(0);
       }
     }
+  }
 }
 
 // Folds the rows of channel ci back: dx_img[ci] = sum of the unfolded columns.
 template <class T>
-void col2im_channel(const ConvGeom& g, const T* src, int64_t ld, int64_t ci, T* dx_img) {
+void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, int64_t ci, T* __restrict dx_img) {
   T* dc = dx_img + ci * g.h * g.w;
   std::fill(dc, dc + g.h * g.w, T(0));
   for (int64_t ki = 0; ki < g.kh; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
+      const ColRange r = valid_cols(g, kj);
+      const int64_t off = kj - g.pw;
       const T* row = src + ((ci * g.kh + ki) * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.sh - g.ph + ki;
         if (iy < 0 || iy >= g.h) continue;
-        const T* in = row + oy * g.ow;
-        T* dr = dc + iy * g.w;
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t ix = ox * g.sw - g.pw + kj;
-          if (ix >= 0 && ix < g.w) dr[ix] += in[ox];
+        const T* __restrict in = row + oy * g.ow;
+        T* __restrict dr = dc + iy * g.w + off;
+        if (g.sw == 1) {
+          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[ox] += in[ox];
+        } else if (g.sw == 2) {
+          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[2 * ox] += in[ox];
+        } else {
+          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[ox * g.sw] += in[ox];
         }
       }
     }
@@ -105,9 +129,22 @@ void cnp_to_nchw(const T* src, int64_t n, int64_t c, int64_t p, const T* bias, T
   });
 }
 
+// Whether the kernel covers the whole unpadded input (one output pixel): then each
+// image's unfolded column is the image itself and the conv is a matrix product.
+bool fully_connected(const ConvGeom& g) {
+  return g.oh == 1 && g.ow == 1 && g.ph == 0 && g.pw == 0 && g.kh == g.h && g.kw == g.w;
+}
+
 template <class T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
+  if (fully_connected(g)) {  // y (N, Cout) = x (N, K) w^T
+    cpu_gemm<T>(false, true, g.n, g.cout, K, T(1), x, K, w, K, T(0), y, g.cout);
+    if (bias)
+      for (int64_t b = 0; b < g.n; ++b)
+        for (int64_t co = 0; co < g.cout; ++co) y[b * g.cout + co] += bias[co];
+    return;
+  }
   if (P >= kPerImage) {
     parallel_for(g.n, 1, [&](int64_t s, int64_t e) {
       CpuScratch col(sizeof(T) * K * P);
@@ -133,6 +170,10 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
 template <class T>
 void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
+  if (fully_connected(g)) {  // dx (N, K) = dy (N, Cout) w
+    cpu_gemm<T>(false, false, g.n, K, g.cout, T(1), dy, g.cout, w, K, T(0), dx, K);
+    return;
+  }
   if (P >= kPerImage) {
     parallel_for(g.n, 1, [&](int64_t s, int64_t e) {
       CpuScratch col(sizeof(T) * K * P);
@@ -160,6 +201,10 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
 template <class T>
 void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
+  if (fully_connected(g)) {  // dw (Cout, K) = dy^T (Cout, N) x (N, K)
+    cpu_gemm<T>(true, false, g.cout, K, g.n, T(1), dy, g.cout, x, K, T(0), dw, K);
+    return;
+  }
   CpuScratch dyt(sizeof(T) * g.cout * NP), col(sizeof(T) * K * NP);
   nchw_to_cnp(dy, g.n, g.cout, P, dyt.as<T>());
   im2col_batch(g, x, col.as<T>());
@@ -169,16 +214,19 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
 }  // namespace
 
 void CpuBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  WN_PROFILE("conv2d_forward", g.str(), 2 * g.macs());
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     conv_forward<T>(g, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
   });
 }
 
 void CpuBackend::conv2d_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  WN_PROFILE("conv2d_backward_data", g.str(), 2 * g.macs());
   WN_DISPATCH_FLOAT(dy.dtype(), T, { conv_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>()); });
 }
 
 void CpuBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  WN_PROFILE("conv2d_backward_weight", g.str(), 2 * g.macs());
   WN_DISPATCH_FLOAT(x.dtype(), T, { conv_backward_weight<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>()); });
 }
 

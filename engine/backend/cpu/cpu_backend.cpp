@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -25,6 +26,7 @@ void CpuBackend::device_to_host(void* dst, const void* src, size_t bytes) { std:
 void CpuBackend::device_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 
 void CpuBackend::fill(Tensor& y, double value) {
+  WN_PROFILE("fill", y.shape().str(), 0);
   WN_DISPATCH_FLOAT(y.dtype(), T, {
     T* p = y.data<T>();
     T v = static_cast<T>(value);
@@ -35,6 +37,7 @@ void CpuBackend::fill(Tensor& y, double value) {
 }
 
 void CpuBackend::cast(const Tensor& x, Tensor& y) {
+  WN_PROFILE("cast", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), S, {
     WN_DISPATCH_FLOAT(y.dtype(), D, {
       const S* s = x.data<S>();
@@ -48,6 +51,20 @@ CpuScratch::CpuScratch(size_t bytes) : bytes_(bytes) {
   p_ = backend_for(kCPU).allocator().allocate(bytes);
 }
 CpuScratch::~CpuScratch() { backend_for(kCPU).allocator().release(p_, bytes_); }
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* names[] = {"neg", "square", "sqrt", "exp", "log", "sigmoid", "relu", "clamp", "scale", "add_scalar"};
+  return names[static_cast<int>(op)];
+}
+
+const char* binary_op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div"};
+  return names[static_cast<int>(op)];
+}
+
+std::string ConvGeom::str() const {
+  return fmt::format("N{} {}x{}x{} -> {}x{}x{} k{}x{} s{} p{}", n, cin, h, w, cout, oh, ow, kh, kw, sh, ph);
+}
 
 NCR ncr_of(const Shape& s) {
   NCR r{s[0], s.rank() > 1 ? s[1] : 1, 1};

@@ -52,6 +52,9 @@ class CpuBackend final : public Backend {
                        const Tensor& running_var, double eps, Tensor& y) override;
   void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) override;
+  void weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm, const Tensor& dw,
+                            Tensor& dv, Tensor& dg) override;
   void rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) override;
   void adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2, double eps,
                    int64_t step) override;

@@ -4,8 +4,12 @@
 #include <cmath>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/lanes.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -142,6 +146,7 @@ void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
 }  // namespace
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) {
+  WN_PROFILE("unary", fmt::format("{} {}", unary_op_name(op), x.shape().str()), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
     switch (op) {
@@ -161,6 +166,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double 
 
 void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, double a,
                                 double b) {
+  WN_PROFILE("unary_backward", fmt::format("{} {}", unary_op_name(op), x.shape().str()), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
     switch (op) {
@@ -181,6 +187,7 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  WN_PROFILE("binary", fmt::format("{} {} {}", binary_op_name(op), a.shape().str(), b.shape().str()), 0);
   WN_DISPATCH_FLOAT(a.dtype(), T, {
     switch (op) {
       case BinaryOp::Add: broadcast_binary<T>(a, b, out, [](T u, T v) { return u + v; }); break;
@@ -192,6 +199,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
 }
 
 void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
+  WN_PROFILE("sum_to", fmt::format("{} -> {}", x.shape().str(), out.shape().str()), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T* px = x.data<T>();
     T* po = out.data<T>();
@@ -232,9 +240,7 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
           if (tail_kept) {
             for (int64_t j = 0; j < vec; ++j) acc[j] += row[j];
           } else {
-            double s = 0;
-            for (int64_t j = 0; j < seg; ++j) s += row[j];
-            acc[0] += s;
+            acc[0] += lane_sum(seg, [&](int64_t j) { return row[j]; });
           }
         }
         for (int64_t j = 0; j < vec; ++j) po[obase + j] = static_cast<T>(acc[j]);
@@ -244,6 +250,7 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
 }
 
 void CpuBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
+  WN_PROFILE("prelu_forward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     NCR d = ncr_of(x.shape());
     const T* px = x.data<T>();
@@ -261,6 +268,7 @@ void CpuBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
 }
 
 void CpuBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) {
+  WN_PROFILE("prelu_backward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     NCR d = ncr_of(x.shape());
     const T* px = x.data<T>();
@@ -275,11 +283,13 @@ void CpuBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor& 
         double acc = 0;
         for (int64_t n = 0; n < d.n; ++n) {
           const int64_t off = (n * d.c + c) * d.r;
-          for (int64_t j = 0; j < d.r; ++j) {
-            const T xv = px[off + j], g = pd[off + j];
-            if (pdx) pdx[off + j] = xv > T(0) ? g : s * g;
-            if (xv <= T(0)) acc += double(g) * xv;
+          const T* __restrict xr = px + off;
+          const T* __restrict gr = pd + off;
+          if (pdx) {
+            T* __restrict dr = pdx + off;
+            for (int64_t j = 0; j < d.r; ++j) dr[j] = xr[j] > T(0) ? gr[j] : s * gr[j];
           }
+          if (pda) acc += lane_sum(d.r, [&](int64_t j) { return gr[j] * std::min(xr[j], T(0)); });
         }
         if (pda) pda[c] = static_cast<T>(acc);
       }

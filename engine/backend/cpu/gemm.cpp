@@ -11,6 +11,7 @@
 
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -117,6 +118,7 @@ template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, co
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
                       Tensor& c) {
+  WN_PROFILE("gemm", fmt::format("{}x{}x{}{}{}", c.dim(0), c.dim(1), trans_a ? a.dim(0) : a.dim(1), trans_a ? " tA" : "", trans_b ? " tB" : ""), 2.0 * c.dim(0) * c.dim(1) * (trans_a ? a.dim(0) : a.dim(1)));
   const int64_t m = c.dim(0), n = c.dim(1);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
   WN_DISPATCH_FLOAT(a.dtype(), T, {

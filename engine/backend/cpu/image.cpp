@@ -2,8 +2,11 @@
 // window copy that implements zero padding and cropping.
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
@@ -16,6 +19,7 @@ Planes planes_of(const Tensor& t) { return {t.dim(0) * t.dim(1), t.dim(2), t.dim
 }  // namespace
 
 void CpuBackend::avg_pool2_forward(const Tensor& x, Tensor& y) {
+  WN_PROFILE("avg_pool2_forward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     Planes pi = planes_of(x), po = planes_of(y);
     const T* px = x.data<T>();
@@ -35,6 +39,7 @@ void CpuBackend::avg_pool2_forward(const Tensor& x, Tensor& y) {
 }
 
 void CpuBackend::avg_pool2_backward(const Tensor& dy, Tensor& dx) {
+  WN_PROFILE("avg_pool2_backward", dx.shape().str(), 0);
   WN_DISPATCH_FLOAT(dy.dtype(), T, {
     Planes pi = planes_of(dx), po = planes_of(dy);
     const T* pd = dy.data<T>();
@@ -51,6 +56,7 @@ void CpuBackend::avg_pool2_backward(const Tensor& dy, Tensor& dx) {
 }
 
 void CpuBackend::upsample2_forward(const Tensor& x, Tensor& y) {
+  WN_PROFILE("upsample2_forward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     Planes pi = planes_of(x), po = planes_of(y);
     const T* px = x.data<T>();
@@ -67,6 +73,7 @@ void CpuBackend::upsample2_forward(const Tensor& x, Tensor& y) {
 }
 
 void CpuBackend::upsample2_backward(const Tensor& dy, Tensor& dx) {
+  WN_PROFILE("upsample2_backward", dx.shape().str(), 0);
   WN_DISPATCH_FLOAT(dy.dtype(), T, {
     Planes pi = planes_of(dx), po = planes_of(dy);
     const T* pd = dy.data<T>();
@@ -86,6 +93,7 @@ void CpuBackend::upsample2_backward(const Tensor& dy, Tensor& dx) {
 }
 
 void CpuBackend::window_copy(const Tensor& src, Tensor& dst, int64_t top, int64_t left) {
+  WN_PROFILE("window_copy", fmt::format("{} -> {}", src.shape().str(), dst.shape().str()), 0);
   WN_DISPATCH_FLOAT(src.dtype(), T, {
     Planes ps = planes_of(src), pd = planes_of(dst);
     const T* s = src.data<T>();

@@ -1,11 +1,15 @@
 // CPU loss kernels: binary cross-entropy on logits, computed stably for any |logit|.
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
+#include "engine/profile.h"
 
 namespace wn {
 
 void CpuBackend::bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) {
+  WN_PROFILE("bce_logits_forward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T* px = x.data<T>();
     const T* pt = t.data<T>();
@@ -20,6 +24,7 @@ void CpuBackend::bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& lo
 }
 
 void CpuBackend::bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) {
+  WN_PROFILE("bce_logits_backward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T* px = x.data<T>();
     const T* pt = t.data<T>();

@@ -3,14 +3,19 @@
 // channel; sums in double.
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/lanes.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
 void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                                   double momentum, Tensor& running_mean, Tensor& running_var, Tensor& y,
                                   Tensor& mean, Tensor& invstd) {
+  WN_PROFILE("batch_norm_train", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     NCR d = ncr_of(x.shape());
     const T* px = x.data<T>();
@@ -27,16 +32,16 @@ void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Te
         double s = 0;
         for (int64_t n = 0; n < d.n; ++n) {
           const T* row = px + (n * d.c + c) * d.r;
-          for (int64_t j = 0; j < d.r; ++j) s += row[j];
+          s += lane_sum(d.r, [&](int64_t j) { return row[j]; });
         }
         const double mu = s / m;
         double q = 0;
         for (int64_t n = 0; n < d.n; ++n) {
           const T* row = px + (n * d.c + c) * d.r;
-          for (int64_t j = 0; j < d.r; ++j) {
-            const double t = row[j] - mu;
-            q += t * t;
-          }
+          q += lane_sum(d.r, [&](int64_t j) {
+            const double t = double(row[j]) - mu;
+            return t * t;
+          });
         }
         const double var = q / m;
         const double is = 1.0 / std::sqrt(var + eps);
@@ -58,6 +63,7 @@ void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Te
 
 void CpuBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, double eps, Tensor& y) {
+  WN_PROFILE("batch_norm_eval", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     NCR d = ncr_of(x.shape());
     const T* px = x.data<T>();
@@ -82,6 +88,7 @@ void CpuBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Ten
 
 void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                      const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  WN_PROFILE("batch_norm_backward", x.shape().str(), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     NCR d = ncr_of(x.shape());
     const T* px = x.data<T>();
@@ -99,11 +106,16 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
         double sdy = 0, sdyx = 0;
         for (int64_t n = 0; n < d.n; ++n) {
           const int64_t off = (n * d.c + c) * d.r;
-          for (int64_t j = 0; j < d.r; ++j) {
-            const double g = pd[off + j];
-            sdy += g;
-            sdyx += g * (px[off + j] - mu) * is;
-          }
+          double a, b;
+          lane_sum2(
+              d.r,
+              [&](int64_t j, double& u, double& v) {
+                u = pd[off + j];
+                v = u * (double(px[off + j]) - mu);
+              },
+              a, b);
+          sdy += a;
+          sdyx += b * is;
         }
         if (pdb) pdb[c] = static_cast<T>(sdy);
         if (pdg) pdg[c] = static_cast<T>(sdyx);
@@ -117,6 +129,66 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
             const int64_t off = (n * d.c + c) * d.r;
             for (int64_t j = 0; j < d.r; ++j) pdx[off + j] = a * pd[off + j] + b + cc * (px[off + j] - mT);
           }
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+  WN_PROFILE("weight_norm_forward", v.shape().str(), 0);
+  WN_DISPATCH_FLOAT(v.dtype(), T, {
+    const T* pv = v.data<T>();
+    const T* pg = g.defined() ? g.data<T>() : nullptr;
+    T* pw = w.data<T>();
+    T* pn = norm.data<T>();
+    const int64_t U = geom.units, I = geom.inner;
+    // One task per unit: its sum of squares (fixed order), then its slice of w.
+    parallel_for(U, std::max<int64_t>(1, 4096 / (geom.outer * I)), [&](int64_t ub, int64_t ue) {
+      for (int64_t u = ub; u < ue; ++u) {
+        double ss = 0;
+        for (int64_t o = 0; o < geom.outer; ++o) {
+          const T* row = pv + (o * U + u) * I;
+          ss += lane_sum(I, [&](int64_t j) { return double(row[j]) * double(row[j]); });
+        }
+        const double n = std::sqrt(geom.factor * ss + geom.eps);
+        pn[u] = static_cast<T>(n);
+        const T k = static_cast<T>((pg ? double(pg[u]) : 1.0) / n);
+        for (int64_t o = 0; o < geom.outer; ++o) {
+          const T* row = pv + (o * U + u) * I;
+          T* out = pw + (o * U + u) * I;
+          for (int64_t j = 0; j < I; ++j) out[j] = row[j] * k;
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
+                                      const Tensor& dw, Tensor& dv, Tensor& dg) {
+  WN_PROFILE("weight_norm_backward", v.shape().str(), 0);
+  WN_DISPATCH_FLOAT(v.dtype(), T, {
+    const T* pv = v.data<T>();
+    const T* pg = g.defined() ? g.data<T>() : nullptr;
+    const T* pn = norm.data<T>();
+    const T* pd = dw.data<T>();
+    T* pdv = dv.defined() ? dv.data<T>() : nullptr;
+    T* pdg = dg.defined() ? dg.data<T>() : nullptr;
+    const int64_t U = geom.units, I = geom.inner;
+    parallel_for(U, std::max<int64_t>(1, 4096 / (geom.outer * I)), [&](int64_t ub, int64_t ue) {
+      for (int64_t u = ub; u < ue; ++u) {
+        double dot = 0;
+        for (int64_t o = 0; o < geom.outer; ++o) {
+          const int64_t off = (o * U + u) * I;
+          dot += lane_sum(I, [&](int64_t j) { return double(pd[off + j]) * double(pv[off + j]); });
+        }
+        const double n = pn[u], k = (pg ? double(pg[u]) : 1.0) / n;
+        if (pdg) pdg[u] = static_cast<T>(dot / n);
+        if (!pdv) continue;
+        const T a = static_cast<T>(k), c = static_cast<T>(geom.factor * k * dot / (n * n));
+        for (int64_t o = 0; o < geom.outer; ++o) {
+          const int64_t off = (o * U + u) * I;
+          for (int64_t j = 0; j < I; ++j) pdv[off + j] = a * pd[off + j] - c * pv[off + j];
         }
       }
     });

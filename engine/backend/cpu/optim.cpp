@@ -1,12 +1,16 @@
 // CPU optimizer updates: one fused pass over each parameter and its state.
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 
 namespace wn {
 
 void CpuBackend::rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) {
+  WN_PROFILE("rmsprop_update", p.shape().str(), 0);
   WN_DISPATCH_FLOAT(p.dtype(), T, {
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
@@ -23,6 +27,7 @@ void CpuBackend::rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr
 
 void CpuBackend::adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                              double eps, int64_t step) {
+  WN_PROFILE("adam_update", p.shape().str(), 0);
   WN_DISPATCH_FLOAT(p.dtype(), T, {
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
@@ -41,6 +46,7 @@ void CpuBackend::adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, d
 }
 
 void CpuBackend::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum, bool first) {
+  WN_PROFILE("sgd_update", p.shape().str(), 0);
   WN_DISPATCH_FLOAT(p.dtype(), T, {
     T* pp = p.data<T>();
     const T* pg = g.data<T>();

@@ -1,0 +1,62 @@
+// Default implementations of the Backend operations that can be composed from the
+// element-wise kernels every backend has. A backend overrides them with fused kernels
+// where that pays (the CPU backend does); the composed versions stay as the reference
+// the tests compare the fused ones against.
+#include "engine/backend/backend.h"
+#include "engine/ops/common.h"
+
+namespace wn {
+
+namespace {
+Tensor temp(const Shape& s, const Tensor& like) { return Tensor::empty(s, like.dtype(), like.device()); }
+}  // namespace
+
+void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+  const Shape s3{geom.outer, geom.units, geom.inner}, u3{1, geom.units, 1};
+  Tensor v3 = view_as(v, s3), w3 = view_as(w, s3), n3 = view_as(norm, u3);
+  Tensor sq = temp(s3, v), ss = temp(u3, v), t = temp(u3, v), k = temp(u3, v);
+  unary(UnaryOp::Square, v3, sq, 0, 0);
+  sum_to(sq, ss);
+  unary(UnaryOp::Scale, ss, t, geom.factor, 0);
+  unary(UnaryOp::AddScalar, t, ss, geom.eps, 0);
+  unary(UnaryOp::Sqrt, ss, n3, 0, 0);
+  if (g.defined()) {
+    binary(BinaryOp::Div, view_as(g, u3), n3, k);
+  } else {
+    fill(t, 1.0);
+    binary(BinaryOp::Div, t, n3, k);
+  }
+  binary(BinaryOp::Mul, v3, k, w3);
+}
+
+void Backend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
+                                   const Tensor& dw, Tensor& dv, Tensor& dg) {
+  const Shape s3{geom.outer, geom.units, geom.inner}, u3{1, geom.units, 1};
+  Tensor v3 = view_as(v, s3), dw3 = view_as(dw, s3), n3 = view_as(norm, u3);
+  Tensor prod = temp(s3, v), dot = temp(u3, v), t = temp(u3, v);
+  binary(BinaryOp::Mul, dw3, v3, prod);
+  sum_to(prod, dot);
+  binary(BinaryOp::Div, dot, n3, t);  // t = dot / n
+  if (dg.defined()) {
+    Tensor dg3 = view_as(dg, u3);
+    binary(BinaryOp::Div, dot, n3, dg3);
+  }
+  if (!dv.defined()) return;
+  // k = g / n; c = factor * k * dot / n^2; dv = k dw - c v.
+  Tensor k = temp(u3, v), c = temp(u3, v), c2 = temp(u3, v);
+  if (g.defined()) {
+    binary(BinaryOp::Div, view_as(g, u3), n3, k);
+  } else {
+    fill(c, 1.0);
+    binary(BinaryOp::Div, c, n3, k);
+  }
+  binary(BinaryOp::Div, t, n3, c);  // dot / n^2
+  binary(BinaryOp::Mul, c, k, c2);
+  unary(UnaryOp::Scale, c2, c, geom.factor, 0);
+  Tensor a = temp(s3, v), b = temp(s3, v), dv3 = view_as(dv, s3);
+  binary(BinaryOp::Mul, dw3, k, a);
+  binary(BinaryOp::Mul, v3, c, b);
+  binary(BinaryOp::Sub, a, b, dv3);
+}
+
+}  // namespace wn
