@@ -97,3 +97,76 @@ TEST_CASE("conv argument errors name the op and the shapes") {
   CHECK_THROWS_WITH(conv2d(Tensor::zeros({3, 8, 8}), Tensor::zeros({4, 3, 3, 3})),
                     doctest::Contains("input must be (N, C, H, W)"));
 }
+
+namespace {
+// Gradients of the direct convolution in double: dx and dw given dy.
+void naive_conv_grads(const Tensor& xt, const Tensor& wt, const Tensor& dyt, Hw s, Hw p, std::vector<double>& dx,
+                      std::vector<double>& dw) {
+  auto x = xt.to_vector(), w = wt.to_vector(), dy = dyt.to_vector();
+  int64_t N = xt.dim(0), C = xt.dim(1), H = xt.dim(2), W = xt.dim(3), O = wt.dim(0), KH = wt.dim(2), KW = wt.dim(3);
+  int64_t OH = dyt.dim(2), OW = dyt.dim(3);
+  dx.assign(x.size(), 0.0);
+  dw.assign(w.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          const double g = dy[((n * O + o) * OH + i) * OW + j];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t a = 0; a < KH; ++a)
+              for (int64_t b = 0; b < KW; ++b) {
+                int64_t yy = i * s.h - p.h + a, xx = j * s.w - p.w + b;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                const int64_t xi = ((n * C + c) * H + yy) * W + xx, wi = ((o * C + c) * KH + a) * KW + b;
+                dx[xi] += g * w[wi];
+                dw[wi] += g * x[xi];
+              }
+        }
+}
+
+struct ConvRun {
+  std::vector<double> y, dx, dw, db;
+};
+ConvRun run_conv(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& dy, Hw s, Hw p) {
+  Tensor x = x0.clone().set_requires_grad(), w = w0.clone().set_requires_grad(), b = b0.clone().set_requires_grad();
+  Tensor y = conv2d(x, w, b, s, p);
+  y.backward(dy);
+  return {y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
+}
+}  // namespace
+
+TEST_CASE("conv2d data and weight gradients over many chunks equal the direct convolution's") {
+  // 37 images of 6x6 outputs: chunks of 4 images (the last one short) for the forward and
+  // data gradient, of 15 for the weight gradient, and 5 channel groups.
+  struct C {
+    Shape x, w;
+    Hw s, p;
+  };
+  for (const C& c : {C{{37, 5, 6, 6}, {4, 5, 3, 3}, 1, 1}, C{{19, 3, 8, 8}, {6, 3, 4, 4}, 2, 1},
+                     C{{3, 17, 40, 40}, {2, 17, 4, 4}, 2, 1}}) {
+    Tensor x = rnd(c.x, 11), w = rnd(c.w, 12), b = rnd({c.w[0]}, 13);
+    Tensor y = conv2d(x, w, b, c.s, c.p);
+    Tensor dy = rnd(y.shape(), 14);
+    ConvRun r = run_conv(x, w, b, dy, c.s, c.p);
+    std::vector<double> dx, dw;
+    naive_conv_grads(x, w, dy, c.s, c.p, dx, dw);
+    CHECK(max_abs_diff(r.dx, dx) < 1e-10);
+    CHECK(max_abs_diff(r.dw, dw) < 1e-10);
+  }
+}
+
+TEST_CASE("convolutions give the same bits with 1 and 2 threads") {
+  Tensor x = rnd({33, 16, 12, 12}, 21, -1, 1, DType::F32), w = rnd({24, 16, 4, 4}, 22, -0.1, 0.1, DType::F32);
+  Tensor b = rnd({24}, 23, -1, 1, DType::F32);
+  Tensor dy = rnd({33, 24, 6, 6}, 24, -1, 1, DType::F32);
+  const int before = num_threads();
+  set_num_threads(1);
+  ConvRun one = run_conv(x, w, b, dy, 2, 1);
+  set_num_threads(2);
+  ConvRun two = run_conv(x, w, b, dy, 2, 1);
+  set_num_threads(before);
+  CHECK(one.y == two.y);
+  CHECK(one.dx == two.dx);
+  CHECK(one.dw == two.dw);
+  CHECK(one.db == two.db);
+}

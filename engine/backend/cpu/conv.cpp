@@ -1,9 +1,11 @@
-// CPU convolution kernels: im2col / col2im and Eigen GEMMs. Two layouts:
-// - per image, when the output plane has at least kPerImage pixels: each oneTBB task
-//   unfolds one image and runs its own GEMM straight into the NCHW output;
-// - batched, for small planes: the whole batch is unfolded into one (K, N*P) matrix
-//   so the GEMM is wide enough to run near peak; results are transposed back.
-// The weight gradient always uses the batched form (one GEMM reducing over N*P).
+// CPU convolution kernels: im2col / col2im and Eigen GEMMs, over chunks of images.
+// A chunk holds enough images for a GEMM with at least kChunkCols columns (one image
+// when its output plane is that large), so every unfolded matrix is a few MiB at most
+// and stays in cache between the unfold, the GEMM and the fold; oneTBB runs chunks in
+// parallel. The weight gradient splits the input channels into groups instead: each
+// task owns its columns of dw and sums over the chunks in a fixed order, so the result
+// does not depend on the thread count. A kernel covering the whole unpadded input is a
+// plain matrix product.
 #include <algorithm>
 #include <cstring>
 
@@ -16,8 +18,6 @@
 namespace wn {
 
 namespace {
-
-constexpr int64_t kPerImage = 256;
 
 // The output columns ox whose input column ox*sw - pw + kj lies inside [0, w): [lo, hi).
 struct ColRange {
@@ -33,17 +33,16 @@ inline ColRange valid_cols(const ConvGeom& g, int64_t kj) {
   return {lo, hi};
 }
 
-// Unfolds channel ci of one image x_img (Cin, H, W) into rows ci*KH*KW.. of dst,
-// writing P = OH*OW columns starting at dst (leading dimension ld). The border
-// columns are zero-filled apart, so the inner copy has no branch and vectorises.
+// Unfolds one channel plane xc (H, W) into the KH*KW rows starting at dst, writing
+// P = OH*OW columns of each (leading dimension ld). The border columns are zero-filled
+// apart, so the inner copy has no branch and vectorises.
 template <class T>
-void im2col_channel(const ConvGeom& g, const T* __restrict x_img, int64_t ci, T* __restrict dst, int64_t ld) {
-  const T* xc = x_img + ci * g.h * g.w;
+void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst, int64_t ld) {
   for (int64_t kj = 0; kj < g.kw; ++kj) {
     const ColRange r = valid_cols(g, kj);
     const int64_t off = kj - g.pw;  // ix = ox * sw + off
     for (int64_t ki = 0; ki < g.kh; ++ki) {
-      T* row = dst + ((ci * g.kh + ki) * g.kw + kj) * ld;
+      T* row = dst + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         T* __restrict out = row + oy * g.ow;
         const int64_t iy = oy * g.sh - g.ph + ki;
@@ -66,16 +65,16 @@ void im2col_channel(const ConvGeom& g, const T* __restrict x_img, int64_t ci, T*
   }
 }
 
-// Folds the rows of channel ci back: dx_img[ci] = sum of the unfolded columns.
+// Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
+// of the unfolded columns over every tap.
 template <class T>
-void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, int64_t ci, T* __restrict dx_img) {
-  T* dc = dx_img + ci * g.h * g.w;
+void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc) {
   std::fill(dc, dc + g.h * g.w, T(0));
   for (int64_t ki = 0; ki < g.kh; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const ColRange r = valid_cols(g, kj);
       const int64_t off = kj - g.pw;
-      const T* row = src + ((ci * g.kh + ki) * g.kw + kj) * ld;
+      const T* row = src + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.sh - g.ph + ki;
         if (iy < 0 || iy >= g.h) continue;
@@ -92,47 +91,30 @@ void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, int6
     }
 }
 
-// Unfolds the whole batch into col (K, N*P).
-template <class T>
-void im2col_batch(const ConvGeom& g, const T* x, T* col) {
-  const int64_t P = g.oh * g.ow, NP = g.n * P;
-  parallel_for(g.n * g.cin, 1, [&](int64_t s, int64_t e) {
-    for (int64_t t = s; t < e; ++t) {
-      int64_t b = t / g.cin, ci = t % g.cin;
-      im2col_channel(g, x + b * g.cin * g.h * g.w, ci, col + b * P, NP);
-    }
-  });
-}
+constexpr int64_t kChunkCols = 128;      // GEMM columns per chunk (forward, data gradient)
+constexpr int64_t kWeightChunkCols = 512;  // columns (reduction length) per chunk for dw
+constexpr int64_t kChannelGroups = 8;      // most tasks of the weight gradient
 
-// (N, C, P) -> (C, N*P).
-template <class T>
-void nchw_to_cnp(const T* src, int64_t n, int64_t c, int64_t p, T* dst) {
-  parallel_for(n * c, std::max<int64_t>(1, 4096 / p), [&](int64_t s, int64_t e) {
-    for (int64_t t = s; t < e; ++t) {
-      int64_t b = t / c, ch = t % c;
-      std::memcpy(dst + ch * n * p + b * p, src + t * p, sizeof(T) * p);
-    }
-  });
-}
-
-// (C, N*P) -> (N, C, P), adding bias[c] when given.
-template <class T>
-void cnp_to_nchw(const T* src, int64_t n, int64_t c, int64_t p, const T* bias, T* dst) {
-  parallel_for(n * c, std::max<int64_t>(1, 4096 / p), [&](int64_t s, int64_t e) {
-    for (int64_t t = s; t < e; ++t) {
-      int64_t b = t / c, ch = t % c;
-      const T* in = src + ch * n * p + b * p;
-      T* out = dst + t * p;
-      const T add = bias ? bias[ch] : T(0);
-      for (int64_t j = 0; j < p; ++j) out[j] = in[j] + add;
-    }
-  });
+// Images per chunk so that a chunk has at least `cols` output columns.
+int64_t images_per_chunk(const ConvGeom& g, int64_t cols) {
+  const int64_t P = g.oh * g.ow;
+  return std::clamp<int64_t>((cols + P - 1) / P, 1, g.n);
 }
 
 // Whether the kernel covers the whole unpadded input (one output pixel): then each
 // image's unfolded column is the image itself and the conv is a matrix product.
 bool fully_connected(const ConvGeom& g) {
   return g.oh == 1 && g.ow == 1 && g.ph == 0 && g.pw == 0 && g.kh == g.h && g.kw == g.w;
+}
+
+// Unfolds channels [c0, c1) of images [b0, b0 + m) into col ((c1 - c0) * KH*KW, m * P):
+// image b's columns start at (b - b0) * P.
+template <class T>
+void im2col_chunk(const ConvGeom& g, const T* x, int64_t b0, int64_t m, int64_t c0, int64_t c1, T* col) {
+  const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw;
+  for (int64_t b = 0; b < m; ++b)
+    for (int64_t ci = c0; ci < c1; ++ci)
+      im2col_channel(g, x + ((b0 + b) * g.cin + ci) * g.h * g.w, col + (ci - c0) * kk * cols + b * P, cols);
 }
 
 template <class T>
@@ -145,70 +127,90 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
         for (int64_t co = 0; co < g.cout; ++co) y[b * g.cout + co] += bias[co];
     return;
   }
-  if (P >= kPerImage) {
-    parallel_for(g.n, 1, [&](int64_t s, int64_t e) {
-      CpuScratch col(sizeof(T) * K * P);
-      for (int64_t b = s; b < e; ++b) {
-        const T* xb = x + b * g.cin * g.h * g.w;
-        for (int64_t ci = 0; ci < g.cin; ++ci) im2col_channel(g, xb, ci, col.as<T>(), P);
-        T* yb = y + b * g.cout * P;
-        cpu_gemm<T>(false, false, g.cout, P, K, T(1), w, K, col.as<T>(), P, T(0), yb, P);
-        if (bias)
-          for (int64_t co = 0; co < g.cout; ++co)
-            for (int64_t j = 0; j < P; ++j) yb[co * P + j] += bias[co];
-      }
-    });
-    return;
-  }
-  const int64_t NP = g.n * P;
-  CpuScratch col(sizeof(T) * K * NP), yt(sizeof(T) * g.cout * NP);
-  im2col_batch(g, x, col.as<T>());
-  cpu_gemm<T>(false, false, g.cout, NP, K, T(1), w, K, col.as<T>(), NP, T(0), yt.as<T>(), NP);
-  cnp_to_nchw(yt.as<T>(), g.n, g.cout, P, bias, y);
+  const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
+  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
+    CpuScratch col(sizeof(T) * K * nb * P), yt(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
+    for (int64_t c = s; c < e; ++c) {
+      const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
+      im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col.as<T>());
+      // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
+      T* out = m == 1 ? y + b0 * g.cout * P : yt.as<T>();
+      cpu_gemm<T>(false, false, g.cout, cols, K, T(1), w, K, col.as<T>(), cols, T(0), out, cols);
+      for (int64_t b = 0; b < m; ++b)
+        for (int64_t co = 0; co < g.cout; ++co) {
+          T* dst = y + ((b0 + b) * g.cout + co) * P;
+          const T add = bias ? bias[co] : T(0);
+          if (m == 1) {
+            if (bias)
+              for (int64_t j = 0; j < P; ++j) dst[j] += add;
+          } else {
+            const T* src = out + co * cols + b * P;
+            for (int64_t j = 0; j < P; ++j) dst[j] = src[j] + add;
+          }
+        }
+    }
+  });
 }
 
 template <class T>
 void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
-  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
+  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, kk = g.kh * g.kw;
   if (fully_connected(g)) {  // dx (N, K) = dy (N, Cout) w
     cpu_gemm<T>(false, false, g.n, K, g.cout, T(1), dy, g.cout, w, K, T(0), dx, K);
     return;
   }
-  if (P >= kPerImage) {
-    parallel_for(g.n, 1, [&](int64_t s, int64_t e) {
-      CpuScratch col(sizeof(T) * K * P);
-      for (int64_t b = s; b < e; ++b) {
-        cpu_gemm<T>(true, false, K, P, g.cout, T(1), w, K, dy + b * g.cout * P, P, T(0), col.as<T>(), P);
-        T* dxb = dx + b * g.cin * g.h * g.w;
-        for (int64_t ci = 0; ci < g.cin; ++ci) col2im_channel(g, col.as<T>(), P, ci, dxb);
+  const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
+  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
+    CpuScratch col(sizeof(T) * K * nb * P), dyt(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
+    for (int64_t c = s; c < e; ++c) {
+      const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
+      const T* src = dy + b0 * g.cout * P;
+      if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
+        T* t = dyt.as<T>();
+        for (int64_t b = 0; b < m; ++b)
+          for (int64_t co = 0; co < g.cout; ++co)
+            std::memcpy(t + co * cols + b * P, src + (b * g.cout + co) * P, sizeof(T) * P);
+        src = t;
       }
-    });
-    return;
-  }
-  const int64_t NP = g.n * P;
-  CpuScratch dyt(sizeof(T) * g.cout * NP), col(sizeof(T) * K * NP);
-  nchw_to_cnp(dy, g.n, g.cout, P, dyt.as<T>());
-  cpu_gemm<T>(true, false, K, NP, g.cout, T(1), w, K, dyt.as<T>(), NP, T(0), col.as<T>(), NP);
-  T* c = col.as<T>();
-  parallel_for(g.n * g.cin, 1, [&](int64_t s, int64_t e) {
-    for (int64_t t = s; t < e; ++t) {
-      int64_t b = t / g.cin, ci = t % g.cin;
-      col2im_channel(g, c + b * P, NP, ci, dx + b * g.cin * g.h * g.w);
+      cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col.as<T>(), cols);
+      for (int64_t b = 0; b < m; ++b)
+        for (int64_t ci = 0; ci < g.cin; ++ci)
+          col2im_channel(g, col.as<T>() + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w);
     }
   });
 }
 
 template <class T>
 void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
-  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
+  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P, kk = g.kh * g.kw;
   if (fully_connected(g)) {  // dw (Cout, K) = dy^T (Cout, N) x (N, K)
     cpu_gemm<T>(true, false, g.cout, K, g.n, T(1), dy, g.cout, x, K, T(0), dw, K);
     return;
   }
-  CpuScratch dyt(sizeof(T) * g.cout * NP), col(sizeof(T) * K * NP);
-  nchw_to_cnp(dy, g.n, g.cout, P, dyt.as<T>());
-  im2col_batch(g, x, col.as<T>());
-  cpu_gemm<T>(false, true, g.cout, K, NP, T(1), dyt.as<T>(), NP, col.as<T>(), NP, T(0), dw, K);
+  // dy as (Cout, N*P), shared by every task.
+  CpuScratch dyt(sizeof(T) * g.cout * NP);
+  T* t = dyt.as<T>();
+  parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P), [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t b = i / g.cout, co = i % g.cout;
+      std::memcpy(t + co * NP + b * P, dy + i * P, sizeof(T) * P);
+    }
+  });
+  const int64_t per = (g.cin + kChannelGroups - 1) / kChannelGroups, groups = (g.cin + per - 1) / per;
+  const int64_t nb = images_per_chunk(g, kWeightChunkCols), chunks = (g.n + nb - 1) / nb;
+  parallel_for(groups, 1, [&](int64_t s, int64_t e) {
+    CpuScratch col(sizeof(T) * per * kk * nb * P);
+    for (int64_t grp = s; grp < e; ++grp) {
+      const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
+        im2col_chunk(g, x, b0, m, c0, c1, col.as<T>());
+        // dw[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
+        cpu_gemm<T>(false, true, g.cout, kg, cols, T(1), t + b0 * P, NP, col.as<T>(), cols, c == 0 ? T(0) : T(1),
+                    dw + c0 * kk, K);
+      }
+    }
+  });
 }
 
 }  // namespace

@@ -135,6 +135,9 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
   });
 }
 
+// Units per task of the weight-norm kernels.
+constexpr int64_t kUnitBlock = 16;
+
 void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
   WN_PROFILE("weight_norm_forward", v.shape().str(), 0);
   WN_DISPATCH_FLOAT(v.dtype(), T, {
@@ -143,23 +146,28 @@ void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const 
     T* pw = w.data<T>();
     T* pn = norm.data<T>();
     const int64_t U = geom.units, I = geom.inner;
-    // One task per unit: its sum of squares (fixed order), then its slice of w.
-    parallel_for(U, std::max<int64_t>(1, 4096 / (geom.outer * I)), [&](int64_t ub, int64_t ue) {
-      for (int64_t u = ub; u < ue; ++u) {
-        double ss = 0;
-        for (int64_t o = 0; o < geom.outer; ++o) {
+    // Tasks own blocks of units; within a block the outer rows are walked in memory
+    // order. Each unit's sum runs over o, then lanes of j: a fixed order.
+    parallel_for(U, kUnitBlock, [&](int64_t ub, int64_t ue) {
+      double ss[kUnitBlock] = {};
+      for (int64_t o = 0; o < geom.outer; ++o)
+        for (int64_t u = ub; u < ue; ++u) {
           const T* row = pv + (o * U + u) * I;
-          ss += lane_sum(I, [&](int64_t j) { return double(row[j]) * double(row[j]); });
+          ss[u - ub] += lane_sum(I, [&](int64_t j) { return double(row[j]) * double(row[j]); });
         }
-        const double n = std::sqrt(geom.factor * ss + geom.eps);
+      T k[kUnitBlock];
+      for (int64_t u = ub; u < ue; ++u) {
+        const double n = std::sqrt(geom.factor * ss[u - ub] + geom.eps);
         pn[u] = static_cast<T>(n);
-        const T k = static_cast<T>((pg ? double(pg[u]) : 1.0) / n);
-        for (int64_t o = 0; o < geom.outer; ++o) {
+        k[u - ub] = static_cast<T>((pg ? double(pg[u]) : 1.0) / n);
+      }
+      for (int64_t o = 0; o < geom.outer; ++o)
+        for (int64_t u = ub; u < ue; ++u) {
           const T* row = pv + (o * U + u) * I;
           T* out = pw + (o * U + u) * I;
-          for (int64_t j = 0; j < I; ++j) out[j] = row[j] * k;
+          const T ku = k[u - ub];
+          for (int64_t j = 0; j < I; ++j) out[j] = row[j] * ku;
         }
-      }
     });
   });
 }
@@ -175,22 +183,27 @@ void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const
     T* pdv = dv.defined() ? dv.data<T>() : nullptr;
     T* pdg = dg.defined() ? dg.data<T>() : nullptr;
     const int64_t U = geom.units, I = geom.inner;
-    parallel_for(U, std::max<int64_t>(1, 4096 / (geom.outer * I)), [&](int64_t ub, int64_t ue) {
+    parallel_for(U, kUnitBlock, [&](int64_t ub, int64_t ue) {
+      double dot[kUnitBlock] = {};
+      for (int64_t o = 0; o < geom.outer; ++o)
+        for (int64_t u = ub; u < ue; ++u) {
+          const int64_t off = (o * U + u) * I;
+          dot[u - ub] += lane_sum(I, [&](int64_t j) { return double(pd[off + j]) * double(pv[off + j]); });
+        }
+      T a[kUnitBlock], c[kUnitBlock];
       for (int64_t u = ub; u < ue; ++u) {
-        double dot = 0;
-        for (int64_t o = 0; o < geom.outer; ++o) {
-          const int64_t off = (o * U + u) * I;
-          dot += lane_sum(I, [&](int64_t j) { return double(pd[off + j]) * double(pv[off + j]); });
-        }
-        const double n = pn[u], k = (pg ? double(pg[u]) : 1.0) / n;
-        if (pdg) pdg[u] = static_cast<T>(dot / n);
-        if (!pdv) continue;
-        const T a = static_cast<T>(k), c = static_cast<T>(geom.factor * k * dot / (n * n));
-        for (int64_t o = 0; o < geom.outer; ++o) {
-          const int64_t off = (o * U + u) * I;
-          for (int64_t j = 0; j < I; ++j) pdv[off + j] = a * pd[off + j] - c * pv[off + j];
-        }
+        const double n = pn[u], k = (pg ? double(pg[u]) : 1.0) / n, d = dot[u - ub];
+        if (pdg) pdg[u] = static_cast<T>(d / n);
+        a[u - ub] = static_cast<T>(k);
+        c[u - ub] = static_cast<T>(geom.factor * k * d / (n * n));
       }
+      if (!pdv) return;
+      for (int64_t o = 0; o < geom.outer; ++o)
+        for (int64_t u = ub; u < ue; ++u) {
+          const int64_t off = (o * U + u) * I;
+          const T au = a[u - ub], cu = c[u - ub];
+          for (int64_t j = 0; j < I; ++j) pdv[off + j] = au * pd[off + j] - cu * pv[off + j];
+        }
     });
   });
 }
