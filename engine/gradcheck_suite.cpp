@@ -90,6 +90,10 @@ void activation_cases(Suite& s) {
         [](const Inputs& in) { return prelu(in[0], in[1]); });
   s.add("activation", "prelu", {leaf_off_zero({2, 3, 2, 2}, 58), leaf({1}, 59, 0, 1)},
         [](const Inputs& in) { return prelu(in[0], in[1]); }, "shared slope");
+  s.add("activation", "tprelu", {leaf_off_zero({2, 3, 4, 5}, 60), leaf({3}, 61, 0, 1), constant({3}, 62, -0.05, 0.05)},
+        [](const Inputs& in) { return tprelu(in[0], in[1], in[2]); }, "fixed shift");
+  s.add("activation", "tprelu", {leaf_off_zero({3, 4}, 63), leaf({4}, 64, 0, 1), leaf({4}, 65, -0.05, 0.05)},
+        [](const Inputs& in) { return tprelu(in[0], in[1], in[2]); }, "(N, C), shift learned");
   // Values away from the bounds -0.5 and 0.5.
   Tensor c = leaf_off_zero({3, 7}, 60);
   {

@@ -66,8 +66,8 @@ TPReLU::TPReLU(int64_t c, double init) {
 }
 
 Tensor TPReLU::forward(const Tensor& x) {
-  // bias (C) broadcasts per channel over (N, C) and (N, C, H, W).
-  return add(prelu(sub(x, bias), weight), bias);
+  // prelu(x - bias, weight) + bias, fused (bias per channel over (N, C) and (N, C, H, W)).
+  return tprelu(x, weight, bias);
 }
 
 void TPReLU::after_update() { clip01(weight); }

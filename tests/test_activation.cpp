@@ -1,6 +1,9 @@
+#include "engine/backend/backend.h"
 #include "helpers.h"
 
 using namespace wn;
+using wn::test::max_abs_diff;
+using wn::test::rnd;
 
 TEST_CASE("activation gradients match central differences") { wn::test::check_gradcheck_family("activation"); }
 
@@ -14,8 +17,42 @@ TEST_CASE("activation values, computed by hand") {
   CHECK(s == std::vector<double>{0, 0.5, 1});
 }
 
+TEST_CASE("translated PReLU, computed by hand: prelu(x - t) + t") {
+  Tensor x = Tensor::from_vector({-2, 0.5, 1, 3}, {1, 2, 2}, DType::F64);
+  Tensor a = Tensor::from_vector({0.25, 0.5}, {2}, DType::F64), t = Tensor::from_vector({1, 2}, {2}, DType::F64);
+  // channel 0 (t = 1, a = 0.25): -2 -> 1 + 0.25 * -3 = 0.25; 0.5 -> 1 - 0.125 = 0.875
+  // channel 1 (t = 2, a = 0.5): 1 -> 2 - 0.5 = 1.5; 3 -> 3
+  CHECK(tprelu(x, a, t).to_vector() == std::vector<double>{0.25, 0.875, 1.5, 3});
+}
+
+TEST_CASE("the fused CPU translated PReLU equals the backend's composed reference") {
+  Backend& be = backend_for(kCPU);
+  for (Shape s : {Shape{5, 4, 6, 7}, Shape{9, 3}}) {
+    for (DType dt : {DType::F64, DType::F32}) {
+      const int64_t c = s[1];
+      Tensor x = rnd(s, 1, -1, 1, dt), a = rnd({c}, 2, 0, 1, dt), t = rnd({c}, 3, -0.3, 0.3, dt), dy = rnd(s, 4, -1, 1, dt);
+      Tensor y1 = Tensor::empty(s, dt), y2 = Tensor::empty(s, dt);
+      be.tprelu_forward(x, a, t, y1);
+      be.Backend::tprelu_forward(x, a, t, y2);
+      const double tol = dt == DType::F64 ? 1e-12 : 1e-5;
+      CHECK(max_abs_diff(y1, y2) < tol);  // the same operations, up to a fused multiply-add
+      Tensor dx1 = Tensor::empty(s, dt), dx2 = Tensor::empty(s, dt);
+      Tensor da1 = Tensor::empty({c}, dt), da2 = Tensor::empty({c}, dt), dt1 = Tensor::empty({c}, dt),
+             dt2 = Tensor::empty({c}, dt);
+      be.tprelu_backward(x, a, t, dy, dx1, da1, dt1);
+      be.Backend::tprelu_backward(x, a, t, dy, dx2, da2, dt2);
+      CHECK(dx1.to_vector() == dx2.to_vector());
+      CHECK(max_abs_diff(da1, da2) < tol);
+      CHECK(max_abs_diff(dt1, dt2) < tol);
+      CHECK(std::sqrt(sum_squares(dt1)) > 0.1);  // the shift's gradient is not trivially zero
+    }
+  }
+}
+
 TEST_CASE("prelu argument errors") {
   CHECK_THROWS_WITH(prelu(Tensor::zeros({2, 3, 4, 4}), Tensor::zeros({4})),
                     doctest::Contains("prelu: slope must have shape (C) or (1)"));
   CHECK_THROWS_WITH(clamp(Tensor::zeros({2}), 1, 0), doctest::Contains("clamp: lower bound 1 exceeds upper bound 0"));
+  CHECK_THROWS_WITH(tprelu(Tensor::zeros({2, 3}), Tensor::zeros({3}), Tensor::zeros({2})),
+                    doctest::Contains("tprelu: slope and shift must have shape (C)"));
 }

@@ -2,12 +2,13 @@
 """Runs `wngan bench` and the same ops in PyTorch side by side, in one run, on the
 same machine with the same thread count, and prints the speed ratio per op.
 
-Two parts: the DCGAN convolutions one by one (--what ops), and full training
-iterations of the vanilla, BN and WN DCGANs with peak memory (--what iteration), each
-variant in its own process for wngan and for PyTorch so that peak RSS is per run.
+Three parts: the DCGAN convolutions one by one (--what ops), full training iterations
+of the vanilla, BN and WN DCGANs with peak memory (--what iteration), and the
+reconstruction step of the evaluation (--what recon); each variant runs in its own
+process for wngan and for PyTorch, so that peak RSS is per run.
 
 Usage: /usr/bin/python3 apps/bench/compare_torch.py [--wngan build/apps/wngan]
-       [--threads 2] [--repeat 5] [--batch 32] [--what ops|iteration|all]
+       [--threads 2] [--repeat 5] [--batch 32] [--what ops|iteration|recon|all]
        [--image-size 64 --channels 3] [--out results.json]
 PyTorch comes from Debian's python3-torch (hence /usr/bin/python3).
 """
@@ -86,11 +87,57 @@ def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, devi
                       "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
 
 
+def torch_recon(norm, threads, repeat, batch, channels, size, nf, code):
+    """Child process: times PyTorch's reconstruction step; prints JSON."""
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_dcgan
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    G, _ = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
+    step = torch_dcgan.ReconStep(G, torch.rand(batch, channels, size, size), code)
+    step()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        step()
+        ts.append(time.perf_counter() - t)
+    print(json.dumps({"seconds": statistics.median(ts)}))
+
+
+def run_recon(a):
+    rows = []
+    print(f"\nreconstruction step (G forward + dL/dz + RMSProp on z), {a.channels}x{a.image_size}x{a.image_size}, "
+          f"nf {a.nf}, batch {a.batch}, {a.threads} threads, median of {a.repeat}")
+    hdr = f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8}"
+    print(hdr)
+    print("-" * len(hdr))
+    for norm in a.norms.split(","):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "recon.json")
+            subprocess.run([a.wngan, "bench", "--what", "recon", "--norms", norm, "--threads", str(a.threads),
+                            "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size", str(a.image_size),
+                            "--channels", str(a.channels), "--nf", str(a.nf), "--json", path],
+                           check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                ours = json.load(f)
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-recon-child", norm, "--threads",
+                              str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
+                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf)],
+                             check=True, capture_output=True, text=True).stdout
+        theirs = json.loads(out.strip().splitlines()[-1])
+        ws, ts = ours["recon"][0]["seconds"], theirs["seconds"]
+        rows.append({"norm": norm, "batch": a.batch, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws})
+        print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x")
+    return rows
+
+
 def run_iterations(a):
     rows = []
     print(f"\nfull training iteration on {a.device}, {a.channels}x{a.image_size}x{a.image_size}, nf {a.nf}, "
           f"batch {a.batch}, {a.threads} threads, median of {a.repeat}")
-    hdr = f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan RSS MiB':>14} {'torch RSS MiB':>14}"
+    hdr = (f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'%SGEMM':>7} "
+           f"{'wngan RSS MiB':>14} {'torch RSS MiB':>14}")
     print(hdr)
     print("-" * len(hdr))
     for norm in a.norms.split(","):
@@ -108,11 +155,16 @@ def run_iterations(a):
                               a.device],
                              check=True, capture_output=True, text=True).stdout
         theirs = json.loads(out.strip().splitlines()[-1])
-        ws, ts = ours["iterations"][0]["seconds"], theirs["seconds"]
+        it = ours["iterations"][0]
+        ws, ts = it["seconds"], theirs["seconds"]
+        share = 100 * it.get("gflops", 0) / ours["sgemm_gflops"]
         rows.append({"norm": norm, "device": a.device, "batch": a.batch, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws,
+                     "wngan_gflops": it.get("gflops"), "sgemm_gflops": ours["sgemm_gflops"],
+                     "rss_after_first_mib": it.get("rss_after_first_mib"),
+                     "rss_after_last_mib": it.get("rss_after_last_mib"),
                      "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"]})
-        print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {ours['peak_rss_mib']:>14.0f} "
-              f"{theirs['peak_rss_mib']:>14.0f}")
+        print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {it.get('gflops', 0):>11.1f} {share:>6.0f}% "
+              f"{ours['peak_rss_mib']:>14.0f} {theirs['peak_rss_mib']:>14.0f}")
     return rows
 
 
@@ -123,14 +175,18 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--out", help="write the combined results as JSON")
-    ap.add_argument("--what", default="all", choices=["ops", "iteration", "all"])
+    ap.add_argument("--what", default="all", choices=["ops", "iteration", "recon", "all"])
     ap.add_argument("--norms", default="none,batch,weight")
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--nf", type=int, default=64)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (iteration benchmark)")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
+    ap.add_argument("--torch-recon-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.torch_recon_child:
+        torch_recon(a.torch_recon_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128)
+        return
     if a.torch_child:
         torch_iteration(a.torch_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128, a.device)
         return
@@ -142,7 +198,9 @@ def main():
     results = {"torch": torch.__version__, "threads": a.threads}
     if a.what in ("iteration", "all"):
         results["iterations"] = run_iterations(a)
-    if a.what == "iteration":
+    if a.what in ("recon", "all"):
+        results["recon"] = run_recon(a)
+    if a.what in ("iteration", "recon"):
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(results, f, indent=2)

@@ -163,5 +163,25 @@ class Step:
         return lr.item(), lf.item(), lg.item()
 
 
+class ReconStep:
+    """One step of wngan's test-set reconstruction: G frozen in evaluation mode, the
+    per-image squared error summed over the batch, RMSProp (lr 0.01, alpha 0.9,
+    eps 1e-6) on the codes only."""
+
+    def __init__(self, G, images, code, device="cpu"):
+        self.G, self.x = G.eval(), images
+        for p in G.parameters():
+            p.requires_grad_(False)
+        self.z = torch.zeros(images.size(0), code, device=device, requires_grad=True)
+        self.opt = torch.optim.RMSprop([self.z], lr=0.01, alpha=0.9, eps=1e-6)
+
+    def __call__(self):
+        self.opt.zero_grad()
+        loss = (self.G(self.z) - self.x).pow(2).mean(dim=(1, 2, 3)).sum()
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
 def count(m):
     return sum(p.numel() for p in m.parameters())

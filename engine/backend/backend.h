@@ -87,6 +87,12 @@ class Backend {
   // PReLU with one slope per channel (dim 1): y = x > 0 ? x : a_c x.
   virtual void prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) = 0;
   virtual void prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) = 0;
+  // Translated PReLU with a per-channel shift t: y = prelu(x - t, a) + t. The base
+  // versions compose prelu and the element-wise kernels; backends may fuse them.
+  virtual void tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y);
+  // dx, da and dt (each may be undefined: not wanted).
+  virtual void tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx,
+                               Tensor& da, Tensor& dt);
 
   // Batch norm over dim 1 of (N, C) or (N, C, H, W). Training: batch mean and biased
   // variance; writes mean, invstd = 1/sqrt(var + eps) and updates the running

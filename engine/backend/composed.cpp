@@ -9,7 +9,36 @@ namespace wn {
 
 namespace {
 Tensor temp(const Shape& s, const Tensor& like) { return Tensor::empty(s, like.dtype(), like.device()); }
+
+// The (1, C, 1, ...) shape of a per-channel vector against x.
+Shape channel_shape(const Tensor& x) {
+  std::vector<int64_t> s(x.rank(), 1);
+  s[1] = x.dim(1);
+  return Shape(s);
+}
 }  // namespace
+
+void Backend::tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y) {
+  const Tensor tc = view_as(t, channel_shape(x));
+  Tensor xs = temp(x.shape(), x), p = temp(x.shape(), x);
+  binary(BinaryOp::Sub, x, tc, xs);
+  prelu_forward(xs, a, p);
+  binary(BinaryOp::Add, p, tc, y);
+}
+
+void Backend::tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx,
+                              Tensor& da, Tensor& dt) {
+  const Tensor tc = view_as(t, channel_shape(x));
+  Tensor xs = temp(x.shape(), x), dxs = temp(x.shape(), x);
+  binary(BinaryOp::Sub, x, tc, xs);
+  prelu_backward(xs, a, dy, dxs, da);
+  if (dx.defined()) device_to_device(dx.raw(), dxs.raw(), dx.nbytes());
+  if (dt.defined()) {  // dt = sum of dy (through the add) - dxs (through the sub)
+    Tensor diff = temp(x.shape(), x), dtc = view_as(dt, channel_shape(x));
+    binary(BinaryOp::Sub, dy, dxs, diff);
+    sum_to(diff, dtc);
+  }
+}
 
 void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
   const Shape s3{geom.outer, geom.units, geom.inner}, u3{1, geom.units, 1};

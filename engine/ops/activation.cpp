@@ -31,4 +31,22 @@ Tensor prelu(const Tensor& x, const Tensor& slope) {
   });
 }
 
+Tensor tprelu(const Tensor& x, const Tensor& slope, const Tensor& shift) {
+  const char* op = "tprelu";
+  check_compatible(op, x, slope);
+  check_compatible(op, x, shift);
+  if (x.rank() < 2) op_fail(op, "input needs rank >= 2 (N, C, ...)", x, slope);
+  for (const Tensor* p : {&slope, &shift})
+    if (p->rank() != 1 || p->dim(0) != x.dim(1)) op_fail(op, "slope and shift must have shape (C)", x, *p);
+  Tensor y = empty_like(x);
+  x.backend().tprelu_forward(x, slope, shift, y);
+  return record(y, op, {x, slope, shift}, [x, slope, shift](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = x.requires_grad() ? empty_like(x) : Tensor();
+    Tensor da = slope.requires_grad() ? empty_like(slope) : Tensor();
+    Tensor dt = shift.requires_grad() ? empty_like(shift) : Tensor();
+    x.backend().tprelu_backward(x, slope, shift, g, dx, da, dt);
+    return {dx, da, dt};
+  });
+}
+
 }  // namespace wn

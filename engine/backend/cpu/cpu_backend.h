@@ -46,6 +46,9 @@ class CpuBackend final : public Backend {
   void window_copy(const Tensor& src, Tensor& dst, int64_t top, int64_t left) override;
   void prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) override;
   void prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) override;
+  void tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y) override;
+  void tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx, Tensor& da,
+                       Tensor& dt) override;
   void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
                         Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) override;
   void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,

@@ -249,52 +249,88 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
   });
 }
 
-void CpuBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
-  WN_PROFILE("prelu_forward", x.shape().str(), 0);
-  WN_DISPATCH_FLOAT(x.dtype(), T, {
-    NCR d = ncr_of(x.shape());
-    const T* px = x.data<T>();
-    const T* pa = a.data<T>();
-    T* py = y.data<T>();
-    parallel_for(d.n * d.c, std::max<int64_t>(1, kGrain / d.r), [&](int64_t b, int64_t e) {
-      for (int64_t nc = b; nc < e; ++nc) {
-        const T s = pa[nc % d.c];
-        const T* xr = px + nc * d.r;
-        T* yr = py + nc * d.r;
+namespace {
+
+// PReLU on x - t[c] (t null: 0), plus t[c]: the operations of the composed sub, prelu,
+// add, in one pass (the compiler may fuse the multiply-add).
+template <class T>
+void tprelu_fwd(const Tensor& x, const Tensor& a, const T* pt, Tensor& y) {
+  NCR d = ncr_of(x.shape());
+  const T* px = x.data<T>();
+  const T* pa = a.data<T>();
+  T* py = y.data<T>();
+  parallel_for(d.n * d.c, std::max<int64_t>(1, kGrain / d.r), [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      const T s = pa[nc % d.c], t = pt ? pt[nc % d.c] : T(0);
+      const T* __restrict xr = px + nc * d.r;
+      T* __restrict yr = py + nc * d.r;
+      if (pt) {
+        for (int64_t j = 0; j < d.r; ++j) {
+          const T u = xr[j] - t;
+          yr[j] = (u > T(0) ? u : s * u) + t;
+        }
+      } else {
         for (int64_t j = 0; j < d.r; ++j) yr[j] = xr[j] > T(0) ? xr[j] : s * xr[j];
       }
-    });
+    }
   });
+}
+
+// Gradients of tprelu_fwd: dx, the slope's and (with t) the shift's, each optional.
+template <class T>
+void tprelu_bwd(const Tensor& x, const Tensor& a, const T* pt, const Tensor& dy, Tensor& dx, Tensor& da, Tensor& dt) {
+  NCR d = ncr_of(x.shape());
+  const T* px = x.data<T>();
+  const T* pa = a.data<T>();
+  const T* pd = dy.data<T>();
+  T* pdx = dx.defined() ? dx.data<T>() : nullptr;
+  T* pda = da.defined() ? da.data<T>() : nullptr;
+  T* pdt = dt.defined() ? dt.data<T>() : nullptr;
+  // One task per channel: it owns dx of that channel and its slope and shift gradients.
+  parallel_for(d.c, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const T s = pa[c], t = pt ? pt[c] : T(0);
+      double acc_a = 0, acc_t = 0;
+      for (int64_t n = 0; n < d.n; ++n) {
+        const int64_t off = (n * d.c + c) * d.r;
+        const T* __restrict xr = px + off;
+        const T* __restrict gr = pd + off;
+        if (pdx) {
+          T* __restrict dr = pdx + off;
+          for (int64_t j = 0; j < d.r; ++j) dr[j] = xr[j] - t > T(0) ? gr[j] : s * gr[j];
+        }
+        if (pda) acc_a += lane_sum(d.r, [&](int64_t j) { return gr[j] * std::min(xr[j] - t, T(0)); });
+        // The shift's gradient is dy where the slope applies, times (1 - a).
+        if (pdt) acc_t += lane_sum(d.r, [&](int64_t j) { return xr[j] - t > T(0) ? T(0) : gr[j] - s * gr[j]; });
+      }
+      if (pda) pda[c] = static_cast<T>(acc_a);
+      if (pdt) pdt[c] = static_cast<T>(acc_t);
+    }
+  });
+}
+
+}  // namespace
+
+void CpuBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
+  WN_PROFILE("prelu_forward", x.shape().str(), 0);
+  WN_DISPATCH_FLOAT(x.dtype(), T, { tprelu_fwd<T>(x, a, nullptr, y); });
 }
 
 void CpuBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) {
   WN_PROFILE("prelu_backward", x.shape().str(), 0);
-  WN_DISPATCH_FLOAT(x.dtype(), T, {
-    NCR d = ncr_of(x.shape());
-    const T* px = x.data<T>();
-    const T* pa = a.data<T>();
-    const T* pd = dy.data<T>();
-    T* pdx = dx.defined() ? dx.data<T>() : nullptr;
-    T* pda = da.defined() ? da.data<T>() : nullptr;
-    // One task per channel: it owns dx of that channel and its slope gradient.
-    parallel_for(d.c, 1, [&](int64_t cb, int64_t ce) {
-      for (int64_t c = cb; c < ce; ++c) {
-        const T s = pa[c];
-        double acc = 0;
-        for (int64_t n = 0; n < d.n; ++n) {
-          const int64_t off = (n * d.c + c) * d.r;
-          const T* __restrict xr = px + off;
-          const T* __restrict gr = pd + off;
-          if (pdx) {
-            T* __restrict dr = pdx + off;
-            for (int64_t j = 0; j < d.r; ++j) dr[j] = xr[j] > T(0) ? gr[j] : s * gr[j];
-          }
-          if (pda) acc += lane_sum(d.r, [&](int64_t j) { return gr[j] * std::min(xr[j], T(0)); });
-        }
-        if (pda) pda[c] = static_cast<T>(acc);
-      }
-    });
-  });
+  Tensor none;
+  WN_DISPATCH_FLOAT(x.dtype(), T, { tprelu_bwd<T>(x, a, nullptr, dy, dx, da, none); });
+}
+
+void CpuBackend::tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y) {
+  WN_PROFILE("tprelu_forward", x.shape().str(), 0);
+  WN_DISPATCH_FLOAT(x.dtype(), T, { tprelu_fwd<T>(x, a, t.data<T>(), y); });
+}
+
+void CpuBackend::tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx,
+                                 Tensor& da, Tensor& dt) {
+  WN_PROFILE("tprelu_backward", x.shape().str(), 0);
+  WN_DISPATCH_FLOAT(x.dtype(), T, { tprelu_bwd<T>(x, a, t.data<T>(), dy, dx, da, dt); });
 }
 
 }  // namespace wn
