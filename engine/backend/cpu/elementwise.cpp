@@ -295,13 +295,18 @@ void tprelu_bwd(const Tensor& x, const Tensor& a, const T* pt, const Tensor& dy,
         const int64_t off = (n * d.c + c) * d.r;
         const T* __restrict xr = px + off;
         const T* __restrict gr = pd + off;
+        // Products are computed before the selects, so the loops vectorise (a select
+        // may not guard a floating-point operation under the default trapping-math).
         if (pdx) {
           T* __restrict dr = pdx + off;
-          for (int64_t j = 0; j < d.r; ++j) dr[j] = xr[j] - t > T(0) ? gr[j] : s * gr[j];
+          for (int64_t j = 0; j < d.r; ++j) {
+            const T sg = s * gr[j];
+            dr[j] = xr[j] - t > T(0) ? gr[j] : sg;
+          }
         }
         if (pda) acc_a += lane_sum(d.r, [&](int64_t j) { return gr[j] * std::min(xr[j] - t, T(0)); });
         // The shift's gradient is dy where the slope applies, times (1 - a).
-        if (pdt) acc_t += lane_sum(d.r, [&](int64_t j) { return xr[j] - t > T(0) ? T(0) : gr[j] - s * gr[j]; });
+        if (pdt) acc_t += lane_sum(d.r, [&](int64_t j) { return (gr[j] - s * gr[j]) * T(xr[j] - t <= T(0)); });
       }
       if (pda) pda[c] = static_cast<T>(acc_a);
       if (pdt) pdt[c] = static_cast<T>(acc_t);
