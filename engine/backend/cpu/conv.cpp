@@ -109,12 +109,30 @@ bool fully_connected(const ConvGeom& g) {
 
 // Unfolds channels [c0, c1) of images [b0, b0 + m) into col ((c1 - c0) * KH*KW, m * P):
 // image b's columns start at (b - b0) * P.
+// Split into tasks of at least this many unfolded values when a kernel has few chunks.
+constexpr int64_t kUnfoldGrain = 1 << 15;
+
 template <class T>
 void im2col_chunk(const ConvGeom& g, const T* x, int64_t b0, int64_t m, int64_t c0, int64_t c1, T* col) {
-  const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw;
-  for (int64_t b = 0; b < m; ++b)
-    for (int64_t ci = c0; ci < c1; ++ci)
+  const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw, nc = c1 - c0;
+  parallel_for(m * nc, std::max<int64_t>(1, kUnfoldGrain / (kk * P)), [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t b = i / nc, ci = c0 + i % nc;
       im2col_channel(g, x + ((b0 + b) * g.cin + ci) * g.h * g.w, col + (ci - c0) * kk * cols + b * P, cols);
+    }
+  });
+}
+
+// Folds col (Cin * KH*KW, m * P) back into images [b0, b0 + m) of dx.
+template <class T>
+void col2im_chunk(const ConvGeom& g, const T* col, int64_t b0, int64_t m, T* dx) {
+  const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw;
+  parallel_for(m * g.cin, std::max<int64_t>(1, kUnfoldGrain / (kk * P)), [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t b = i / g.cin, ci = i % g.cin;
+      col2im_channel(g, col + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w);
+    }
+  });
 }
 
 template <class T>
@@ -154,7 +172,7 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
 
 template <class T>
 void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
-  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, kk = g.kh * g.kw;
+  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
   if (fully_connected(g)) {  // dx (N, K) = dy (N, Cout) w
     cpu_gemm<T>(false, false, g.n, K, g.cout, T(1), dy, g.cout, w, K, T(0), dx, K);
     return;
@@ -173,9 +191,7 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
         src = t;
       }
       cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col.as<T>(), cols);
-      for (int64_t b = 0; b < m; ++b)
-        for (int64_t ci = 0; ci < g.cin; ++ci)
-          col2im_channel(g, col.as<T>() + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w);
+      col2im_chunk(g, col.as<T>(), b0, m, dx);
     }
   });
 }
