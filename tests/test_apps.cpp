@@ -1,8 +1,10 @@
-// The commands end to end on a tiny data set: eval, study (with its report) and inspect.
+// The commands end to end on a tiny data set: eval, study (with its report), inspect and bench.
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "apps/report.h"
@@ -31,6 +33,7 @@ void run_cli(std::vector<std::string> args) {
   app::add_inspect(app);
   app::add_sample(app);
   app::add_split(app);
+  app::add_bench(app);
   std::vector<const char*> argv{"wngan"};
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());
@@ -124,4 +127,33 @@ TEST_CASE("inspect: one step per variant, the tape as DOT") {
   CHECK(dot.find("|grad|") != std::string::npos);
   CHECK(fs::exists(d + "/insp/tape_dcgan_batch.dot"));
   fs::remove_all(d);
+}
+
+TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps and scaling, as JSON") {
+  std::string d = temp_dir("bench");
+  run_cli({"bench", "--what", "iteration", "--profile", "--norms", "none,weight", "--image-size", "28", "--channels",
+           "1", "--nf", "8", "--batch", "4", "--repeat", "1", "--json", d + "/it.json"});
+  nlohmann::json it = nlohmann::json::parse(app::read_text(d + "/it.json"));
+  REQUIRE(it["iterations"].size() == 2);
+  for (auto& r : it["iterations"]) {
+    CHECK(r["seconds"].get<double>() > 0);
+    // D 1->8->16 convs, the final conv and G's linear and transposed convs: FLOPs > 0.
+    CHECK(r["gflop"].get<double>() > 0);
+    CHECK(r["profile"].size() > 5);
+  }
+  // Both variants do the same convolutions and products.
+  CHECK(it["iterations"][0]["gflop"].get<double>() == doctest::Approx(it["iterations"][1]["gflop"].get<double>()));
+  run_cli({"bench", "--what", "recon", "--norms", "batch", "--image-size", "28", "--channels", "1", "--nf", "8",
+           "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--json", d + "/recon.json"});
+  nlohmann::json rc = nlohmann::json::parse(app::read_text(d + "/recon.json"));
+  REQUIRE(rc["recon"].size() == 1);
+  CHECK(rc["recon"][0]["gflop"].get<double>() > 0);
+  // Per image, a reconstruction step (G forward and data gradient, no weight gradients,
+  // no D) is less than a third of a training iteration's work.
+  CHECK(rc["recon"][0]["gflop"].get<double>() / 3 < it["iterations"][0]["gflop"].get<double>() / 4 / 3);
+  run_cli({"bench", "--what", "scaling", "--norms", "none", "--image-size", "16", "--channels", "1", "--nf", "4",
+           "--batch", "2", "--repeat", "1", "--json", d + "/scaling.json"});
+  nlohmann::json sc = nlohmann::json::parse(app::read_text(d + "/scaling.json"));
+  CHECK(sc["scaling"].size() == 1 + 5 + 2);  // the SGEMM ceiling, 5 batch sizes, 2 image sizes
+  CHECK_THROWS(run_cli({"bench", "--what", "everything"}));
 }
