@@ -87,7 +87,7 @@ def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, devi
                       "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
 
 
-def torch_recon(norm, threads, repeat, batch, channels, size, nf, code):
+def torch_recon(norm, threads, repeat, batch, channels, size, nf, code, device):
     """Child process: times PyTorch's reconstruction step; prints JSON."""
     import torch
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -95,8 +95,8 @@ def torch_recon(norm, threads, repeat, batch, channels, size, nf, code):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     G, _ = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
-    step = torch_dcgan.ReconStep(G, torch.rand(batch, channels, size, size), code)
-    step()
+    step = torch_dcgan.ReconStep(G.to(device), torch.rand(batch, channels, size, size, device=device), code, device)
+    step()  # ends with .item(): synchronised
     ts = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -105,27 +105,32 @@ def torch_recon(norm, threads, repeat, batch, channels, size, nf, code):
     print(json.dumps({"seconds": statistics.median(ts)}))
 
 
+def run_pair(a, norm, what, child):
+    """Runs `wngan bench --what WHAT` and the PyTorch child process for one variant, with
+    the same settings; returns both JSON results."""
+    common = ["--threads", str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
+              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf), "--device", a.device]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "out.json")
+        subprocess.run([a.wngan, "bench", "--what", what, "--norms", norm, "--json", path] + common, check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(path) as f:
+            ours = json.load(f)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), child, norm] + common, check=True,
+                         capture_output=True, text=True).stdout
+    return ours, json.loads(out.strip().splitlines()[-1])
+
+
 def run_recon(a):
     rows = []
-    print(f"\nreconstruction step (G forward + dL/dz + RMSProp on z), {a.channels}x{a.image_size}x{a.image_size}, "
+    print(f"\nreconstruction step (G forward + dL/dz + RMSProp on z) on {a.device}, "
+          f"{a.channels}x{a.image_size}x{a.image_size}, "
           f"nf {a.nf}, batch {a.batch}, {a.threads} threads, median of {a.repeat}")
     hdr = f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8}"
     print(hdr)
     print("-" * len(hdr))
     for norm in a.norms.split(","):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "recon.json")
-            subprocess.run([a.wngan, "bench", "--what", "recon", "--norms", norm, "--threads", str(a.threads),
-                            "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size", str(a.image_size),
-                            "--channels", str(a.channels), "--nf", str(a.nf), "--json", path],
-                           check=True, stdout=subprocess.DEVNULL)
-            with open(path) as f:
-                ours = json.load(f)
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-recon-child", norm, "--threads",
-                              str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
-                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf)],
-                             check=True, capture_output=True, text=True).stdout
-        theirs = json.loads(out.strip().splitlines()[-1])
+        ours, theirs = run_pair(a, norm, "recon", "--torch-recon-child")
         ws, ts = ours["recon"][0]["seconds"], theirs["seconds"]
         rows.append({"norm": norm, "batch": a.batch, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws})
         print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x")
@@ -141,20 +146,7 @@ def run_iterations(a):
     print(hdr)
     print("-" * len(hdr))
     for norm in a.norms.split(","):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "it.json")
-            subprocess.run([a.wngan, "bench", "--what", "iteration", "--norms", norm, "--threads", str(a.threads),
-                            "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size", str(a.image_size),
-                            "--channels", str(a.channels), "--nf", str(a.nf), "--device", a.device, "--json", path],
-                           check=True, stdout=subprocess.DEVNULL)
-            with open(path) as f:
-                ours = json.load(f)
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-child", norm, "--threads",
-                              str(a.threads), "--repeat", str(a.repeat), "--batch", str(a.batch), "--image-size",
-                              str(a.image_size), "--channels", str(a.channels), "--nf", str(a.nf), "--device",
-                              a.device],
-                             check=True, capture_output=True, text=True).stdout
-        theirs = json.loads(out.strip().splitlines()[-1])
+        ours, theirs = run_pair(a, norm, "iteration", "--torch-child")
         it = ours["iterations"][0]
         ws, ts = it["seconds"], theirs["seconds"]
         share = 100 * it.get("gflops", 0) / ours["sgemm_gflops"]
@@ -185,7 +177,7 @@ def main():
     ap.add_argument("--torch-recon-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_recon_child:
-        torch_recon(a.torch_recon_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128)
+        torch_recon(a.torch_recon_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128, a.device)
         return
     if a.torch_child:
         torch_iteration(a.torch_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128, a.device)
