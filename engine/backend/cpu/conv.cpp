@@ -19,76 +19,81 @@ namespace wn {
 
 namespace {
 
-// The output columns ox whose input column ox*sw - pw + kj lies inside [0, w): [lo, hi).
-struct ColRange {
-  int64_t lo, hi;
-};
-inline ColRange valid_cols(const ConvGeom& g, int64_t kj) {
-  // ix >= 0  <=>  ox >= ceil((pw - kj) / sw);  ix <= w - 1  <=>  ox <= floor((w - 1 + pw - kj) / sw).
-  const int64_t a = g.pw - kj, b = g.w - 1 + g.pw - kj;
-  int64_t lo = a <= 0 ? 0 : (a + g.sw - 1) / g.sw;
-  int64_t hi = b < 0 ? 0 : b / g.sw + 1;
-  lo = std::min(lo, g.ow);
-  hi = std::max(lo, std::min(hi, g.ow));
-  return {lo, hi};
+// One output row of a stride-2 tap: out[ox] = src[2 ox], and its fold, with the width
+// known at compile time for the DCGAN's planes (the loops unroll into permutes).
+template <int OW, class T>
+inline void gather_s2(T* __restrict out, const T* __restrict src) {
+  for (int ox = 0; ox < OW; ++ox) out[ox] = src[2 * ox];
+}
+template <int OW, class T>
+inline void scatter_add_s2(T* __restrict dst, const T* __restrict in) {
+  for (int ox = 0; ox < OW; ++ox) dst[2 * ox] += in[ox];
 }
 
+// Size of the zero-padded copy of one channel plane the unfold and fold work on.
+inline int64_t padded_plane(const ConvGeom& g) { return (g.h + 2 * g.ph) * (g.w + 2 * g.pw); }
+
 // Unfolds one channel plane xc (H, W) into the KH*KW rows starting at dst, writing
-// P = OH*OW columns of each (leading dimension ld). The border columns are zero-filled
-// apart, so the inner copy has no branch and vectorises.
+// P = OH*OW columns of each (leading dimension ld). The plane is first copied into
+// `pad` with its zero border, so every tap's row is a plain strided copy.
 template <class T>
-void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst, int64_t ld) {
-  for (int64_t kj = 0; kj < g.kw; ++kj) {
-    const ColRange r = valid_cols(g, kj);
-    const int64_t off = kj - g.pw;  // ix = ox * sw + off
-    for (int64_t ki = 0; ki < g.kh; ++ki) {
+void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst, int64_t ld, T* __restrict pad) {
+  const int64_t PW = g.w + 2 * g.pw;
+  std::fill(pad, pad + padded_plane(g), T(0));
+  for (int64_t iy = 0; iy < g.h; ++iy) std::memcpy(pad + (iy + g.ph) * PW + g.pw, xc + iy * g.w, sizeof(T) * g.w);
+  for (int64_t ki = 0; ki < g.kh; ++ki)
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
       T* row = dst + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const T* __restrict src = pad + (oy * g.sh + ki) * PW + kj;
         T* __restrict out = row + oy * g.ow;
-        const int64_t iy = oy * g.sh - g.ph + ki;
-        if (iy < 0 || iy >= g.h) {
-          std::fill(out, out + g.ow, T(0));
-          continue;
-        }
-        const T* __restrict xr = xc + iy * g.w + off;
-        for (int64_t ox = 0; ox < r.lo; ++ox) out[ox] = T(0);
         if (g.sw == 1) {
-          std::memcpy(out + r.lo, xr + r.lo, sizeof(T) * (r.hi - r.lo));
+          std::memcpy(out, src, sizeof(T) * g.ow);
         } else if (g.sw == 2) {
-          for (int64_t ox = r.lo; ox < r.hi; ++ox) out[ox] = xr[2 * ox];
+          switch (g.ow) {
+            case 4: gather_s2<4>(out, src); break;
+            case 8: gather_s2<8>(out, src); break;
+            case 16: gather_s2<16>(out, src); break;
+            case 32: gather_s2<32>(out, src); break;
+            default:
+              for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = src[2 * ox];
+          }
         } else {
-          for (int64_t ox = r.lo; ox < r.hi; ++ox) out[ox] = xr[ox * g.sw];
+          for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = src[ox * g.sw];
         }
-        for (int64_t ox = r.hi; ox < g.ow; ++ox) out[ox] = T(0);
       }
     }
-  }
 }
 
 // Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
-// of the unfolded columns over every tap.
+// of the unfolded columns over every tap, accumulated in the padded plane `pad`.
 template <class T>
-void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc) {
-  std::fill(dc, dc + g.h * g.w, T(0));
+void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
+  const int64_t PW = g.w + 2 * g.pw;
+  std::fill(pad, pad + padded_plane(g), T(0));
   for (int64_t ki = 0; ki < g.kh; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
-      const ColRange r = valid_cols(g, kj);
-      const int64_t off = kj - g.pw;
       const T* row = src + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
-        const int64_t iy = oy * g.sh - g.ph + ki;
-        if (iy < 0 || iy >= g.h) continue;
+        T* __restrict d = pad + (oy * g.sh + ki) * PW + kj;
         const T* __restrict in = row + oy * g.ow;
-        T* __restrict dr = dc + iy * g.w + off;
         if (g.sw == 1) {
-          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[ox] += in[ox];
+          for (int64_t ox = 0; ox < g.ow; ++ox) d[ox] += in[ox];
         } else if (g.sw == 2) {
-          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[2 * ox] += in[ox];
+          switch (g.ow) {
+            case 4: scatter_add_s2<4>(d, in); break;
+            case 8: scatter_add_s2<8>(d, in); break;
+            case 16: scatter_add_s2<16>(d, in); break;
+            case 32: scatter_add_s2<32>(d, in); break;
+            default:
+              for (int64_t ox = 0; ox < g.ow; ++ox) d[2 * ox] += in[ox];
+          }
         } else {
-          for (int64_t ox = r.lo; ox < r.hi; ++ox) dr[ox * g.sw] += in[ox];
+          for (int64_t ox = 0; ox < g.ow; ++ox) d[ox * g.sw] += in[ox];
         }
       }
     }
+  for (int64_t iy = 0; iy < g.h; ++iy) std::memcpy(dc + iy * g.w, pad + (iy + g.ph) * PW + g.pw, sizeof(T) * g.w);
 }
 
 constexpr int64_t kChunkCols = 128;      // GEMM columns per chunk (forward, data gradient)
@@ -116,9 +121,11 @@ template <class T>
 void im2col_chunk(const ConvGeom& g, const T* x, int64_t b0, int64_t m, int64_t c0, int64_t c1, T* col) {
   const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw, nc = c1 - c0;
   parallel_for(m * nc, std::max<int64_t>(1, kUnfoldGrain / (kk * P)), [&](int64_t s, int64_t e) {
+    CpuScratch pad(sizeof(T) * padded_plane(g));
     for (int64_t i = s; i < e; ++i) {
       const int64_t b = i / nc, ci = c0 + i % nc;
-      im2col_channel(g, x + ((b0 + b) * g.cin + ci) * g.h * g.w, col + (ci - c0) * kk * cols + b * P, cols);
+      im2col_channel(g, x + ((b0 + b) * g.cin + ci) * g.h * g.w, col + (ci - c0) * kk * cols + b * P, cols,
+                     pad.as<T>());
     }
   });
 }
@@ -128,9 +135,10 @@ template <class T>
 void col2im_chunk(const ConvGeom& g, const T* col, int64_t b0, int64_t m, T* dx) {
   const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw;
   parallel_for(m * g.cin, std::max<int64_t>(1, kUnfoldGrain / (kk * P)), [&](int64_t s, int64_t e) {
+    CpuScratch pad(sizeof(T) * padded_plane(g));
     for (int64_t i = s; i < e; ++i) {
       const int64_t b = i / g.cin, ci = i % g.cin;
-      col2im_channel(g, col + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w);
+      col2im_channel(g, col + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w, pad.as<T>());
     }
   });
 }
