@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -36,18 +37,46 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+double median(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Seconds one call of f takes.
+template <class F>
+double time_once(F&& f) {
+  const double s = now();
+  f();
+  return now() - s;
+}
+
 // Median seconds of `repeat` runs of f, after one warm-up run.
 template <class F>
 double time_median(int repeat, F&& f) {
   f();
   std::vector<double> t;
-  for (int i = 0; i < repeat; ++i) {
-    double s = now();
-    f();
-    t.push_back(now() - s);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  for (int i = 0; i < repeat; ++i) t.push_back(time_once(f));
+  return median(t);
+}
+
+// Median seconds of f with 1 thread and with `full` threads, the two alternating (after
+// one warm-up each) so that both see the same state of a shared machine.
+template <class F>
+std::pair<double, double> time_1_vs_full(int repeat, int full, F&& f) {
+  std::vector<double> t1, tn;
+  for (int r = 0; r <= repeat; ++r)
+    for (int th : {1, full}) {
+      set_num_threads(th);
+      const double t = time_once(f);
+      if (r > 0) (th == 1 ? t1 : tn).push_back(t);
+    }
+  set_num_threads(full);
+  return {median(t1), median(tn)};
+}
+
+// v formatted with f where the kernels counted FLOPs (flop > 0), "-" elsewhere (CUDA).
+std::string if_counted(double flop, double v, const char* f) {
+  return flop > 0 ? fmt::format(fmt::runtime(f), v) : std::string("-");
 }
 
 // Peak resident memory of this process so far, in MiB.
@@ -226,6 +255,26 @@ gan::Gan make_gan(const Opts& o, const std::string& norm, const std::string& ima
   return g;
 }
 
+// A GAN with its RMSProp optimizers and one real batch: the training iteration to time.
+struct TrainRig {
+  gan::Gan g;
+  Generator rng{2};
+  nn::RMSProp og, od;
+  Tensor real;
+  Backend& be;
+  TrainRig(const Opts& o, const std::string& norm, const std::string& size, int64_t batch, Device dev, Generator& gen)
+      : g(make_gan(o, norm, size, o.channels, dev)),
+        og(g.G->named_parameters(), 1e-4, 0.9, 1e-6),
+        od(g.D->named_parameters(), 1e-4, 0.9, 1e-6),
+        real(rand_uniform({batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev)),
+        be(backend_for(dev)) {}
+  // One iteration, finished on the device.
+  void step() {
+    gan::gan_step(g, og, od, real, rng);
+    be.synchronize();
+  }
+};
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -235,33 +284,26 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-json bench_iterations(const Opts& o, Backend& be, Device dev, double sgemm, Generator& gen) {
+json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
   fmt::print("full training iteration (D on real + fake, then G), batch {}, {} x {}, nf {}, code {}\n", o.batch,
              o.channels, o.image_size, o.nf, o.code);
   fmt::print("  {:<8} {:>9} {:>7} {:>11} {:>9} {:>8} {:>13} {:>13}\n", "variant", "ms", "it/s", "GFLOP/iter",
              "GFLOP/s", "%SGEMM", "RSS@1 MiB", "RSS@end MiB");
   json iters = json::array();
   for (const std::string& norm : split_list(o.norms)) {
-    gan::Gan g = make_gan(o, norm, o.image_size, o.channels, dev);
-    Generator rng(2);
-    nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
-    Tensor real = rand_uniform({o.batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
-    auto step = [&] {
-      gan::gan_step(g, og, od, real, rng);
-      be.synchronize();
-    };
+    TrainRig rig(o, norm, o.image_size, o.batch, dev, gen);
+    auto step = [&] { rig.step(); };
     step();
     const double rss1 = rss_now_mib();
     const double t = time_median(o.repeat, step);
     const double rss_end = rss_now_mib();
     auto rows = profile_runs(dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0, step);
     const double flop = total_flops(rows), gflops = flop / t / 1e9;
-    // FLOPs are counted by the CPU kernels' profile scopes; other devices show "-".
-    auto num = [&](double v, const char* f) { return flop > 0 ? fmt::format(fmt::runtime(f), v) : std::string("-"); };
     fmt::print("  {:<8} {:>9.1f} {:>7.2f} {:>11} {:>9} {:>8} {:>13.0f} {:>13.0f}\n", norm, t * 1e3, 1 / t,
-               num(flop / 1e9, "{:.2f}"), num(gflops, "{:.1f}"), num(100 * gflops / sgemm, "{:.0f}%"), rss1, rss_end);
+               if_counted(flop, flop / 1e9, "{:.2f}"), if_counted(flop, gflops, "{:.1f}"),
+               if_counted(flop, 100 * gflops / sgemm, "{:.0f}%"), rss1, rss_end);
     json row = {{"norm", norm},          {"seconds", t},           {"image_size", o.image_size},
-                {"channels", g.config.channels}, {"gflop", flop / 1e9},   {"gflops", gflops},
+                {"channels", rig.g.config.channels}, {"gflop", flop / 1e9},   {"gflops", gflops},
                 {"rss_after_first_mib", rss1},  {"rss_after_last_mib", rss_end}};
     if (o.profile && !rows.empty()) {
       fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration):\n", norm, o.repeat);
@@ -294,9 +336,8 @@ json bench_recon(const Opts& o, Backend& be, Device dev, double sgemm, Generator
     auto rows = profile_runs(1, [&] { run(S); });
     auto rows0 = profile_runs(1, [&] { run(0); });
     const double flop = (total_flops(rows) - total_flops(rows0)) / double(S), gflops = flop / t / 1e9;
-    auto num = [&](double v, const char* f) { return flop > 0 ? fmt::format(fmt::runtime(f), v) : std::string("-"); };
-    fmt::print("  {:<8} {:>9.2f} {:>11} {:>9} {:>8}\n", norm, t * 1e3, num(flop / 1e9, "{:.3f}"),
-               num(gflops, "{:.1f}"), num(100 * gflops / sgemm, "{:.0f}%"));
+    fmt::print("  {:<8} {:>9.2f} {:>11} {:>9} {:>8}\n", norm, t * 1e3, if_counted(flop, flop / 1e9, "{:.3f}"),
+               if_counted(flop, gflops, "{:.1f}"), if_counted(flop, 100 * gflops / sgemm, "{:.0f}%"));
     out.push_back({{"norm", norm}, {"seconds", t}, {"gflop", flop / 1e9}, {"gflops", gflops}});
   }
   return out;
@@ -310,28 +351,8 @@ json bench_scaling(const Opts& o, Backend& be, Device dev, Generator& gen) {
   const int full = num_threads();
   json out = json::array();
   auto row = [&](int64_t batch, const std::string& size) {
-    gan::Gan g = make_gan(o, norm, size, o.channels, dev);
-    Generator rng(2);
-    nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
-    Tensor real = rand_uniform({batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
-    auto timed = [&](int threads) {
-      set_num_threads(threads);
-      const double s = now();
-      gan::gan_step(g, og, od, real, rng);
-      be.synchronize();
-      return now() - s;
-    };
-    timed(1);
-    timed(full);
-    std::vector<double> t1, tn;
-    for (int r = 0; r < o.repeat; ++r) {
-      t1.push_back(timed(1));
-      tn.push_back(timed(full));
-    }
-    set_num_threads(full);
-    std::sort(t1.begin(), t1.end());
-    std::sort(tn.begin(), tn.end());
-    const double a = t1[t1.size() / 2], b = tn[tn.size() / 2];
+    TrainRig rig(o, norm, size, batch, dev, gen);
+    const auto [a, b] = time_1_vs_full(o.repeat, full, [&] { rig.step(); });
     fmt::print("  {:>6} {:>6} {:>12.1f} {:>12.1f} {:>10.2f}x {:>12.2f}\n", batch, size, a * 1e3, b * 1e3, a / b,
                1e3 * b / double(batch));
     out.push_back({{"batch", batch}, {"image_size", size}, {"threads", full}, {"seconds_1_thread", a}, {"seconds", b}});
@@ -339,19 +360,10 @@ json bench_scaling(const Opts& o, Backend& be, Device dev, Generator& gen) {
   {  // The ceiling: the same alternation on the SGEMM the convolutions are built on.
     const int64_t n = 2048;
     Tensor a = randn({n, n}, gen).to(dev), b = randn({n, n}, gen).to(dev), c = Tensor::empty({n, n}, DType::F32, dev);
-    std::vector<double> t1, tn;
-    for (int r = 0; r <= o.repeat; ++r)
-      for (int th : {1, full}) {
-        set_num_threads(th);
-        const double s = now();
-        be.gemm(false, false, 1.0, a, b, 0.0, c);
-        be.synchronize();
-        if (r > 0) (th == 1 ? t1 : tn).push_back(now() - s);
-      }
-    set_num_threads(full);
-    std::sort(t1.begin(), t1.end());
-    std::sort(tn.begin(), tn.end());
-    const double r1 = t1[t1.size() / 2], rn = tn[tn.size() / 2];
+    const auto [r1, rn] = time_1_vs_full(o.repeat, full, [&] {
+      be.gemm(false, false, 1.0, a, b, 0.0, c);
+      be.synchronize();
+    });
     fmt::print("SGEMM 2048^3, 1 thread against {} (alternating): {:.1f} and {:.1f} GFLOP/s, {:.2f}x\n\n", full,
                2.0 * n * n * n / r1 / 1e9, 2.0 * n * n * n / rn / 1e9, r1 / rn);
     out.push_back({{"sgemm_seconds_1_thread", r1}, {"sgemm_seconds", rn}});
@@ -411,7 +423,7 @@ void add_bench(CLI::App& app) {
       fmt::print("\n");
     }
     if (w == "iteration" || w == "all") {
-      out["iterations"] = bench_iterations(*o, be, dev, sgemm, gen);
+      out["iterations"] = bench_iterations(*o, dev, sgemm, gen);
       fmt::print("\n");
     }
     if (w == "recon" || w == "all") {

@@ -22,6 +22,34 @@ import tempfile
 import time
 
 
+def median_time(fn, repeat, warmup=1, sync=None):
+    """Median seconds of `repeat` calls of fn after `warmup` untimed calls; sync, if
+    given, runs before each timed call."""
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        if sync:
+            sync()
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def torch_setup(threads, device):
+    """Threads, plain FP32 on CUDA like wngan's backend (PyTorch's default lets cuDNN use
+    TF32), and the seed; returns the torch module."""
+    import torch
+    torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(1)
+    return torch
+
+
 def torch_times(op, threads, repeat, batch):
     import torch
     torch.set_num_threads(threads)
@@ -36,15 +64,6 @@ def torch_times(op, threads, repeat, batch):
     b = torch.zeros(op["cout"], requires_grad=True)
     dy = torch.randn(f().shape, generator=g)
 
-    def med(fn):
-        fn()
-        ts = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-        return statistics.median(ts)
-
     def fwd():
         with torch.no_grad():
             f()
@@ -53,56 +72,36 @@ def torch_times(op, threads, repeat, batch):
         x.grad = w.grad = b.grad = None
         f().backward(dy)
 
-    return med(fwd), med(total)
+    return median_time(fwd, repeat), median_time(total, repeat)
 
 
 def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, device):
     """Child process: times PyTorch's training iteration; prints JSON with peak RSS."""
     import resource
-    import torch
+    torch = torch_setup(threads, device)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_dcgan
-    torch.set_num_threads(threads)
-    if device.startswith("cuda"):
-        # Plain FP32 like wngan's CUDA backend (PyTorch's default lets cuDNN use TF32).
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(1)
     G, D = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
     G, D = G.to(device), D.to(device)
     step = torch_dcgan.Step(G, D, code, device=device)
     real = torch.rand(batch, channels, size, size, device=device)
-    for _ in range(3 if device.startswith("cuda") else 1):
-        step(real)
-    ts = []
-    for _ in range(repeat):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step(real)  # ends with .item(): synchronised
-        ts.append(time.perf_counter() - t)
+    cuda = device.startswith("cuda")
+    # The step ends with .item(): synchronised.
+    seconds = median_time(lambda: step(real), repeat, warmup=3 if cuda else 1,
+                          sync=torch.cuda.synchronize if cuda else None)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": statistics.median(ts), "peak_rss_mib": rss,
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": rss,
                       "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
 
 
 def torch_recon(norm, threads, repeat, batch, channels, size, nf, code, device):
     """Child process: times PyTorch's reconstruction step; prints JSON."""
-    import torch
+    torch = torch_setup(threads, device)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_dcgan
-    torch.set_num_threads(threads)
-    torch.manual_seed(1)
     G, _ = torch_dcgan.dcgan(norm, channels, size, size, nf, code)
     step = torch_dcgan.ReconStep(G.to(device), torch.rand(batch, channels, size, size, device=device), code, device)
-    step()  # ends with .item(): synchronised
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - t)
-    print(json.dumps({"seconds": statistics.median(ts)}))
+    print(json.dumps({"seconds": median_time(step, repeat)}))  # the step ends with .item(): synchronised
 
 
 def run_pair(a, norm, what, child):

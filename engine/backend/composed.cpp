@@ -10,6 +10,16 @@ namespace wn {
 namespace {
 Tensor temp(const Shape& s, const Tensor& like) { return Tensor::empty(s, like.dtype(), like.device()); }
 
+// k = g / n per unit (g undefined: 1 / n), all (1, units, 1).
+void scale_over_norm(Backend& be, const Tensor& g, const Tensor& n3, Tensor& k) {
+  if (g.defined()) {
+    be.binary(BinaryOp::Div, view_as(g, n3.shape()), n3, k);
+  } else {
+    be.fill(k, 1.0);
+    be.binary(BinaryOp::Div, k, n3, k);
+  }
+}
+
 // The (1, C, 1, ...) shape of a per-channel vector against x.
 Shape channel_shape(const Tensor& x) {
   std::vector<int64_t> s(x.rank(), 1);
@@ -49,12 +59,7 @@ void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Ten
   unary(UnaryOp::Scale, ss, t, geom.factor, 0);
   unary(UnaryOp::AddScalar, t, ss, geom.eps, 0);
   unary(UnaryOp::Sqrt, ss, n3, 0, 0);
-  if (g.defined()) {
-    binary(BinaryOp::Div, view_as(g, u3), n3, k);
-  } else {
-    fill(t, 1.0);
-    binary(BinaryOp::Div, t, n3, k);
-  }
+  scale_over_norm(*this, g, n3, k);
   binary(BinaryOp::Mul, v3, k, w3);
 }
 
@@ -65,20 +70,12 @@ void Backend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Te
   Tensor prod = temp(s3, v), dot = temp(u3, v), t = temp(u3, v);
   binary(BinaryOp::Mul, dw3, v3, prod);
   sum_to(prod, dot);
-  binary(BinaryOp::Div, dot, n3, t);  // t = dot / n
-  if (dg.defined()) {
-    Tensor dg3 = view_as(dg, u3);
-    binary(BinaryOp::Div, dot, n3, dg3);
-  }
+  binary(BinaryOp::Div, dot, n3, t);  // t = dot / n = dg
+  if (dg.defined()) device_to_device(dg.raw(), t.raw(), dg.nbytes());
   if (!dv.defined()) return;
   // k = g / n; c = factor * k * dot / n^2; dv = k dw - c v.
   Tensor k = temp(u3, v), c = temp(u3, v), c2 = temp(u3, v);
-  if (g.defined()) {
-    binary(BinaryOp::Div, view_as(g, u3), n3, k);
-  } else {
-    fill(c, 1.0);
-    binary(BinaryOp::Div, c, n3, k);
-  }
+  scale_over_norm(*this, g, n3, k);
   binary(BinaryOp::Div, t, n3, c);  // dot / n^2
   binary(BinaryOp::Mul, c, k, c2);
   unary(UnaryOp::Scale, c2, c, geom.factor, 0);

@@ -8,6 +8,7 @@
 // plain matrix product.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -19,15 +20,17 @@ namespace wn {
 
 namespace {
 
-// One output row of a stride-2 tap: out[ox] = src[2 ox], and its fold, with the width
-// known at compile time for the DCGAN's planes (the loops unroll into permutes).
-template <int OW, class T>
-inline void gather_s2(T* __restrict out, const T* __restrict src) {
-  for (int ox = 0; ox < OW; ++ox) out[ox] = src[2 * ox];
-}
-template <int OW, class T>
-inline void scatter_add_s2(T* __restrict dst, const T* __restrict in) {
-  for (int ox = 0; ox < OW; ++ox) dst[2 * ox] += in[ox];
+// Calls row(width) with the row width as a compile-time constant for the DCGAN's planes
+// (4-32 pixels: the stride-2 loops then unroll into permutes), else as a run-time value.
+template <class F>
+inline void with_row_width(int64_t ow, F&& row) {
+  switch (ow) {
+    case 4: row(std::integral_constant<int64_t, 4>{}); break;
+    case 8: row(std::integral_constant<int64_t, 8>{}); break;
+    case 16: row(std::integral_constant<int64_t, 16>{}); break;
+    case 32: row(std::integral_constant<int64_t, 32>{}); break;
+    default: row(ow);
+  }
 }
 
 // Size of the zero-padded copy of one channel plane the unfold and fold work on.
@@ -50,14 +53,9 @@ void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst
         if (g.sw == 1) {
           std::memcpy(out, src, sizeof(T) * g.ow);
         } else if (g.sw == 2) {
-          switch (g.ow) {
-            case 4: gather_s2<4>(out, src); break;
-            case 8: gather_s2<8>(out, src); break;
-            case 16: gather_s2<16>(out, src); break;
-            case 32: gather_s2<32>(out, src); break;
-            default:
-              for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = src[2 * ox];
-          }
+          with_row_width(g.ow, [&](auto ow) {
+            for (int64_t ox = 0; ox < ow; ++ox) out[ox] = src[2 * ox];
+          });
         } else {
           for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = src[ox * g.sw];
         }
@@ -80,14 +78,9 @@ void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* _
         if (g.sw == 1) {
           for (int64_t ox = 0; ox < g.ow; ++ox) d[ox] += in[ox];
         } else if (g.sw == 2) {
-          switch (g.ow) {
-            case 4: scatter_add_s2<4>(d, in); break;
-            case 8: scatter_add_s2<8>(d, in); break;
-            case 16: scatter_add_s2<16>(d, in); break;
-            case 32: scatter_add_s2<32>(d, in); break;
-            default:
-              for (int64_t ox = 0; ox < g.ow; ++ox) d[2 * ox] += in[ox];
-          }
+          with_row_width(g.ow, [&](auto ow) {
+            for (int64_t ox = 0; ox < ow; ++ox) d[2 * ox] += in[ox];
+          });
         } else {
           for (int64_t ox = 0; ox < g.ow; ++ox) d[ox * g.sw] += in[ox];
         }
@@ -143,6 +136,13 @@ void col2im_chunk(const ConvGeom& g, const T* col, int64_t b0, int64_t m, T* dx)
   });
 }
 
+// Copies planes [s, e) of src (m, C, P) into the channel-major matrix dst (C, m*P)
+// whose rows have leading dimension ld: plane (b, c) goes to row c, columns b*P...
+template <class T>
+void to_channel_major(const T* src, int64_t c, int64_t p, int64_t s, int64_t e, T* dst, int64_t ld) {
+  for (int64_t i = s; i < e; ++i) std::memcpy(dst + (i % c) * ld + (i / c) * p, src + i * p, sizeof(T) * p);
+}
+
 template <class T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
@@ -192,11 +192,8 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
       const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
       const T* src = dy + b0 * g.cout * P;
       if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
-        T* t = dyt.as<T>();
-        for (int64_t b = 0; b < m; ++b)
-          for (int64_t co = 0; co < g.cout; ++co)
-            std::memcpy(t + co * cols + b * P, src + (b * g.cout + co) * P, sizeof(T) * P);
-        src = t;
+        to_channel_major(src, g.cout, P, 0, m * g.cout, dyt.as<T>(), cols);
+        src = dyt.as<T>();
       }
       cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col.as<T>(), cols);
       col2im_chunk(g, col.as<T>(), b0, m, dx);
@@ -214,12 +211,8 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   // dy as (Cout, N*P), shared by every task.
   CpuScratch dyt(sizeof(T) * g.cout * NP);
   T* t = dyt.as<T>();
-  parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P), [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) {
-      const int64_t b = i / g.cout, co = i % g.cout;
-      std::memcpy(t + co * NP + b * P, dy + i * P, sizeof(T) * P);
-    }
-  });
+  parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P),
+               [&](int64_t s, int64_t e) { to_channel_major(dy, g.cout, P, s, e, t, NP); });
   const int64_t per = (g.cin + kChannelGroups - 1) / kChannelGroups, groups = (g.cin + per - 1) / per;
   const int64_t nb = images_per_chunk(g, kWeightChunkCols), chunks = (g.n + nb - 1) / nb;
   parallel_for(groups, 1, [&](int64_t s, int64_t e) {

@@ -118,9 +118,9 @@ template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, co
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
                       Tensor& c) {
-  WN_PROFILE("gemm", fmt::format("{}x{}x{}{}{}", c.dim(0), c.dim(1), trans_a ? a.dim(0) : a.dim(1), trans_a ? " tA" : "", trans_b ? " tB" : ""), 2.0 * c.dim(0) * c.dim(1) * (trans_a ? a.dim(0) : a.dim(1)));
   const int64_t m = c.dim(0), n = c.dim(1);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
+  WN_PROFILE("gemm", fmt::format("{}x{}x{}{}{}", m, n, k, trans_a ? " tA" : "", trans_b ? " tB" : ""), 2.0 * m * n * k);
   WN_DISPATCH_FLOAT(a.dtype(), T, {
     cpu_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(beta),
                 c.data<T>(), n);
