@@ -435,6 +435,8 @@ void add_bench(CLI::App& app) {
       fmt::print("\n");
     }
     out["peak_rss_mib"] = peak_rss_mib();
+    out["conv_library"] = be.conv_library();
+    fmt::print("convolutions: {}\n", be.conv_library());
     auto st = be.allocator().stats();
     fmt::print("allocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
                st.system_allocs, st.cache_hits, st.peak_in_use / 1048576.0, peak_rss_mib());

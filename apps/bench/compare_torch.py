@@ -153,9 +153,12 @@ def run_iterations(a):
                      "wngan_gflops": it.get("gflops"), "sgemm_gflops": ours["sgemm_gflops"],
                      "rss_after_first_mib": it.get("rss_after_first_mib"),
                      "rss_after_last_mib": it.get("rss_after_last_mib"),
-                     "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"]})
+                     "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"],
+                     "wngan_conv_library": ours.get("conv_library")})
         print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {it.get('gflops', 0):>11.1f} {share:>6.0f}% "
               f"{ours['peak_rss_mib']:>14.0f} {theirs['peak_rss_mib']:>14.0f}")
+    for r in rows:
+        print(f"wngan convolutions ({r['norm']}): {r['wngan_conv_library']}")
     return rows
 
 

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."  # the repository root (this script runs as .dev/run.sh)
 export LD_LIBRARY_PATH="$PWD/.dev/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-for d in $(python3 -c "import nvidia, os; print(' '.join(os.path.join(p, sub, 'lib') for p in nvidia.__path__ for sub in ('cublas','cuda_runtime','cu13') ))" 2>/dev/null); do
+for d in $(python3 -c "import nvidia, os; print(' '.join(os.path.join(p, sub, 'lib') for p in nvidia.__path__ for sub in ('cublas','cuda_runtime','cudnn','cu13') ))" 2>/dev/null); do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
 done
 W=.dev/wngan
@@ -19,8 +19,15 @@ timeout 120 $W train --device cuda --data fashion-mnist:.dev/data --iters 300 --
 timeout 60 $W eval /tmp/gpu_run --device cuda --n 200 --steps 100 2>&1 | grep -v reconstructing | head -3
 echo "== benchmark: full training iteration, 64x64x3, nf 64, FP32, wngan vs PyTorch"
 for b in 32 64; do
-  timeout 150 python3 apps/bench/compare_torch.py --wngan $W --what iteration --device cuda --batch $b --repeat 20 --threads 8 --out $OUT/iter_b$b.json 2>&1 | tail -6
+  timeout 150 python3 apps/bench/compare_torch.py --wngan $W --what iteration --device cuda --batch $b --repeat 20 --threads 8 --out $OUT/iter_b$b.json 2>&1 | tail -9
 done
+echo "== the same iteration on wngan's own convolution kernels (cuDNN off), batch 64"
+WNGAN_CUDNN=0 timeout 90 $W bench --device cuda --what iteration --batch 64 --repeat 20 2>&1 | grep -E -A4 "variant|^convolutions"
+echo "== the same with cuDNN's non-deterministic algorithms admitted (what determinism costs), batch 64"
+WNGAN_CUDNN=nondeterministic timeout 90 $W bench --device cuda --what iteration --batch 64 --repeat 20 2>&1 | grep -E -A4 "variant|^convolutions"
+echo "== per-op convolution times, batch 64: cuDNN, then own kernels"
+timeout 60 $W bench --device cuda --what ops --batch 64 --repeat 10 2>&1 | tail -14
+WNGAN_CUDNN=0 timeout 60 $W bench --device cuda --what ops --batch 64 --repeat 10 2>&1 | tail -14
 echo "== safetensors: a wngan checkpoint opened by the safetensors package"
 python3 -c "
 from safetensors.torch import load_file

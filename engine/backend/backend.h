@@ -48,6 +48,14 @@ class Backend {
   virtual void device_to_device(void* dst, const void* src, size_t bytes) = 0;
   // Waits for queued work (a no-op on the CPU).
   virtual void synchronize() {}
+  // How this backend computes convolutions, for benchmark headers and logs.
+  virtual std::string conv_library() const { return "own kernels"; }
+  // Whether convolutions may use a vendor library (cuDNN) where the backend has one;
+  // returns the previous setting. A backend without one ignores it and returns false.
+  virtual bool set_conv_library(bool on) {
+    (void)on;
+    return false;
+  }
 
   // y[i] = value.
   virtual void fill(Tensor& y, double value) = 0;

@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend();
   const char* name() const override { return "cpu"; }
+  std::string conv_library() const override { return "own kernels (im2col + Eigen GEMM)"; }
   CachingAllocator& allocator() override { return alloc_; }
   void host_to_device(void* dst, const void* src, size_t bytes) override;
   void device_to_host(void* dst, const void* src, size_t bytes) override;

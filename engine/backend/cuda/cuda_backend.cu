@@ -1,6 +1,7 @@
 // CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
 // updates and losses. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
+#include "engine/backend/cuda/cudnn_conv.h"
 
 namespace wn {
 
@@ -33,6 +35,20 @@ CudaBackend::CudaBackend(int index)
   cublas_check(cublasCreate(&cublas_), "cublasCreate");
   // Plain FP32: no TF32 tensor-core rounding, so results match the CPU to ~1e-6.
   cublas_check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  const char* env = std::getenv("WNGAN_CUDNN");
+  use_cudnn_ = !(env && std::string(env) == "0");
+}
+
+std::string CudaBackend::conv_library() const {
+  if (!use_cudnn_) return "own im2col + cuBLAS kernels (cuDNN switched off)";
+  const std::string s = cudnn_conv_status();
+  return s.rfind("cuDNN", 0) == 0 ? s : "own im2col + cuBLAS kernels (cuDNN " + s + ")";
+}
+
+bool CudaBackend::set_conv_library(bool on) {
+  const bool was = use_cudnn_;
+  use_cudnn_ = on;
+  return was;
 }
 
 CudaBackend::~CudaBackend() {

@@ -1,7 +1,8 @@
 // The CUDA backend: device memory through the caching allocator (plain cudaMalloc
 // underneath), kernels of our own for every op and cuBLAS for the matrix products
-// (the convolutions are im2col / col2im kernels around cuBLAS GEMMs). Reductions use
-// fixed-shape trees, so results are deterministic run to run. float and double.
+// (the convolutions are im2col / col2im kernels around cuBLAS GEMMs, or cuDNN where its
+// library loads: cudnn_conv.h). Reductions use fixed-shape trees and cuDNN runs only
+// deterministic algorithms, so results are deterministic run to run. float and double.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -26,6 +27,8 @@ class CudaBackend final : public Backend {
   void device_to_host(void* dst, const void* src, size_t bytes) override;
   void device_to_device(void* dst, const void* src, size_t bytes) override;
   void synchronize() override;
+  std::string conv_library() const override;
+  bool set_conv_library(bool on) override;
   void fill(Tensor& y, double value) override;
   void cast(const Tensor& x, Tensor& y) override;
   void unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) override;
@@ -45,12 +48,18 @@ class CudaBackend final : public Backend {
   void window_copy(const Tensor& src, Tensor& dst, int64_t top, int64_t left) override;
   void prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) override;
   void prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) override;
+  void tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y) override;
+  void tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx, Tensor& da,
+                       Tensor& dt) override;
   void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
                         Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) override;
   void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                        const Tensor& running_var, double eps, Tensor& y) override;
   void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) override;
+  void weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm, const Tensor& dw,
+                            Tensor& dv, Tensor& dg) override;
   void rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) override;
   void adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2, double eps,
                    int64_t step) override;
@@ -68,6 +77,7 @@ class CudaBackend final : public Backend {
   int index_;
   CachingAllocator alloc_;
   cublasHandle_t cublas_ = nullptr;
+  bool use_cudnn_ = true;  // off with WNGAN_CUDNN=0 or set_conv_library(false)
 };
 
 // Row-major C (m x n) = alpha op(A) op(B) + beta C through cuBLAS.

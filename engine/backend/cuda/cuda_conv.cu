@@ -1,8 +1,10 @@
-// CUDA convolutions and image-plane kernels: im2col for the whole batch into (K, N*P),
+// CUDA convolutions and image-plane kernels. Convolutions go to cuDNN where it loads and
+// takes the geometry (cudnn_conv.h); otherwise, our own: im2col for the batch into (K, N*P),
 // cuBLAS GEMMs, col2im as a gather (each input pixel sums its own taps: no atomics, so
-// deterministic), NCHW <-> (C, N*P) transposes; pooling, upsampling, window copy, PReLU.
+// deterministic), NCHW <-> (C, N*P) transposes; pooling, upsampling, window copy.
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
+#include "engine/backend/cuda/cudnn_conv.h"
 
 #include <stdexcept>
 
@@ -22,23 +24,25 @@ G32 g32(const ConvGeom& g) {
           int(g.ph), int(g.pw), int(g.oh), int(g.ow)};
 }
 
-// One thread per column (image b, output pixel p): writes the K entries of its column.
+// One thread per (input channel ci, column c = image b, output pixel p): writes the kh*kw
+// rows of ci in column c. Consecutive threads take consecutive columns, so every store is
+// coalesced, and the Cin * N * P threads fill the GPU even where N * P is small (one
+// thread per column with a serial loop over all K rows left most of it idle).
 template <class T>
 __global__ void im2col_k(G32 g, const T* __restrict__ x, T* __restrict__ col) {
-  const int P = g.oh * g.ow, NP = g.n * P;
-  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < NP; c += gridDim.x * blockDim.x) {
+  const int P = g.oh * g.ow, NP = g.n * P, total = g.cin * NP, taps = g.kh * g.kw;
+  GRID_LOOP(t, total) {
+    const int ci = t / NP, c = t - ci * NP;
     const int b = c / P, p = c - b * P, oy = p / g.ow, ox = p - oy * g.ow;
     const int y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
-    int k = 0;
-    for (int ci = 0; ci < g.cin; ++ci) {
-      const T* xc = x + (size_t(b) * g.cin + ci) * g.h * g.w;
-      for (int ki = 0; ki < g.kh; ++ki) {
-        const int iy = y0 + ki;
-        const bool row_ok = iy >= 0 && iy < g.h;
-        for (int kj = 0; kj < g.kw; ++kj, ++k) {
-          const int ix = x0 + kj;
-          col[size_t(k) * NP + c] = (row_ok && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : T(0);
-        }
+    const T* xc = x + (size_t(b) * g.cin + ci) * g.h * g.w;
+    T* out = col + size_t(ci) * taps * NP + c;
+    for (int ki = 0; ki < g.kh; ++ki) {
+      const int iy = y0 + ki;
+      const bool row_ok = iy >= 0 && iy < g.h;
+      for (int kj = 0; kj < g.kw; ++kj, out += NP) {
+        const int ix = x0 + kj;
+        *out = (row_ok && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : T(0);
       }
     }
   }
@@ -135,38 +139,6 @@ __global__ void window_k(const T* s, T* d, int planes, int sh, int sw, int dh, i
   }
 }
 
-template <class T>
-__global__ void prelu_k(const T* x, const T* a, T* y, int total, int c, int r) {
-  GRID_LOOP(i, total) {
-    const T v = x[i];
-    y[i] = v > T(0) ? v : a[(i / r) % c] * v;
-  }
-}
-
-template <class T>
-__global__ void prelu_dx_k(const T* x, const T* a, const T* dy, T* dx, int total, int c, int r) {
-  GRID_LOOP(i, total) dx[i] = x[i] > T(0) ? dy[i] : a[(i / r) % c] * dy[i];
-}
-
-// One block per channel: da[c] = sum of dy * x where x <= 0.
-template <class T>
-__global__ void prelu_da_k(const T* x, const T* dy, T* da, int n, int c, int r) {
-  const int ch = blockIdx.x;
-  double acc = 0;
-  for (int b = 0; b < n; ++b)
-    for (int j = threadIdx.x; j < r; j += blockDim.x) {
-      const int off = (b * c + ch) * r + j;
-      if (x[off] <= T(0)) acc += double(dy[off]) * double(x[off]);
-    }
-  acc = block_sum(acc);
-  if (threadIdx.x == 0) da[ch] = static_cast<T>(acc);
-}
-
-// (N, C, rest) sizes of a tensor with channels on dim 1.
-struct Ncr {
-  int64_t n, c, r;
-};
-
 // Sums S partial (m x n) results in a fixed order: deterministic.
 template <class T>
 __global__ void sum_partials_k(const T* __restrict__ parts, int s, int mn, T* __restrict__ out) {
@@ -175,6 +147,12 @@ __global__ void sum_partials_k(const T* __restrict__ parts, int s, int mn, T* __
     for (int k = 0; k < s; ++k) acc += parts[size_t(k) * mn + i];
     out[i] = acc;
   }
+}
+
+// y[i] += bias[channel of i], y (N, C, P).
+template <class T>
+__global__ void add_bias_k(T* __restrict__ y, const T* __restrict__ bias, int total, int c, int p) {
+  GRID_LOOP(i, total) y[i] += bias[(i / p) % c];
 }
 
 // Device scratch released at scope exit.
@@ -193,10 +171,19 @@ struct Scratch {
 }  // namespace
 
 void CudaBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  if (use_cudnn_ && cudnn_conv_forward(*this, g, x, w, y)) {
+    if (bias.defined())
+      WN_CUDA_DISPATCH(x.dtype(), T, {
+        add_bias_k<T><<<grid_for(y.numel()), 256>>>(y.data<T>(), bias.data<T>(), int(y.numel()), int(g.cout),
+                                                     int(g.oh * g.ow));
+      });
+    cuda_check(cudaGetLastError(), "conv2d forward bias");
+    return;
+  }
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     Scratch col(*this, sizeof(T) * K * NP), yt(*this, sizeof(T) * g.cout * NP);
-    im2col_k<T><<<grid_for(NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
+    im2col_k<T><<<grid_for(g.cin * NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
     cuda_gemm<T>(*this, false, false, g.cout, NP, K, T(1), w.data<T>(), K, col.as<T>(), NP, T(0), yt.as<T>(), NP);
     cnp_to_nchw_k<T><<<grid_for(g.cout * NP), 256>>>(yt.as<T>(), int(g.n), int(g.cout), int(P), bias.defined() ? bias.data<T>() : nullptr,
                                                       y.data<T>());
@@ -205,6 +192,7 @@ void CudaBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tenso
 }
 
 void CudaBackend::conv2d_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (use_cudnn_ && cudnn_conv_backward_data(*this, g, dy, w, dx)) return;
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(dy.dtype(), T, {
     Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
@@ -216,11 +204,12 @@ void CudaBackend::conv2d_backward_data(const ConvGeom& g, const Tensor& dy, cons
 }
 
 void CudaBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  if (use_cudnn_ && cudnn_conv_backward_weight(*this, g, x, dy, dw)) return;
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
     nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), int(g.n), int(g.cout), int(P), dyt.as<T>());
-    im2col_k<T><<<grid_for(NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
+    im2col_k<T><<<grid_for(g.cin * NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
     // dW (Cout x K) reduces over N*P. A small dW with a long reduction leaves most of
     // the GPU idle in one GEMM, so the reduction is split into slices computed side by
     // side and summed in a fixed order (deterministic).
@@ -277,24 +266,6 @@ void CudaBackend::window_copy(const Tensor& src, Tensor& dst, int64_t top, int64
                                                  src.dim(3), dst.dim(2), dst.dim(3), top, left);
   });
   cuda_check(cudaGetLastError(), "window copy");
-}
-
-void CudaBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
-  const Ncr d{x.dim(0), x.dim(1), x.numel() / (x.dim(0) * x.dim(1))};
-  WN_CUDA_DISPATCH(x.dtype(), T, {
-    prelu_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), a.data<T>(), y.data<T>(), x.numel(), d.c, d.r);
-  });
-  cuda_check(cudaGetLastError(), "prelu");
-}
-
-void CudaBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor& dy, Tensor& dx, Tensor& da) {
-  const Ncr d{x.dim(0), x.dim(1), x.numel() / (x.dim(0) * x.dim(1))};
-  WN_CUDA_DISPATCH(x.dtype(), T, {
-    if (dx.defined())
-      prelu_dx_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), a.data<T>(), dy.data<T>(), dx.data<T>(), x.numel(), d.c, d.r);
-    if (da.defined()) prelu_da_k<T><<<unsigned(d.c), 1024>>>(x.data<T>(), dy.data<T>(), da.data<T>(), d.n, d.c, d.r);
-  });
-  cuda_check(cudaGetLastError(), "prelu backward");
 }
 
 }  // namespace wn

@@ -1,8 +1,11 @@
 // CUDA batch normalization: one block per channel computes the statistics (and the
 // running update) or the backward sums in double with a fixed reduction tree; an
-// element-wise kernel applies them.
+// element-wise kernel applies them. Weight normalization: one block per unit computes
+// its norm (or the backward's dot product) the same way and then scales the unit.
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
+
+#include <stdexcept>
 
 namespace wn {
 
@@ -92,6 +95,73 @@ __global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, 
   }
 }
 
+// Weight norm, one block per unit u: the unit's elements are v[o, u, j] for o < outer,
+// j < inner, walked as one flat index e = o * inner + j. norm_u = sqrt(factor * sum v^2 +
+// eps) in double; w = v g_u / norm_u (g null: 1).
+template <class T>
+__global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __restrict__ w, T* __restrict__ norm,
+                         int outer, int units, int inner, double factor, double eps) {
+  const int u = blockIdx.x, m = outer * inner;
+  double ss = 0;
+  for (int e = threadIdx.x; e < m; e += blockDim.x) {
+    const double x = v[((e / inner) * units + u) * inner + e % inner];
+    ss += x * x;
+  }
+  ss = block_sum(ss);
+  __shared__ double k_s;
+  if (threadIdx.x == 0) {
+    const double n = sqrt(factor * ss + eps);
+    norm[u] = static_cast<T>(n);
+    k_s = (g ? double(g[u]) : 1.0) / n;
+  }
+  __syncthreads();
+  const T k = static_cast<T>(k_s);
+  for (int e = threadIdx.x; e < m; e += blockDim.x) {
+    const int off = ((e / inner) * units + u) * inner + e % inner;
+    w[off] = v[off] * k;
+  }
+}
+
+// Its backward, one block per unit: dot = sum dw v; dg_u = dot / norm_u; dv = k dw - c v
+// with k = g_u / norm_u and c = factor k dot / norm_u^2 (dv, dg null: not wanted).
+template <class T>
+__global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const T* __restrict__ norm,
+                         const T* __restrict__ dw, T* __restrict__ dv, T* __restrict__ dg, int outer, int units,
+                         int inner, double factor) {
+  const int u = blockIdx.x, m = outer * inner;
+  double dot = 0;
+  for (int e = threadIdx.x; e < m; e += blockDim.x) {
+    const int off = ((e / inner) * units + u) * inner + e % inner;
+    dot += double(dw[off]) * double(v[off]);
+  }
+  dot = block_sum(dot);
+  __shared__ double kc_s[2];
+  if (threadIdx.x == 0) {
+    const double n = norm[u], k = (g ? double(g[u]) : 1.0) / n;
+    if (dg) dg[u] = static_cast<T>(dot / n);
+    kc_s[0] = k;
+    kc_s[1] = factor * k * dot / (n * n);
+  }
+  __syncthreads();
+  if (!dv) return;
+  const T k = static_cast<T>(kc_s[0]), c = static_cast<T>(kc_s[1]);
+  for (int e = threadIdx.x; e < m; e += blockDim.x) {
+    const int off = ((e / inner) * units + u) * inner + e % inner;
+    dv[off] = k * dw[off] - c * v[off];
+  }
+}
+
+// Threads per unit block: whole warps, no more than a unit has elements.
+unsigned wn_threads(const WNGeom& geom) {
+  const int64_t m = geom.outer * geom.inner;
+  return m >= 1024 ? 256u : m >= 128 ? 128u : 32u;
+}
+
+void wn_check(const WNGeom& geom) {
+  if (geom.outer * geom.units * geom.inner >= 2147483647)
+    throw std::runtime_error("weight norm too large for the CUDA backend's 32-bit indexing");
+}
+
 }  // namespace
 
 void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
@@ -132,6 +202,29 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, cons
   });
   release(sums, sizeof(double) * 2 * c);
   cuda_check(cudaGetLastError(), "batch_norm backward");
+}
+
+
+void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+  wn_check(geom);
+  WN_CUDA_DISPATCH(v.dtype(), T, {
+    wn_fwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(v.data<T>(), g.defined() ? g.data<T>() : nullptr,
+                                                             w.data<T>(), norm.data<T>(), int(geom.outer),
+                                                             int(geom.units), int(geom.inner), geom.factor, geom.eps);
+  });
+  cuda_check(cudaGetLastError(), "weight norm");
+}
+
+void CudaBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
+                                       const Tensor& dw, Tensor& dv, Tensor& dg) {
+  wn_check(geom);
+  WN_CUDA_DISPATCH(v.dtype(), T, {
+    wn_bwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(
+        v.data<T>(), g.defined() ? g.data<T>() : nullptr, norm.data<T>(), dw.data<T>(),
+        dv.defined() ? dv.data<T>() : nullptr, dg.defined() ? dg.data<T>() : nullptr, int(geom.outer),
+        int(geom.units), int(geom.inner), geom.factor);
+  });
+  cuda_check(cudaGetLastError(), "weight norm backward");
 }
 
 }  // namespace wn
