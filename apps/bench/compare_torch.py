@@ -157,8 +157,8 @@ def run_iterations(a):
                      "wngan_conv_library": ours.get("conv_library")})
         print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {it.get('gflops', 0):>11.1f} {share:>6.0f}% "
               f"{ours['peak_rss_mib']:>14.0f} {theirs['peak_rss_mib']:>14.0f}")
-    for r in rows:
-        print(f"wngan convolutions ({r['norm']}): {r['wngan_conv_library']}")
+    for lib in dict.fromkeys(r["wngan_conv_library"] for r in rows):
+        print(f"wngan convolutions: {lib}")
     return rows
 
 
