@@ -57,6 +57,10 @@ struct Api {
 const Api& api() {
   static const Api a = [] {
     Api r;
+    // Plain FP32: cuDNN (and cuBLAS) honour NVIDIA_TF32_OVERRIDE=0 by never using TF32, so
+    // no algorithm can round through TF32 whatever math type it reports. A value the
+    // user set is kept.
+    setenv("NVIDIA_TF32_OVERRIDE", "0", 0);
     void* lib = nullptr;
     for (const char* name : {"libcudnn.so.9", "libcudnn.so"})
       if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
@@ -92,6 +96,7 @@ struct Choice {
   int algo = -1;
   bool usable = false;
   size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;
 };
 
 struct Plan {
@@ -163,17 +168,19 @@ bool deterministic_only() {
 }
 
 // The first (fastest) measured result that succeeded, is deterministic (unless
-// deterministic_only() is off) and uses FMA math.
+// deterministic_only() is off) and uses FMA math: CUDNN_FMA_MATH, or CUDNN_DEFAULT_MATH,
+// which some versions report for the same kernels (TF32 is off, see api()).
 template <class Perf>
 Choice choose(const Perf* r, int count) {
   Choice c;
   c.algo = 0;
   for (int i = 0; i < count; ++i)
     if (r[i].status == CUDNN_STATUS_SUCCESS && (r[i].determinism == CUDNN_DETERMINISTIC || !deterministic_only()) &&
-        r[i].mathType == CUDNN_FMA_MATH) {
+        (r[i].mathType == CUDNN_FMA_MATH || r[i].mathType == CUDNN_DEFAULT_MATH)) {
       c.algo = int(r[i].algo);
       c.usable = true;
       c.workspace = r[i].memory;
+      c.math = r[i].mathType;
       break;
     }
   return c;
@@ -181,11 +188,10 @@ Choice choose(const Perf* r, int count) {
 
 enum class Dir { Forward, Data, Filter };
 
-// Finds (once) and returns the plan and choice for a direction; null: use the own kernels.
+// Finds (once) and returns the plan and choice for a direction, with the descriptor's math
+// type set for it; null: use the own kernels. The caller holds g_mu.
 const Choice* prepare(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Plan*& plan, cudnnHandle_t& handle) {
   const Api& A = api();
-  if (!A.error.empty()) return nullptr;
-  std::lock_guard<std::mutex> lock(g_mu);
   State* st = nullptr;
   Plan& p = plan_for(be, g, dt, st);
   plan = &p;
@@ -197,6 +203,7 @@ const Choice* prepare(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Pla
   }
   Choice& c = dir == Dir::Forward ? p.fwd : dir == Dir::Data ? p.data : p.filter;
   if (c.algo < 0) {
+    check(A.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH), "math type");
     int got = 0;
     if (dir == Dir::Forward) {
       cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -216,7 +223,9 @@ const Choice* prepare(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Pla
     }
     ++(c.usable ? st->used : st->declined);
   }
-  return c.usable ? &c : nullptr;
+  if (!c.usable) return nullptr;
+  check(A.cudnnSetConvolutionMathType(p.conv, c.math), "math type");
+  return &c;
 }
 
 // Workspace from the backend's caching allocator for the length of one call.
@@ -245,6 +254,8 @@ void with_scalars(DType dt, F f) {
 }  // namespace
 
 bool cudnn_conv_forward(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& w, Tensor& y) {
+  if (!api().error.empty()) return false;
+  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
   Plan* p = nullptr;
   cudnnHandle_t h = nullptr;
   const Choice* c = prepare(be, g, x.dtype(), Dir::Forward, p, h);
@@ -259,6 +270,8 @@ bool cudnn_conv_forward(CudaBackend& be, const ConvGeom& g, const Tensor& x, con
 }
 
 bool cudnn_conv_backward_data(CudaBackend& be, const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (!api().error.empty()) return false;
+  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
   Plan* p = nullptr;
   cudnnHandle_t h = nullptr;
   const Choice* c = prepare(be, g, dy.dtype(), Dir::Data, p, h);
@@ -274,6 +287,8 @@ bool cudnn_conv_backward_data(CudaBackend& be, const ConvGeom& g, const Tensor& 
 }
 
 bool cudnn_conv_backward_weight(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  if (!api().error.empty()) return false;
+  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
   Plan* p = nullptr;
   cudnnHandle_t h = nullptr;
   const Choice* c = prepare(be, g, x.dtype(), Dir::Filter, p, h);
