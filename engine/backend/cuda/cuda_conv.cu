@@ -172,11 +172,13 @@ struct Scratch {
 
 void CudaBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   if (use_cudnn_ && cudnn_conv_forward(*this, g, x, w, y)) {
-    if (bias.defined())
+    if (bias.defined()) {
+      if (y.numel() >= 2147483647) throw std::runtime_error("convolution output too large for the CUDA bias kernel");
       WN_CUDA_DISPATCH(x.dtype(), T, {
         add_bias_k<T><<<grid_for(y.numel()), 256>>>(y.data<T>(), bias.data<T>(), int(y.numel()), int(g.cout),
                                                      int(g.oh * g.ow));
       });
+    }
     cuda_check(cudaGetLastError(), "conv2d forward bias");
     return;
   }
