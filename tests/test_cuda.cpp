@@ -170,6 +170,22 @@ TEST_CASE("cuDNN loader: every function it uses resolves where libcudnn.so.9 loa
   CHECK(s == "not in use: built without cudnn.h");
 #endif
 }
+
+TEST_CASE("WNGAN_CUDNN: 0 switches cuDNN off, an unknown value is an error naming the variable") {
+  const char* old = std::getenv("WNGAN_CUDNN");
+  const std::string saved = old ? old : "";
+  setenv("WNGAN_CUDNN", "0", 1);
+  CHECK_FALSE(cudnn_conv_wanted());
+  setenv("WNGAN_CUDNN", "benchmark", 1);
+  CHECK(cudnn_conv_wanted());
+#if __has_include(<cudnn.h>)
+  setenv("WNGAN_CUDNN", "fastest", 1);
+  CHECK_THROWS_WITH_AS(cudnn_conv_wanted(), doctest::Contains("WNGAN_CUDNN='fastest'"), std::runtime_error);
+#endif
+  unsetenv("WNGAN_CUDNN");
+  CHECK(cudnn_conv_wanted());
+  if (old) setenv("WNGAN_CUDNN", saved.c_str(), 1);
+}
 #endif
 
 TEST_CASE("CUDA: one WN and one BN training iteration give the same losses as the CPU" * doctest::skip(no_cuda())) {

@@ -21,10 +21,11 @@ echo "== benchmark: full training iteration, 64x64x3, nf 64, FP32, wngan vs PyTo
 for b in 32 64; do
   timeout 150 python3 apps/bench/compare_torch.py --wngan $W --what iteration --device cuda --batch $b --repeat 20 --threads 8 --out $OUT/iter_b$b.json 2>&1 | tail -9
 done
-echo "== the same iteration on wngan's own convolution kernels (cuDNN off), batch 64"
-WNGAN_CUDNN=0 timeout 90 $W bench --device cuda --what iteration --batch 64 --repeat 20 2>&1 | grep -E -A4 "variant|^convolutions"
-echo "== the same with cuDNN's non-deterministic algorithms admitted (what determinism costs), batch 64"
-WNGAN_CUDNN=nondeterministic timeout 90 $W bench --device cuda --what iteration --batch 64 --repeat 20 2>&1 | grep -E -A4 "variant|^convolutions"
+echo "== the same iteration, batch 64, wngan only: cuDNN algorithms measured (benchmark), non-deterministic ones admitted, own kernels"
+for mode in benchmark nondeterministic 0; do
+  echo "-- WNGAN_CUDNN=$mode"
+  WNGAN_CUDNN=$mode timeout 90 $W bench --device cuda --what iteration --batch 64 --repeat 20 2>&1 | grep -E -A4 "variant|^convolutions"
+done
 echo "== per-op convolution times, batch 64: cuDNN, then own kernels"
 timeout 60 $W bench --device cuda --what ops --batch 64 --repeat 10 2>&1 | tail -14
 WNGAN_CUDNN=0 timeout 60 $W bench --device cuda --what ops --batch 64 --repeat 10 2>&1 | tail -14

@@ -1,7 +1,6 @@
 // CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
 // updates and losses. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -35,8 +34,7 @@ CudaBackend::CudaBackend(int index)
   cublas_check(cublasCreate(&cublas_), "cublasCreate");
   // Plain FP32: no TF32 tensor-core rounding, so results match the CPU to ~1e-6.
   cublas_check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-  const char* env = std::getenv("WNGAN_CUDNN");
-  use_cudnn_ = !(env && std::string(env) == "0");
+  use_cudnn_ = cudnn_conv_wanted();
 }
 
 std::string CudaBackend::conv_library() const {

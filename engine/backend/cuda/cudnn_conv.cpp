@@ -1,8 +1,8 @@
 // Convolutions through cuDNN 9's convolution API, loaded with dlopen (no link-time
 // dependency: without cuDNN the CUDA backend runs its own kernels). Per geometry a plan
-// holds the descriptors and, per direction, the fastest algorithm cudnnFind measures
-// among those that are deterministic and use plain FP32/FP64 FMA (no TF32), as PyTorch's
-// cudnn.benchmark does with allow_tf32 off. The legacy convolution API is marked
+// holds the descriptors and, per direction, the best algorithm among those that are
+// deterministic and use plain FP32/FP64 FMA (no TF32): by cuDNN's heuristics, or measured
+// with cudnnFind (as PyTorch's cudnn.benchmark does) when WNGAN_CUDNN=benchmark. The legacy convolution API is marked
 // deprecated in cuDNN 9 but fully supported; the graph API would be far more code.
 #include "engine/backend/cuda/cudnn_conv.h"
 
@@ -12,6 +12,7 @@
 #include <cudnn.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <map>
@@ -42,6 +43,12 @@ namespace {
   X(cudnnFindConvolutionForwardAlgorithm) \
   X(cudnnFindConvolutionBackwardDataAlgorithm) \
   X(cudnnFindConvolutionBackwardFilterAlgorithm) \
+  X(cudnnGetConvolutionForwardAlgorithm_v7) \
+  X(cudnnGetConvolutionBackwardDataAlgorithm_v7) \
+  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) \
+  X(cudnnGetConvolutionForwardWorkspaceSize) \
+  X(cudnnGetConvolutionBackwardDataWorkspaceSize) \
+  X(cudnnGetConvolutionBackwardFilterWorkspaceSize) \
   X(cudnnConvolutionForward) \
   X(cudnnConvolutionBackwardData) \
   X(cudnnConvolutionBackwardFilter)
@@ -157,25 +164,46 @@ Plan& plan_for(CudaBackend& be, const ConvGeom& g, DType dt, State*& st) {
   return p;
 }
 
-// WNGAN_CUDNN=nondeterministic also admits algorithms whose sums run in a varying order
-// (to measure what determinism costs); by default only deterministic ones run.
-bool deterministic_only() {
-  static const bool d = [] {
-    const char* e = std::getenv("WNGAN_CUDNN");
-    return !(e && std::string(e) == "nondeterministic");
-  }();
-  return d;
+// How algorithms are chosen, from WNGAN_CUDNN (0, which switches cuDNN off, is the CUDA
+// backend's business): heuristic (the default) takes cuDNN's heuristic ranking, the same
+// choice in every run; benchmark measures them (cudnnFind, as PyTorch's cudnn.benchmark),
+// which is faster where the ranking is off but may choose differently from run to run;
+// nondeterministic measures them and also admits algorithms whose sums run in a varying
+// order (to see what determinism costs).
+enum class Mode { Heuristic, Benchmark, Nondeterministic };
+
+Mode parse_mode() {
+  const char* e = std::getenv("WNGAN_CUDNN");
+  const std::string v = e ? e : "";
+  if (v.empty() || v == "0" || v == "1" || v == "heuristic") return Mode::Heuristic;
+  if (v == "benchmark") return Mode::Benchmark;
+  if (v == "nondeterministic") return Mode::Nondeterministic;
+  throw std::runtime_error(
+      fmt::format("WNGAN_CUDNN='{}': expected 0 (off), heuristic (default), benchmark or nondeterministic", v));
 }
 
-// The first (fastest) measured result that succeeded, is deterministic (unless
-// deterministic_only() is off) and uses FMA math: CUDNN_FMA_MATH, or CUDNN_DEFAULT_MATH,
-// which some versions report for the same kernels (TF32 is off, see api()).
+Mode mode() {
+  static const Mode m = parse_mode();
+  return m;
+}
+
+const char* mode_name() {
+  switch (mode()) {
+    case Mode::Heuristic: return "heuristic choice, deterministic";
+    case Mode::Benchmark: return "measured choice, deterministic";
+    default: return "measured choice, any";
+  }
+}
+
+// The first (best ranked) result that succeeded, is deterministic (unless the mode admits
+// any) and uses FMA math: CUDNN_FMA_MATH, or CUDNN_DEFAULT_MATH, which some versions
+// report for the same kernels (TF32 is off, see api()).
 template <class Perf>
 Choice choose(const Perf* r, int count) {
   Choice c;
   c.algo = 0;
   for (int i = 0; i < count; ++i)
-    if (r[i].status == CUDNN_STATUS_SUCCESS && (r[i].determinism == CUDNN_DETERMINISTIC || !deterministic_only()) &&
+    if (r[i].status == CUDNN_STATUS_SUCCESS && (r[i].determinism == CUDNN_DETERMINISTIC || mode() == Mode::Nondeterministic) &&
         (r[i].mathType == CUDNN_FMA_MATH || r[i].mathType == CUDNN_DEFAULT_MATH)) {
       c.algo = int(r[i].algo);
       c.usable = true;
@@ -204,23 +232,49 @@ const Choice* prepare(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Pla
   Choice& c = dir == Dir::Forward ? p.fwd : dir == Dir::Data ? p.data : p.filter;
   if (c.algo < 0) {
     check(A.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH), "math type");
+    const bool measure = mode() != Mode::Heuristic;
     int got = 0;
+    size_t ws = 0;
     if (dir == Dir::Forward) {
       cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      const cudnnStatus_t e =
-          A.cudnnFindConvolutionForwardAlgorithm(handle, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r);
+      const int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+      const cudnnStatus_t e = measure ? A.cudnnFindConvolutionForwardAlgorithm(handle, p.x, p.w, p.conv, p.y, n, &got, r)
+                                      : A.cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, n, &got, r);
       c = choose(r, e == CUDNN_STATUS_SUCCESS ? got : 0);
+      if (c.usable) {
+        check(A.cudnnSetConvolutionMathType(p.conv, c.math), "math type");
+        check(A.cudnnGetConvolutionForwardWorkspaceSize(handle, p.x, p.w, p.conv, p.y,
+                                                          cudnnConvolutionFwdAlgo_t(c.algo), &ws),
+                "forward workspace size");
+      }
     } else if (dir == Dir::Data) {
       cudnnConvolutionBwdDataAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      const cudnnStatus_t e = A.cudnnFindConvolutionBackwardDataAlgorithm(handle, p.w, p.y, p.conv, p.x,
-                                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, r);
+      const int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+      const cudnnStatus_t e =
+          measure ? A.cudnnFindConvolutionBackwardDataAlgorithm(handle, p.w, p.y, p.conv, p.x, n, &got, r)
+                  : A.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, n, &got, r);
       c = choose(r, e == CUDNN_STATUS_SUCCESS ? got : 0);
+      if (c.usable) {
+        check(A.cudnnSetConvolutionMathType(p.conv, c.math), "math type");
+        check(A.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.w, p.y, p.conv, p.x,
+                                                               cudnnConvolutionBwdDataAlgo_t(c.algo), &ws),
+                "backward data workspace size");
+      }
     } else {
       cudnnConvolutionBwdFilterAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      const cudnnStatus_t e = A.cudnnFindConvolutionBackwardFilterAlgorithm(
-          handle, p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, r);
+      const int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+      const cudnnStatus_t e =
+          measure ? A.cudnnFindConvolutionBackwardFilterAlgorithm(handle, p.x, p.y, p.conv, p.w, n, &got, r)
+                  : A.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, n, &got, r);
       c = choose(r, e == CUDNN_STATUS_SUCCESS ? got : 0);
+      if (c.usable) {
+        check(A.cudnnSetConvolutionMathType(p.conv, c.math), "math type");
+        check(A.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.x, p.y, p.conv, p.w,
+                                                                 cudnnConvolutionBwdFilterAlgo_t(c.algo), &ws),
+                "backward filter workspace size");
+      }
     }
+    c.workspace = std::max(c.workspace, ws);
     ++(c.usable ? st->used : st->declined);
   }
   if (!c.usable) return nullptr;
@@ -303,6 +357,13 @@ bool cudnn_conv_backward_weight(CudaBackend& be, const ConvGeom& g, const Tensor
   return true;
 }
 
+bool cudnn_conv_wanted() {
+  const char* e = std::getenv("WNGAN_CUDNN");
+  if (e && std::string(e) == "0") return false;
+  parse_mode();  // a value it does not know is an error now, not at the first convolution
+  return true;
+}
+
 std::string cudnn_conv_status() {
   const Api& A = api();
   if (!A.error.empty()) return "not in use: " + A.error;
@@ -312,8 +373,8 @@ std::string cudnn_conv_status() {
     used += s.used;
     declined += s.declined;
   }
-  return fmt::format("cuDNN {} ({}FMA algorithms): {} of {} geometry-directions so far", A.version,
-                     deterministic_only() ? "deterministic " : "any ", used, used + declined);
+  return fmt::format("cuDNN {} ({} FMA algorithms): {} of {} geometry-directions so far", A.version, mode_name(),
+                     used, used + declined);
 }
 
 }  // namespace wn
@@ -324,6 +385,7 @@ namespace wn {
 bool cudnn_conv_forward(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
 bool cudnn_conv_backward_data(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
 bool cudnn_conv_backward_weight(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
+bool cudnn_conv_wanted() { return true; }
 std::string cudnn_conv_status() { return "not in use: built without cudnn.h"; }
 }  // namespace wn
 
