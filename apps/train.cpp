@@ -10,6 +10,7 @@
 
 #include "apps/commands.h"
 #include "apps/report.h"
+#include "engine/backend/backend.h"
 #include "engine/parallel.h"
 #include "eval/reconstruct.h"
 #include "gan/trainer.h"
@@ -92,6 +93,8 @@ void add_train(CLI::App& app) {
                    : "");
     fmt::print(stderr, "data path: the trainer waited {:.2f} s for batches in total ({:.1f}% of the run)\n",
                trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
+    const Device dev = Device::parse(trainer.config().device);
+    if (dev != kCPU) fmt::print(stderr, "convolutions on {}: {}\n", dev.str(), backend_for(dev).conv_library());
     if (!o->final_test || trainer.iteration() == 0) return;
     // The final test and a one-run report, so that a run ends with its measure.
     EvalRequest e;
