@@ -305,56 +305,55 @@ void with_scalars(DType dt, F f) {
   }
 }
 
+// One call on cuDNN: the direction's algorithm (found on first use), its workspace, and
+// run(handle, plan, algo, workspace, &one, &zero); false: not done, the own kernels run.
+// g_mu is held while the call is queued: it sets the plan's math type.
+template <class Run>
+bool run_on_cudnn(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Run run) {
+  if (!api().error.empty()) return false;
+  std::lock_guard<std::mutex> lock(g_mu);
+  Plan* p = nullptr;
+  cudnnHandle_t h = nullptr;
+  const Choice* c = prepare(be, g, dt, dir, p, h);
+  if (!c) return false;
+  Workspace ws(be, c->workspace);
+  with_scalars(dt, [&](const void* one, const void* zero) { run(h, *p, c->algo, ws, one, zero); });
+  return true;
+}
+
 }  // namespace
 
 bool cudnn_conv_forward(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& w, Tensor& y) {
-  if (!api().error.empty()) return false;
-  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
-  Plan* p = nullptr;
-  cudnnHandle_t h = nullptr;
-  const Choice* c = prepare(be, g, x.dtype(), Dir::Forward, p, h);
-  if (!c) return false;
-  Workspace ws(be, c->workspace);
-  with_scalars(x.dtype(), [&](const void* one, const void* zero) {
-    check(api().cudnnConvolutionForward(h, one, p->x, x.raw(), p->w, w.raw(), p->conv,
-                                        cudnnConvolutionFwdAlgo_t(c->algo), ws.p, ws.bytes, zero, p->y, y.raw()),
-          "convolution forward");
-  });
-  return true;
+  return run_on_cudnn(be, g, x.dtype(), Dir::Forward,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                          const void* zero) {
+                        check(api().cudnnConvolutionForward(h, one, p.x, x.raw(), p.w, w.raw(), p.conv,
+                                                            cudnnConvolutionFwdAlgo_t(algo), ws.p, ws.bytes, zero, p.y,
+                                                            y.raw()),
+                              "convolution forward");
+                      });
 }
 
 bool cudnn_conv_backward_data(CudaBackend& be, const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
-  if (!api().error.empty()) return false;
-  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
-  Plan* p = nullptr;
-  cudnnHandle_t h = nullptr;
-  const Choice* c = prepare(be, g, dy.dtype(), Dir::Data, p, h);
-  if (!c) return false;
-  Workspace ws(be, c->workspace);
-  with_scalars(dy.dtype(), [&](const void* one, const void* zero) {
-    check(api().cudnnConvolutionBackwardData(h, one, p->w, w.raw(), p->y, dy.raw(), p->conv,
-                                             cudnnConvolutionBwdDataAlgo_t(c->algo), ws.p, ws.bytes, zero, p->x,
-                                             dx.raw()),
-          "convolution backward data");
-  });
-  return true;
+  return run_on_cudnn(be, g, dy.dtype(), Dir::Data,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                          const void* zero) {
+                        check(api().cudnnConvolutionBackwardData(h, one, p.w, w.raw(), p.y, dy.raw(), p.conv,
+                                                                 cudnnConvolutionBwdDataAlgo_t(algo), ws.p, ws.bytes,
+                                                                 zero, p.x, dx.raw()),
+                              "convolution backward data");
+                      });
 }
 
 bool cudnn_conv_backward_weight(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
-  if (!api().error.empty()) return false;
-  std::lock_guard<std::mutex> lock(g_mu);  // held while the call is queued: the plan's math type
-  Plan* p = nullptr;
-  cudnnHandle_t h = nullptr;
-  const Choice* c = prepare(be, g, x.dtype(), Dir::Filter, p, h);
-  if (!c) return false;
-  Workspace ws(be, c->workspace);
-  with_scalars(x.dtype(), [&](const void* one, const void* zero) {
-    check(api().cudnnConvolutionBackwardFilter(h, one, p->x, x.raw(), p->y, dy.raw(), p->conv,
-                                               cudnnConvolutionBwdFilterAlgo_t(c->algo), ws.p, ws.bytes, zero, p->w,
-                                               dw.raw()),
-          "convolution backward filter");
-  });
-  return true;
+  return run_on_cudnn(be, g, x.dtype(), Dir::Filter,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                          const void* zero) {
+                        check(api().cudnnConvolutionBackwardFilter(h, one, p.x, x.raw(), p.y, dy.raw(), p.conv,
+                                                                   cudnnConvolutionBwdFilterAlgo_t(algo), ws.p,
+                                                                   ws.bytes, zero, p.w, dw.raw()),
+                              "convolution backward filter");
+                      });
 }
 
 bool cudnn_conv_wanted() {
