@@ -1,7 +1,7 @@
 // CUDA PReLU and translated PReLU (TPReLU), one slope a_c and shift t_c per channel (dim 1):
 // y = prelu(x - t, a) + t (PReLU: t = 0). The forward is one element-wise pass; the
 // backward writes dx and sums the slope's and the shift's gradients in double: blocks own
-// (batch slice, channel) pairs, a second kernel adds the slices in order (deterministic).
+// (channel, batch slice) pairs, sum_partials_k adds the slices in order (deterministic).
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
 
@@ -11,15 +11,6 @@
 namespace wn {
 
 namespace {
-
-// (N, C, rest) sizes of a tensor with channels on dim 1, in 32-bit.
-struct Ncr {
-  int n, c, r;
-};
-Ncr ncr(const Tensor& x) {
-  if (x.numel() >= 2147483647) throw std::runtime_error("PReLU input too large for the CUDA backend's 32-bit indexing");
-  return {int(x.dim(0)), int(x.dim(1)), int(x.numel() / (x.dim(0) * x.dim(1)))};
-}
 
 // t null: plain PReLU.
 template <class T>
@@ -63,20 +54,6 @@ __global__ void tprelu_bwd_k(const T* __restrict__ x, const T* __restrict__ a, c
   }
 }
 
-// One thread per channel sums its S partials in order: da and dt (either may be null).
-template <class T>
-__global__ void tprelu_sums_k(const double* __restrict__ part, int S, int c, T* __restrict__ da, T* __restrict__ dt) {
-  GRID_LOOP(ch, c) {
-    double sa = 0, st = 0;
-    for (int s = 0; s < S; ++s) {
-      sa += part[(ch * S + s) * 2];
-      st += part[(ch * S + s) * 2 + 1];
-    }
-    if (da) da[ch] = static_cast<T>(sa);
-    if (dt) dt[ch] = static_cast<T>(st);
-  }
-}
-
 // Threads per block of the backward: whole warps, no more than a row needs.
 unsigned bwd_threads(const Ncr& d) { return d.r >= 512 ? 512u : d.r >= 128 ? 128u : 32u; }
 // Slices of the batch per channel: enough blocks to fill the GPU (a few hundred).
@@ -90,23 +67,25 @@ T* opt_out(Tensor& t) {
 // The backward of PReLU (t null) and TPReLU: dx, da, dt, each optional.
 void tprelu_backward_impl(CudaBackend& be, const Tensor& x, const Tensor& a, const Tensor* t, const Tensor& dy,
                           Tensor& dx, Tensor& da, Tensor& dt) {
-  const Ncr d = ncr(x);
+  const Ncr d = ncr32(x, t ? "tprelu backward" : "prelu backward");
   const int S = bwd_slices(d);
-  const bool sums = da.defined() || dt.defined();
-  const size_t bytes = sizeof(double) * 2 * size_t(S) * d.c;
-  double* part = sums ? static_cast<double*>(be.scratch(bytes)) : nullptr;
+  // part: per (channel, slice), the slope's then the shift's partial sum.
+  CudaScratch part(be, da.defined() || dt.defined() ? sizeof(double) * 2 * size_t(S) * d.c : 0);
   WN_CUDA_DISPATCH(x.dtype(), T, {
     tprelu_bwd_k<T><<<dim3(unsigned(d.c), unsigned(S)), bwd_threads(d)>>>(
-        x.data<T>(), a.data<T>(), t ? t->data<T>() : nullptr, dy.data<T>(), opt_out<T>(dx), part, d.n, d.c, d.r);
-    if (sums) tprelu_sums_k<T><<<grid_for(d.c), 256>>>(part, S, d.c, opt_out<T>(da), opt_out<T>(dt));
+        x.data<T>(), a.data<T>(), t ? t->data<T>() : nullptr, dy.data<T>(), opt_out<T>(dx), part.as<double>(), d.n, d.c,
+        d.r);
+    if (da.defined())
+      sum_partials_k<<<grid_for(d.c), 256>>>(part.as<double>(), d.c, S, int64_t(2) * S, int64_t(2), da.data<T>());
+    if (dt.defined())
+      sum_partials_k<<<grid_for(d.c), 256>>>(part.as<double>() + 1, d.c, S, int64_t(2) * S, int64_t(2), dt.data<T>());
   });
-  if (part) be.release(part, bytes);
 }
 
 }  // namespace
 
 void CudaBackend::prelu_forward(const Tensor& x, const Tensor& a, Tensor& y) {
-  const Ncr d = ncr(x);
+  const Ncr d = ncr32(x, "prelu");
   WN_CUDA_DISPATCH(x.dtype(), T, {
     tprelu_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), a.data<T>(), nullptr, y.data<T>(), int(x.numel()), d.c, d.r);
   });
@@ -120,7 +99,7 @@ void CudaBackend::prelu_backward(const Tensor& x, const Tensor& a, const Tensor&
 }
 
 void CudaBackend::tprelu_forward(const Tensor& x, const Tensor& a, const Tensor& t, Tensor& y) {
-  const Ncr d = ncr(x);
+  const Ncr d = ncr32(x, "tprelu");
   WN_CUDA_DISPATCH(x.dtype(), T, {
     tprelu_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), a.data<T>(), t.data<T>(), y.data<T>(), int(x.numel()), d.c,
                                               d.r);

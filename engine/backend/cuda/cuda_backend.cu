@@ -63,19 +63,24 @@ void CudaBackend::device_to_host(void* dst, const void* src, size_t bytes) {
 void CudaBackend::device_to_device(void* dst, const void* src, size_t bytes) {
   cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
 }
+Ncr ncr32(const Tensor& x, const char* op) {
+  if (x.numel() >= 2147483647)
+    throw std::runtime_error(std::string(op) + ": input too large for the CUDA backend's 32-bit indexing");
+  return {int(x.dim(0)), int(x.dim(1)), int(x.numel() / (x.dim(0) * x.dim(1)))};
+}
+
 void CudaBackend::synchronize() { cuda_check(cudaDeviceSynchronize(), "synchronize"); }
 
 namespace {
 
 template <class T>
 __global__ void fill_k(T* y, T v, int64_t n) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) y[i] = v;
+  GRID_LOOP(i, n) y[i] = v;
 }
 
 template <class S, class D>
 __global__ void cast_k(const S* x, D* y, int64_t n) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x)
-    y[i] = static_cast<D>(x[i]);
+  GRID_LOOP(i, n) y[i] = static_cast<D>(x[i]);
 }
 
 template <class T>
@@ -87,7 +92,7 @@ __device__ T sigmoid_d(T x) {
 
 template <class T>
 __global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     T v = x[i], r;
     switch (op) {
       case int(UnaryOp::Neg): r = -v; break;
@@ -107,7 +112,7 @@ __global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
 
 template <class T>
 __global__ void unary_bwd_k(int op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     T v = x[i], o = y[i], d = dy[i], r;
     switch (op) {
       case int(UnaryOp::Neg): r = -d; break;
@@ -183,7 +188,7 @@ __device__ T apply_binary(int op, T u, T v) {
 
 template <class T>
 __global__ void binary_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, Bcast c, int total) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, total) {
     int rem = i, oa = 0, ob = 0;
     for (int d = c.rank - 1; d >= 0; --d) {
       const int q = rem / c.n[d], idx = rem - q * c.n[d];
@@ -197,8 +202,7 @@ __global__ void binary_k(int op, const T* __restrict__ a, const T* __restrict__ 
 
 template <class T>
 __global__ void binary_same_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, int total) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x)
-    o[i] = apply_binary(op, a[i], b[i]);
+  GRID_LOOP(i, total) o[i] = apply_binary(op, a[i], b[i]);
 }
 
 // sum_to: x's dims (merged where adjacent dims are both kept or both reduced) split
@@ -210,34 +214,41 @@ struct Reduce {
   int R;
 };
 
+// Offset in x of output element o (its kept-dim coordinates).
+__device__ inline int kept_offset(const Reduce& r, int o) {
+  int off = 0;
+  for (int k = r.nk - 1; k >= 0; --k) {
+    const int d = r.kept[k], q = o / r.n[d];
+    off += (o - q * r.n[d]) * r.xs[d];
+    o = q;
+  }
+  return off;
+}
+
+// Offset in x of the q-th reduced element (its reduced-dim coordinates).
+__device__ inline int reduced_offset(const Reduce& r, int q) {
+  int off = 0;
+  for (int k = r.nr - 1; k >= 0; --k) {
+    const int d = r.red[k], t = q / r.n[d];
+    off += (q - t * r.n[d]) * r.xs[d];
+    q = t;
+  }
+  return off;
+}
+
 template <class T, int BS>
 __global__ void sum_to_k(const T* __restrict__ x, T* __restrict__ out, Reduce r, int n_out) {
   // One group of BS threads per output element; a fixed tree, so deterministic.
   const int groups_per_block = blockDim.x / BS;
   const int lane = threadIdx.x % BS;
   for (int o = blockIdx.x * groups_per_block + threadIdx.x / BS; o < n_out; o += gridDim.x * groups_per_block) {
-    int rem = o, base = 0;
-    for (int k = r.nk - 1; k >= 0; --k) {
-      const int d = r.kept[k];
-      const int q = rem / r.n[d];
-      base += (rem - q * r.n[d]) * r.xs[d];
-      rem = q;
-    }
+    const int base = kept_offset(r, o);
     double acc = 0;
     if (r.nr == 1) {
       const int s = r.xs[r.red[0]];
       for (int q = lane; q < r.R; q += BS) acc += double(x[base + q * s]);
     } else {
-      for (int q = lane; q < r.R; q += BS) {
-        int rq = q, off = base;
-        for (int k = r.nr - 1; k >= 0; --k) {
-          const int d = r.red[k];
-          const int t = rq / r.n[d];
-          off += (rq - t * r.n[d]) * r.xs[d];
-          rq = t;
-        }
-        acc += double(x[off]);
-      }
+      for (int q = lane; q < r.R; q += BS) acc += double(x[base + reduced_offset(r, q)]);
     }
     acc = group_sum<BS>(acc);
     if (lane == 0) out[o] = static_cast<T>(acc);
@@ -246,40 +257,15 @@ __global__ void sum_to_k(const T* __restrict__ x, T* __restrict__ out, Reduce r,
 
 // Few outputs with long reductions: block (o, chunk) sums its slice of output o's
 // reduced elements into partial[o * chunks + chunk] (double), so that the whole GPU
-// works on it; sum_partials_k then adds each output's chunks in a fixed order.
+// works on it; sum_partials_k (cuda_common.cuh) then adds each output's chunks in order.
 template <class T>
 __global__ void sum_chunks_k(const T* __restrict__ x, double* __restrict__ partial, Reduce r, int chunks, int len) {
   const int o = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
-  int rem = o, base = 0;
-  for (int k = r.nk - 1; k >= 0; --k) {
-    const int d = r.kept[k];
-    const int q = rem / r.n[d];
-    base += (rem - q * r.n[d]) * r.xs[d];
-    rem = q;
-  }
-  const int q0 = chunk * len, q1 = min(r.R, q0 + len);
+  const int base = kept_offset(r, o), q0 = chunk * len, q1 = min(r.R, q0 + len);
   double acc = 0;
-  for (int q = q0 + threadIdx.x; q < q1; q += blockDim.x) {
-    int rq = q, off = base;
-    for (int k = r.nr - 1; k >= 0; --k) {
-      const int d = r.red[k];
-      const int t = rq / r.n[d];
-      off += (rq - t * r.n[d]) * r.xs[d];
-      rq = t;
-    }
-    acc += double(x[off]);
-  }
+  for (int q = q0 + threadIdx.x; q < q1; q += blockDim.x) acc += double(x[base + reduced_offset(r, q)]);
   acc = group_sum<1024>(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
-}
-
-template <class T>
-__global__ void sum_partials_k(const double* __restrict__ partial, int chunks, int n_out, T* __restrict__ out) {
-  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < n_out; o += gridDim.x * blockDim.x) {
-    double acc = 0;
-    for (int c = 0; c < chunks; ++c) acc += partial[o * chunks + c];
-    out[o] = static_cast<T>(acc);
-  }
 }
 
 template <class T>
@@ -296,7 +282,7 @@ __global__ void bce_fwd_k(const T* x, const T* t, T* loss, int64_t n) {
 template <class T>
 __global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t n) {
   const double scale = double(dloss[0]) / double(n);
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     const double v = x[i];
     const double s = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
     dx[i] = static_cast<T>(scale * (s - double(t[i])));
@@ -305,7 +291,7 @@ __global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t
 
 template <class T>
 __global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T eps) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     s[i] = alpha * s[i] + (T(1) - alpha) * g[i] * g[i];
     p[i] -= lr * g[i] / (sqrt(s[i]) + eps);
   }
@@ -313,7 +299,7 @@ __global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T ep
 
 template <class T>
 __global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b1, T b2, T sq, T eps) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     m[i] = b1 * m[i] + (T(1) - b1) * g[i];
     v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
     p[i] -= step_size * m[i] / (sqrt(v[i]) / sq + eps);
@@ -322,7 +308,7 @@ __global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b
 
 template <class T>
 __global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, T lr, T mom, bool first) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < int(n); i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, n) {
     T d = g[i];
     if (buf) {
       buf[i] = first ? d : mom * buf[i] + d;
@@ -415,10 +401,10 @@ void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
   const int len = 8192, chunks = (r.R + len - 1) / len;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     if (chunks > 1 && int64_t(n_out) * chunks <= 65536) {
-      double* partial = static_cast<double*>(scratch(sizeof(double) * n_out * chunks));
-      sum_chunks_k<T><<<unsigned(n_out * chunks), 1024>>>(x.data<T>(), partial, r, chunks, len);
-      sum_partials_k<T><<<grid_for(n_out), 256>>>(partial, chunks, n_out, out.data<T>());
-      release(partial, sizeof(double) * n_out * chunks);
+      CudaScratch partial(*this, sizeof(double) * n_out * chunks);
+      sum_chunks_k<T><<<unsigned(n_out * chunks), 1024>>>(x.data<T>(), partial.as<double>(), r, chunks, len);
+      sum_partials_k<<<grid_for(n_out), 256>>>(partial.as<double>(), n_out, chunks, int64_t(chunks), int64_t(1),
+                                               out.data<T>());
     } else if (n_out == 1) {
       sum_to_k<T, 1024><<<1, 1024>>>(x.data<T>(), out.data<T>(), r, n_out);
     } else {

@@ -67,9 +67,6 @@ class CudaBackend final : public Backend {
   void bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& loss) override;
   void bce_logits_backward(const Tensor& x, const Tensor& t, const Tensor& dloss, Tensor& dx) override;
 
-  // Device scratch memory from this backend's allocator.
-  void* scratch(size_t bytes) { return alloc_.allocate(bytes); }
-  void release(void* p, size_t bytes) { alloc_.release(p, bytes); }
   cublasHandle_t cublas() const { return cublas_; }
   int index() const { return index_; }
 
@@ -92,7 +89,36 @@ void cuda_gemm_batched(CudaBackend& be, bool ta, bool tb, int64_t m, int64_t n, 
                        int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T* c, int64_t ldc, int64_t stride_c,
                        int64_t count);
 
-// Grid size for n elements with 256 threads a block.
-inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + 255) / 256 > 0 ? (n + 255) / 256 : 1); }
+// Device scratch memory from a backend's caching allocator for one scope (0 bytes: none).
+// Released at scope exit while kernels using it may still be queued: they run on the one
+// stream before any later user of the buffer, so the reuse is ordered.
+class CudaScratch {
+ public:
+  CudaScratch(CudaBackend& be, size_t bytes)
+      : be_(be), bytes_(bytes), p_(bytes ? be.allocator().allocate(bytes) : nullptr) {}
+  ~CudaScratch() {
+    if (p_) be_.allocator().release(p_, bytes_);
+  }
+  CudaScratch(const CudaScratch&) = delete;
+  CudaScratch& operator=(const CudaScratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+  void* get() const { return p_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  CudaBackend& be_;
+  size_t bytes_;
+  void* p_;
+};
+
+// (N, C, rest) sizes of a tensor with channels on dim 1, checked to fit the kernels'
+// 32-bit indices (op names the caller in the error).
+struct Ncr {
+  int n, c, r;
+};
+Ncr ncr32(const Tensor& x, const char* op);
 
 }  // namespace wn

@@ -51,4 +51,16 @@ __device__ double group_sum(double v) {
 // Sum over the whole block (blockDim.x a multiple of 32, at most 1024); thread 0 gets it.
 __device__ inline double block_sum(double v) { return group_sum<1024>(v); }
 
+// Partial results computed side by side, added in a fixed order (deterministic):
+// out[o] = sum over k < count of parts[o * so + k * sk], accumulated in P.
+template <class P, class T>
+__global__ void sum_partials_k(const P* __restrict__ parts, int n_out, int count, int64_t so, int64_t sk,
+                               T* __restrict__ out) {
+  GRID_LOOP(o, n_out) {
+    P acc = P(0);
+    for (int k = 0; k < count; ++k) acc += parts[o * so + k * sk];
+    out[o] = static_cast<T>(acc);
+  }
+}
+
 }  // namespace wn

@@ -52,7 +52,7 @@ __global__ void im2col_k(G32 g, const T* __restrict__ x, T* __restrict__ col) {
 template <class T>
 __global__ void col2im_k(G32 g, const T* __restrict__ col, T* __restrict__ dx) {
   const int P = g.oh * g.ow, NP = g.n * P, total = g.n * g.cin * g.h * g.w;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, total) {
     const int ix = i % g.w, t1 = i / g.w, iy = t1 % g.h, t2 = t1 / g.h, ci = t2 % g.cin, b = t2 / g.cin;
     T acc = T(0);
     for (int ki = 0; ki < g.kh; ++ki) {
@@ -78,7 +78,7 @@ __global__ void col2im_k(G32 g, const T* __restrict__ col, T* __restrict__ dx) {
 template <class T>
 __global__ void nchw_to_cnp_k(const T* __restrict__ src, int n, int c, int p, T* __restrict__ dst) {
   const int total = n * c * p;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, total) {
     const int j = i % p, t = i / p, ch = t % c, b = t / c;
     dst[(ch * n + b) * p + j] = src[i];
   }
@@ -89,7 +89,7 @@ template <class T>
 __global__ void cnp_to_nchw_k(const T* __restrict__ src, int n, int c, int p, const T* __restrict__ bias,
                               T* __restrict__ dst) {
   const int total = n * c * p;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+  GRID_LOOP(i, total) {
     const int j = i % p, t = i / p, ch = t % c, b = t / c;
     dst[i] = src[(ch * n + b) * p + j] + (bias ? bias[ch] : T(0));
   }
@@ -139,34 +139,11 @@ __global__ void window_k(const T* s, T* d, int planes, int sh, int sw, int dh, i
   }
 }
 
-// Sums S partial (m x n) results in a fixed order: deterministic.
-template <class T>
-__global__ void sum_partials_k(const T* __restrict__ parts, int s, int mn, T* __restrict__ out) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < mn; i += gridDim.x * blockDim.x) {
-    T acc = T(0);
-    for (int k = 0; k < s; ++k) acc += parts[size_t(k) * mn + i];
-    out[i] = acc;
-  }
-}
-
 // y[i] += bias[channel of i], y (N, C, P).
 template <class T>
 __global__ void add_bias_k(T* __restrict__ y, const T* __restrict__ bias, int total, int c, int p) {
   GRID_LOOP(i, total) y[i] += bias[(i / p) % c];
 }
-
-// Device scratch released at scope exit.
-struct Scratch {
-  CudaBackend& be;
-  size_t bytes;
-  void* p;
-  Scratch(CudaBackend& b, size_t n) : be(b), bytes(n), p(b.scratch(n)) {}
-  ~Scratch() { be.release(p, bytes); }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
 
 }  // namespace
 
@@ -184,7 +161,7 @@ void CudaBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tenso
   }
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
-    Scratch col(*this, sizeof(T) * K * NP), yt(*this, sizeof(T) * g.cout * NP);
+    CudaScratch col(*this, sizeof(T) * K * NP), yt(*this, sizeof(T) * g.cout * NP);
     im2col_k<T><<<grid_for(g.cin * NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
     cuda_gemm<T>(*this, false, false, g.cout, NP, K, T(1), w.data<T>(), K, col.as<T>(), NP, T(0), yt.as<T>(), NP);
     cnp_to_nchw_k<T><<<grid_for(g.cout * NP), 256>>>(yt.as<T>(), int(g.n), int(g.cout), int(P), bias.defined() ? bias.data<T>() : nullptr,
@@ -197,7 +174,7 @@ void CudaBackend::conv2d_backward_data(const ConvGeom& g, const Tensor& dy, cons
   if (use_cudnn_ && cudnn_conv_backward_data(*this, g, dy, w, dx)) return;
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(dy.dtype(), T, {
-    Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
+    CudaScratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
     nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), int(g.n), int(g.cout), int(P), dyt.as<T>());
     cuda_gemm<T>(*this, true, false, K, NP, g.cout, T(1), w.data<T>(), K, dyt.as<T>(), NP, T(0), col.as<T>(), NP);
     col2im_k<T><<<grid_for(g.n * g.cin * g.h * g.w), 256>>>(g32(g), col.as<T>(), dx.data<T>());
@@ -209,7 +186,7 @@ void CudaBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, con
   if (use_cudnn_ && cudnn_conv_backward_weight(*this, g, x, dy, dw)) return;
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow, NP = g.n * P;
   WN_CUDA_DISPATCH(x.dtype(), T, {
-    Scratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
+    CudaScratch dyt(*this, sizeof(T) * g.cout * NP), col(*this, sizeof(T) * K * NP);
     nchw_to_cnp_k<T><<<grid_for(g.cout * NP), 256>>>(dy.data<T>(), int(g.n), int(g.cout), int(P), dyt.as<T>());
     im2col_k<T><<<grid_for(g.cin * NP), 256>>>(g32(g), x.data<T>(), col.as<T>());
     // dW (Cout x K) reduces over N*P. A small dW with a long reduction leaves most of
@@ -222,13 +199,14 @@ void CudaBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, con
       cuda_gemm<T>(*this, false, true, g.cout, K, NP, T(1), dyt.as<T>(), NP, col.as<T>(), NP, T(0), dw.data<T>(), K);
     } else {
       const int64_t kc = NP / slices, rest = NP - kc * slices;
-      Scratch parts(*this, sizeof(T) * mn * (slices + 1));
+      CudaScratch parts(*this, sizeof(T) * mn * (slices + 1));
       cuda_gemm_batched<T>(*this, false, true, g.cout, K, kc, dyt.as<T>(), NP, kc, col.as<T>(), NP, kc, parts.as<T>(), K,
                            mn, slices);
       if (rest)
         cuda_gemm<T>(*this, false, true, g.cout, K, rest, T(1), dyt.as<T>() + slices * kc, NP,
                      col.as<T>() + slices * kc, NP, T(0), parts.as<T>() + slices * mn, K);
-      sum_partials_k<T><<<grid_for(mn), 256>>>(parts.as<T>(), int(slices + (rest ? 1 : 0)), int(mn), dw.data<T>());
+      sum_partials_k<<<grid_for(mn), 256>>>(parts.as<T>(), int(mn), int(slices + (rest ? 1 : 0)), int64_t(1), mn,
+                                             dw.data<T>());
     }
   });
   cuda_check(cudaGetLastError(), "conv2d backward weight");

@@ -95,6 +95,11 @@ __global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, 
   }
 }
 
+// Offset of a weight-norm unit's e-th element: v[e / inner, u, e % inner].
+__device__ inline int wn_offset(int e, int u, int units, int inner) {
+  return ((e / inner) * units + u) * inner + e % inner;
+}
+
 // Weight norm, one block per unit u: the unit's elements are v[o, u, j] for o < outer,
 // j < inner, walked as one flat index e = o * inner + j. norm_u = sqrt(factor * sum v^2 +
 // eps) in double; w = v g_u / norm_u (g null: 1).
@@ -104,7 +109,7 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
   const int u = blockIdx.x, m = outer * inner;
   double ss = 0;
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
-    const double x = v[((e / inner) * units + u) * inner + e % inner];
+    const double x = v[wn_offset(e, u, units, inner)];
     ss += x * x;
   }
   ss = block_sum(ss);
@@ -117,7 +122,7 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
   __syncthreads();
   const T k = static_cast<T>(k_s);
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
-    const int off = ((e / inner) * units + u) * inner + e % inner;
+    const int off = wn_offset(e, u, units, inner);
     w[off] = v[off] * k;
   }
 }
@@ -131,7 +136,7 @@ __global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const
   const int u = blockIdx.x, m = outer * inner;
   double dot = 0;
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
-    const int off = ((e / inner) * units + u) * inner + e % inner;
+    const int off = wn_offset(e, u, units, inner);
     dot += double(dw[off]) * double(v[off]);
   }
   dot = block_sum(dot);
@@ -146,7 +151,7 @@ __global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const
   if (!dv) return;
   const T k = static_cast<T>(kc_s[0]), c = static_cast<T>(kc_s[1]);
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
-    const int off = ((e / inner) * units + u) * inner + e % inner;
+    const int off = wn_offset(e, u, units, inner);
     dv[off] = k * dw[off] - c * v[off];
   }
 }
@@ -167,7 +172,7 @@ void wn_check(const WNGeom& geom) {
 void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                                    double momentum, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
                                    Tensor& invstd) {
-  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
+  const auto [n, c, r] = ncr32(x, "batch_norm");
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_stats_k<T><<<unsigned(c), 1024>>>(x.data<T>(), n, c, r, eps, momentum, mean.data<T>(), invstd.data<T>(),
                                          running_mean.defined() ? running_mean.data<T>() : nullptr,
@@ -180,30 +185,29 @@ void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const T
 
 void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& rm,
                                   const Tensor& rv, double eps, Tensor& y) {
-  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
+  const Ncr d = ncr32(x, "batch_norm eval");
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_eval_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), gamma.data<T>(), beta.data<T>(), rm.data<T>(), rv.data<T>(),
-                                                eps, y.data<T>(), x.numel(), c, r);
+                                                eps, y.data<T>(), x.numel(), d.c, d.r);
   });
   cuda_check(cudaGetLastError(), "batch_norm eval");
 }
 
 void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                       const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const int n = int(x.dim(0)), c = int(x.dim(1)), r = int(x.numel() / (x.dim(0) * x.dim(1)));
-  double* sums = static_cast<double*>(scratch(sizeof(double) * 2 * c));
+  const auto [n, c, r] = ncr32(x, "batch_norm backward");
+  CudaScratch sums(*this, sizeof(double) * 2 * c);
   WN_CUDA_DISPATCH(x.dtype(), T, {
     bn_bwd_sums_k<T><<<unsigned(c), 1024>>>(x.data<T>(), dy.data<T>(), mean.data<T>(), invstd.data<T>(), n, c, r,
                                             dgamma.defined() ? dgamma.data<T>() : nullptr,
-                                            dbeta.defined() ? dbeta.data<T>() : nullptr, sums);
+                                            dbeta.defined() ? dbeta.data<T>() : nullptr, sums.as<double>());
     if (dx.defined())
       bn_bwd_dx_k<T><<<grid_for(x.numel()), 256>>>(x.data<T>(), dy.data<T>(), gamma.data<T>(), mean.data<T>(),
-                                                    invstd.data<T>(), sums, dx.data<T>(), x.numel(), c, r, double(n) * r);
+                                                    invstd.data<T>(), sums.as<double>(), dx.data<T>(), x.numel(), c, r,
+                                                    double(n) * r);
   });
-  release(sums, sizeof(double) * 2 * c);
   cuda_check(cudaGetLastError(), "batch_norm backward");
 }
-
 
 void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
   wn_check(geom);

@@ -282,17 +282,6 @@ const Choice* prepare(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Pla
   return &c;
 }
 
-// Workspace from the backend's caching allocator for the length of one call.
-struct Workspace {
-  CudaBackend& be;
-  size_t bytes;
-  void* p;
-  Workspace(CudaBackend& b, size_t n) : be(b), bytes(n), p(n ? b.scratch(n) : nullptr) {}
-  ~Workspace() {
-    if (p) be.release(p, bytes);
-  }
-};
-
 // Runs f(alpha, beta) with 1 and 0 in the tensor's precision (cuDNN reads them as such).
 template <class F>
 void with_scalars(DType dt, F f) {
@@ -316,7 +305,7 @@ bool run_on_cudnn(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Run run
   cudnnHandle_t h = nullptr;
   const Choice* c = prepare(be, g, dt, dir, p, h);
   if (!c) return false;
-  Workspace ws(be, c->workspace);
+  CudaScratch ws(be, c->workspace);
   with_scalars(dt, [&](const void* one, const void* zero) { run(h, *p, c->algo, ws, one, zero); });
   return true;
 }
@@ -325,33 +314,33 @@ bool run_on_cudnn(CudaBackend& be, const ConvGeom& g, DType dt, Dir dir, Run run
 
 bool cudnn_conv_forward(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& w, Tensor& y) {
   return run_on_cudnn(be, g, x.dtype(), Dir::Forward,
-                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const CudaScratch& ws, const void* one,
                           const void* zero) {
                         check(api().cudnnConvolutionForward(h, one, p.x, x.raw(), p.w, w.raw(), p.conv,
-                                                            cudnnConvolutionFwdAlgo_t(algo), ws.p, ws.bytes, zero, p.y,
-                                                            y.raw()),
+                                                            cudnnConvolutionFwdAlgo_t(algo), ws.get(), ws.bytes(),
+                                                            zero, p.y, y.raw()),
                               "convolution forward");
                       });
 }
 
 bool cudnn_conv_backward_data(CudaBackend& be, const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
   return run_on_cudnn(be, g, dy.dtype(), Dir::Data,
-                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const CudaScratch& ws, const void* one,
                           const void* zero) {
                         check(api().cudnnConvolutionBackwardData(h, one, p.w, w.raw(), p.y, dy.raw(), p.conv,
-                                                                 cudnnConvolutionBwdDataAlgo_t(algo), ws.p, ws.bytes,
-                                                                 zero, p.x, dx.raw()),
+                                                                 cudnnConvolutionBwdDataAlgo_t(algo), ws.get(),
+                                                                 ws.bytes(), zero, p.x, dx.raw()),
                               "convolution backward data");
                       });
 }
 
 bool cudnn_conv_backward_weight(CudaBackend& be, const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
   return run_on_cudnn(be, g, x.dtype(), Dir::Filter,
-                      [&](cudnnHandle_t h, const Plan& p, int algo, const Workspace& ws, const void* one,
+                      [&](cudnnHandle_t h, const Plan& p, int algo, const CudaScratch& ws, const void* one,
                           const void* zero) {
                         check(api().cudnnConvolutionBackwardFilter(h, one, p.x, x.raw(), p.y, dy.raw(), p.conv,
-                                                                   cudnnConvolutionBwdFilterAlgo_t(algo), ws.p,
-                                                                   ws.bytes, zero, p.w, dw.raw()),
+                                                                   cudnnConvolutionBwdFilterAlgo_t(algo), ws.get(),
+                                                                   ws.bytes(), zero, p.w, dw.raw()),
                               "convolution backward filter");
                       });
 }
