@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <utility>
 
 #include <functional>
 
@@ -20,6 +21,8 @@ struct ModelOptions {
 };
 // Adds --arch, --norm, --channels, --image-size, --nf, --code, --nlayer, --features, --blocks.
 void add_model_options(CLI::App* cmd, ModelOptions& m);
+// "S" -> (S, S), "HxW" -> (H, W), each >= 0; errors name the option.
+std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& option);
 
 // Adds `wngan gradcheck`.
 void add_gradcheck(CLI::App& app);
@@ -33,6 +36,7 @@ struct EvalResult {
   double test_loss = 0, train_loss = 0, seconds = 0;
   int64_t iteration = -1, n = 0;
   std::string per_image_csv, pairs_png;
+  std::string first_file;  // safetensors: "targets" and "reconstructions" of the first (up to) 16 images
 };
 // Reconstructs a run's final-test images (and as many training images) with a
 // checkpoint; writes per-image losses, a pairs PNG and a row of RUN/eval.csv.
@@ -54,5 +58,13 @@ void add_split(CLI::App& app);
 void add_summary(CLI::App& app);
 // Adds `wngan bench`.
 void add_bench(CLI::App& app);
+// Adds `--preset NAME` to a command.
+void add_preset_option(CLI::App* cmd, std::string& preset);
+// Sets the options of a preset that were not given on the command line (none if empty).
+void apply_preset(CLI::App* cmd, const std::string& preset);
+// Sets the options an architecture implies (gan::arch_defaults) that were not given.
+void apply_arch_defaults(CLI::App* cmd, const std::string& arch);
+// Adds `wngan presets`.
+void add_presets(CLI::App& app);
 
 }  // namespace wn::app

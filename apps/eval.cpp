@@ -31,7 +31,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
   gan::Gan g = gan::load_gan_from_checkpoint(ckpt, &meta);
   const Device device = Device::parse(r.device);
   g.G->to(device);
-  auto data = gan::open_dataset(cfg.data, cfg.model.height, cfg.model.width, cfg.model.channels);
+  auto data = gan::open_dataset(cfg.data, cfg.model.height, cfg.model.width, cfg.model.channels, cfg.crop_h, cfg.crop_w,
+                                cfg.stretch);
   if (g.config.channels != data->channels || g.config.height != data->height || g.config.width != data->width)
     throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", ckpt, g.config.channels,
                                          g.config.height, g.config.width, data->channels, data->height, data->width));
@@ -81,6 +82,10 @@ EvalResult evaluate_run(const EvalRequest& r) {
   };
   res.pairs_png = dir + "/" + tag + "_pairs.png";
   gan::write_png_rows(res.pairs_png, {first(test_images), first(rt.images)});
+  res.first_file = dir + "/" + tag + "_first.safetensors";
+  nn::save_safetensors(res.first_file, {{"targets", first(test_images)}, {"reconstructions", first(rt.images)}},
+                       {{"checkpoint", ckpt}, {"iteration", std::to_string(res.iteration)},
+                        {"steps", std::to_string(r.steps)}});
   const std::string table = r.run + "/eval.csv";
   const bool fresh = !fs::exists(table);
   std::ofstream f(table, std::ios::app);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   wn::app::add_split(app);
   wn::app::add_summary(app);
   wn::app::add_bench(app);
+  wn::app::add_presets(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

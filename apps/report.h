@@ -15,6 +15,10 @@ struct StudyRun {
   double final_test = NAN, final_train = NAN, best_running = NAN, train_seconds = 0;
   int64_t best_iteration = -1;
   bool diverged = false;
+  // The final test: the checkpoint's iteration, its RMSProp steps, and the file holding
+  // its first targets and reconstructions (EvalResult::first_file).
+  int64_t eval_iteration = -1, eval_steps = 0;
+  std::string eval_first;
 };
 
 struct StudyReport {
@@ -28,5 +32,7 @@ struct StudyReport {
 void write_study_report(const std::string& dir, const StudyReport& r);
 // A whole text file.
 std::string read_text(const std::string& path);
+// "none" -> "vanilla", "batch" -> "BN", "weight" -> "WN", ... (others unchanged).
+std::string model_label(const std::string& model);
 
 }  // namespace wn::app

@@ -59,17 +59,22 @@ void add_split(CLI::App& app) {
     std::string data = "fashion-mnist", out = "split.json";
     int64_t final_test = 2000, running_test = 200;
     uint64_t seed = 1;
+    std::string select_on = "test";
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("split", "Write a reproducible split (final_test, running_test, train) as JSON");
   cmd->add_option("--data", o->data, "Data set (as for train)")->capture_default_str();
   cmd->add_option("--final-test", o->final_test, "Images in the final test set")->capture_default_str();
-  cmd->add_option("--running-test", o->running_test, "Its first images used as the running test")->capture_default_str();
+  cmd->add_option("--running-test", o->running_test, "Images of the running test")->capture_default_str();
+  cmd->add_option("--select-on", o->select_on,
+                  "The running test: the first final-test images (test: the paper) or the first training images (train)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
   cmd->add_option("--out", o->out, "Output file")->capture_default_str();
   cmd->callback([o]() {
     auto d = gan::open_dataset(o->data);
-    gan::Split s = gan::make_split(d->size(), o->final_test, o->running_test, o->seed);
+    gan::Split s = gan::make_split(d->size(), o->final_test, o->running_test, o->seed, o->select_on == "train");
     gan::save_split(o->out, s);
     fmt::print("{}: final_test {}, running_test {}, train {} -> {}\n", d->describe(), s.final_test.size(),
                s.running_test.size(), s.train.size(), o->out);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,7 @@
 #include "apps/report.h"
 #include "engine/parallel.h"
 #include "gan/image_grid.h"
+#include "gan/presets.h"
 #include "gan/split.h"
 #include "gan/trainer.h"
 
@@ -28,13 +30,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "weight" -> a DCGAN, "resnet-weight" -> a ResNet.
+// "weight" -> a model of --arch (a DCGAN by default), "resnet-weight" -> a ResNet.
 gan::ModelConfig model_for(const std::string& name, const ModelOptions& base) {
   ModelOptions m = base;
-  m.arch = name.rfind("resnet-", 0) == 0 ? "resnet" : "dcgan";
-  m.norm = m.arch == "resnet" ? name.substr(7) : name;
+  const bool resnet = name.rfind("resnet-", 0) == 0;
+  if (resnet) m.arch = "resnet";
+  m.norm = resnet ? name.substr(7) : name;
   if (m.image_size.empty()) m.image_size = "0";
   return m.config();
+}
+
+// The value of an option for one run: as given (or set by the preset), else what the
+// run's architecture implies, else the command's default.
+std::string arch_value(CLI::App* cmd, const std::string& option, const std::string& arch, const std::string& given) {
+  if (cmd->get_option("--" + option)->count() > 0) return given;
+  for (const auto& d : gan::arch_defaults(arch))
+    if (d.option == option) return d.value;
+  return given;
 }
 
 }  // namespace
@@ -43,10 +55,11 @@ void add_study(CLI::App& app) {
   struct Opts {
     ModelOptions model;
     std::string data = "fashion-mnist", models = "none,batch,weight", out = "study", device = "cpu";
-    int64_t final_test = 2000;
+    std::string preset, crop, loss = "bce", protocol = "alternating", select_on = "test";
+    int64_t final_test = 2000, running_test = 200;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
             test_steps = 50;
-    double lr = 1e-4;
+    double lr = 1e-4, rms_eps = 1e-6;
     uint64_t seed = 1;
     int threads = 0;
   };
@@ -58,26 +71,42 @@ void add_study(CLI::App& app) {
                   "Comma-separated: none, batch, weight, weight-affine, resnet-none, resnet-batch, resnet-weight")
       ->capture_default_str();
   cmd->add_option("--data", o->data, "Data set (as for train)")->capture_default_str();
-  cmd->add_option("--image-size", o->model.image_size, "Image size (default: the data set's)");
-  cmd->add_option("--nf", o->model.nf, "DCGAN first-layer features")->capture_default_str();
-  cmd->add_option("--code", o->model.code, "Code length")->capture_default_str();
+  add_preset_option(cmd, o->preset);
+  add_model_options(cmd, o->model);
+  cmd->remove_option(cmd->get_option("--norm"));  // --models names the normalizations
+  cmd->add_option("--crop", o->crop, "Centre crop S or HxW before resizing (the authors' --crop_size)");
+  cmd->add_option("--loss", o->loss, "bce | ls")->capture_default_str()->check(CLI::IsMember({"bce", "ls"}));
+  cmd->add_option("--protocol", o->protocol, "alternating | simultaneous (the ResNet's default)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"alternating", "simultaneous"}));
+  cmd->add_option("--rms-eps", o->rms_eps, "RMSProp epsilon (the ResNet: 1e-8)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--select-on", o->select_on, "Running test on final-test (test) or training (train) images")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "train"}));
+  cmd->add_option("--running-test", o->running_test, "Images in the running test")->capture_default_str();
   cmd->add_option("--iters", o->iters, "Training iterations per model")->capture_default_str();
   cmd->add_option("--seeds", o->seeds, "Repeats with seeds seed, seed+1, ... (mean and spread reported)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", o->seed, "First seed")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate (the ResNet: 2e-5)")->capture_default_str();
+  cmd->add_option("--test-steps", o->test_steps, "RMSProp steps of the running test")->capture_default_str();
   cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str();
   cmd->add_option("--sample-every", o->sample_every, "Iterations between sample grids")->capture_default_str();
   cmd->add_option("--final-test", o->final_test, "Images in each seed's final test set")->capture_default_str();
-  cmd->add_option("--eval-n", o->eval_n, "Final-test images")->capture_default_str();
-  cmd->add_option("--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
+  cmd->add_option("--final-n,--eval-n", o->eval_n, "Final-test images reconstructed per run")->capture_default_str();
+  cmd->add_option("--final-steps,--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
   cmd->add_option("--out", o->out, "Study folder")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->callback([o]() {
+  cmd->callback([o, cmd]() {
+    apply_preset(cmd, o->preset);
     if (o->threads > 0) set_num_threads(o->threads);
+    std::pair<int64_t, int64_t> crop{0, 0};
+    if (!o->crop.empty()) crop = parse_size(o->crop, "--crop");
     fs::create_directories(o->out + "/runs");
     std::vector<std::string> models;
     {
@@ -95,13 +124,22 @@ void add_study(CLI::App& app) {
         c.model = model_for(m, o->model);
         c.data = o->data;
         c.batch = o->batch;
-        c.lr = o->lr;
+        const std::string arch = c.model.arch;
+        c.lr = std::stod(arch_value(cmd, "lr", arch, fmt::format("{:.17g}", o->lr)));
+        c.rms_eps = std::stod(arch_value(cmd, "rms-eps", arch, fmt::format("{:.17g}", o->rms_eps)));
+        c.protocol = arch_value(cmd, "protocol", arch, o->protocol);
+        c.loss = o->loss;
+        c.select_on = o->select_on;
+        c.running_test = o->running_test;
+        std::tie(c.crop_h, c.crop_w) = crop;
+        c.stretch = o->model.image_size.find('x') != std::string::npos;
         c.iters = o->iters;
         c.seed = seed;
         c.final_test = o->final_test;
         c.device = o->device;
         c.test_every = o->test_every;
         c.sample_every = o->sample_every;
+        c.save_every = 0;
         c.out = fmt::format("{}/runs/{}_seed{}", o->out, m, seed);
         // One split per seed, shared by every model of that seed.
         const std::string split = fmt::format("{}/split_seed{}.json", o->out, seed);
@@ -136,6 +174,9 @@ void add_study(CLI::App& app) {
           EvalResult er = evaluate_run(e);
           r.final_test = er.test_loss;
           r.final_train = er.train_loss;
+          r.eval_iteration = er.iteration;
+          r.eval_steps = e.steps;
+          r.eval_first = er.first_file;
           fmt::print(stderr, "{}: final test loss {:.6f} (training images {:.6f})\n", m, er.test_loss, er.train_loss);
         }
         runs.push_back(r);

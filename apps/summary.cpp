@@ -2,6 +2,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -41,22 +42,34 @@ void add_model_options(CLI::App* cmd, ModelOptions& m) {
   cmd->add_option("--blocks", m.blocks, "ResNet blocks per level")->check(CLI::PositiveNumber);
 }
 
+std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& option) {
+  const auto x = s.find('x');
+  auto num = [&](const std::string& part) {
+    size_t used = 0;
+    int64_t v = -1;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty() || v < 0 || v > 1000000)
+      throw std::invalid_argument(fmt::format("{} '{}': expected S or HxW with whole numbers from 0 to 1000000",
+                                              option, s));
+    return v;
+  };
+  if (x == std::string::npos) {
+    const int64_t v = num(s);
+    return {v, v};
+  }
+  return {num(s.substr(0, x)), num(s.substr(x + 1))};
+}
+
 gan::ModelConfig ModelOptions::config() const {
   gan::ModelConfig c;
   c.arch = arch;
   c.norm = gan::parse_norm(norm);
   c.channels = channels;
-  auto x = image_size.find('x');
-  try {
-    if (x == std::string::npos) {
-      c.height = c.width = std::stoll(image_size);  // 0: the data set's own size
-    } else {
-      c.height = std::stoll(image_size.substr(0, x));
-      c.width = std::stoll(image_size.substr(x + 1));
-    }
-  } catch (const std::exception&) {
-    throw std::invalid_argument(fmt::format("--image-size '{}': expected S or HxW", image_size));
-  }
+  std::tie(c.height, c.width) = parse_size(image_size, "--image-size");  // 0: the data set's own size
   c.nf = nf;
   c.code = code;
   c.nlayer = nlayer;
@@ -75,7 +88,7 @@ void add_summary(CLI::App& app) {
     gan::ModelConfig c = m->config();
     Generator gen(0);
     gan::Gan g = gan::build_gan(c, gen);
-    fmt::print("{}\n\n", c.describe());
+    fmt::print("{}\n\n", g.config.describe());
     print_net("G", *g.G, Tensor::zeros({2, c.code}));
     fmt::print("\n");
     print_net("D", *g.D, Tensor::zeros({2, c.channels, c.height, c.width}));

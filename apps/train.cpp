@@ -2,6 +2,7 @@
 // running reconstruction test of eval/ every --test-every iterations.
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -35,6 +36,7 @@ void add_train(CLI::App& app) {
     int threads = 0;
     int64_t test_steps = 50, final_n = 500, final_steps = 200;
     bool final_test = true;
+    std::string preset, crop;
   };
   auto o = std::make_shared<Opts>();
   o->model.image_size = "";
@@ -44,9 +46,28 @@ void add_train(CLI::App& app) {
   auto& t = o->train;
   cmd->add_option("--data", t.data, "fashion-mnist | mnist:DIR | cifar10:DIR | folder:DIR | lsun:DIR")->capture_default_str();
   cmd->add_option("--batch", t.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", t.lr, "Learning rate of G and D (RMSProp)")->capture_default_str()->check(CLI::PositiveNumber);
+  add_preset_option(cmd, o->preset);
+  cmd->add_option("--lr", t.lr, "Learning rate of G and D (RMSProp; the ResNet: 2e-5)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--rms-eps", t.rms_eps, "RMSProp epsilon of G and D (the ResNet: 1e-8)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--protocol", t.protocol,
+                  "alternating (D on real and fake batches, then G: the paper) | simultaneous (one fake batch for G "
+                  "and D: the authors' ResNet code, the ResNet's default)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"alternating", "simultaneous"}));
+  cmd->add_option("--crop", o->crop, "Centre crop S or HxW before resizing (the authors' --crop_size)");
+  cmd->add_option("--select-on", t.select_on,
+                  "Running test (and the 'best' checkpoint) on final-test images (test: the paper) or on training "
+                  "images (train: the final test stays unseen by model selection)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--iters", t.iters, "Total iterations of the run")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--loss", t.loss, "bce | ls")->capture_default_str()->check(CLI::IsMember({"bce", "ls"}));
+  cmd->add_option("--loss", t.loss, "bce | ls (least squares on D's sigmoid output, the authors' --ls)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bce", "ls"}));
   cmd->add_option("--seed", t.seed, "Random seed (initialisation, split, batches, codes)")->capture_default_str();
   cmd->add_option("--out", t.out, "Run folder")->capture_default_str();
   cmd->add_option("--resume", o->resume, "Continue the run in this folder up to --iters");
@@ -67,6 +88,10 @@ void add_train(CLI::App& app) {
     if (o->threads > 0) set_num_threads(o->threads);
     gan::TrainConfig cfg;
     const bool resume = !o->resume.empty();
+    if (resume && !o->preset.empty())
+      throw std::invalid_argument("--preset sets up a new run; --resume continues with the run's own config.json");
+    apply_preset(cmd, o->preset);
+    apply_arch_defaults(cmd, o->model.arch);
     if (resume) {
       cfg = gan::load_train_config(o->resume);
       if (cmd->count("--iters")) cfg.iters = o->train.iters;
@@ -76,6 +101,8 @@ void add_train(CLI::App& app) {
       ModelOptions m = o->model;
       if (m.image_size.empty()) m.image_size = "0";
       cfg.model = m.config();
+      cfg.stretch = m.image_size.find('x') != std::string::npos;
+      if (!o->crop.empty()) std::tie(cfg.crop_h, cfg.crop_w) = parse_size(o->crop, "--crop");
     }
     gan::Trainer trainer(cfg, resume);
     trainer.running_test = running_test_hook(trainer.config().model.code, o->test_steps);
@@ -113,6 +140,9 @@ void add_train(CLI::App& app) {
     run.dir = e.run;
     run.final_test = r.test_loss;
     run.final_train = r.train_loss;
+    run.eval_iteration = r.iteration;
+    run.eval_steps = e.steps;
+    run.eval_first = r.first_file;
     run.best_running = trainer.best_loss();
     run.best_iteration = trainer.best_iteration();
     run.train_seconds = secs;

@@ -211,6 +211,9 @@ void weight_norm_cases(Suite& s) {
         [](const Inputs& in) { return weight_norm(in[0], in[1], 0, 1.0, 1e-6); }, "affine (scale), linear weight");
   s.add("weight_norm", "weight_norm", {leaf({2, 3, 4, 4}, 174), leaf({3}, 175, -2.0, 2.0)},
         [](const Inputs& in) { return weight_norm(in[0], in[1], 1, 0.25, 0.1); }, "affine, unit dim 1, eps 0.1");
+  s.add("weight_norm", "weight_norm", {leaf({3, 4, 2, 2}, 176), leaf({4}, 177, 0.5, 2.0)},
+        [](const Inputs& in) { return weight_norm(in[0], in[1], 1, 0.25, 0.0, 0.3); },
+        "affine, unit dim 1, eps 0.3 outside the root");
 }
 
 void loss_cases(Suite& s) {

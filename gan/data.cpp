@@ -1,5 +1,7 @@
 #include "gan/data.h"
 
+#include "gan/resize.h"
+
 #include <lmdb.h>
 #include <stb_image.h>
 #include <webp/decode.h>
@@ -20,75 +22,6 @@ const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 namespace {
 
-// 1-D triangle-filter weights mapping n source samples onto m outputs.
-struct Taps {
-  std::vector<int64_t> first;
-  std::vector<std::vector<float>> w;
-};
-Taps taps(int64_t n, int64_t m, double start, double len) {
-  Taps t;
-  const double scale = len / double(m);
-  const double support = std::max(1.0, scale);
-  for (int64_t i = 0; i < m; ++i) {
-    const double center = start + (i + 0.5) * scale;
-    int64_t lo = static_cast<int64_t>(std::floor(center - support)), hi = static_cast<int64_t>(std::ceil(center + support));
-    lo = std::max<int64_t>(lo, 0);
-    hi = std::min<int64_t>(hi, n);
-    std::vector<float> w;
-    double sum = 0;
-    for (int64_t j = lo; j < hi; ++j) {
-      double d = std::fabs((j + 0.5) - center) / support;
-      double v = std::max(0.0, 1.0 - d);
-      w.push_back(static_cast<float>(v));
-      sum += v;
-    }
-    if (sum <= 0) {  // degenerate: nearest sample
-      lo = std::clamp<int64_t>(static_cast<int64_t>(center), 0, n - 1);
-      w.assign(1, 1.0f);
-      sum = 1;
-    }
-    for (float& v : w) v = static_cast<float>(v / sum);
-    t.first.push_back(lo);
-    t.w.push_back(std::move(w));
-  }
-  return t;
-}
-
-}  // namespace
-
-void resample_to_chw(const uint8_t* src, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, float* out) {
-  // Centre crop to the target aspect ratio.
-  double ch = double(h), cw = double(w);
-  if (cw / ch > double(ow) / double(oh))
-    cw = ch * double(ow) / double(oh);
-  else
-    ch = cw * double(oh) / double(ow);
-  const double y0 = (h - ch) / 2, x0 = (w - cw) / 2;
-  if (oh == h && ow == w) {
-    for (int64_t k = 0; k < c; ++k)
-      for (int64_t i = 0; i < h * w; ++i) out[k * h * w + i] = src[i * c + k] / 255.0f;
-    return;
-  }
-  Taps ty = taps(h, oh, y0, ch), tx = taps(w, ow, x0, cw);
-  std::vector<float> rows(static_cast<size_t>(oh * w * c));  // vertical pass first
-  for (int64_t i = 0; i < oh; ++i)
-    for (int64_t x = 0; x < w; ++x)
-      for (int64_t k = 0; k < c; ++k) {
-        float s = 0;
-        for (size_t j = 0; j < ty.w[i].size(); ++j) s += ty.w[i][j] * src[((ty.first[i] + j) * w + x) * c + k];
-        rows[(i * w + x) * c + k] = s;
-      }
-  for (int64_t k = 0; k < c; ++k)
-    for (int64_t i = 0; i < oh; ++i)
-      for (int64_t o = 0; o < ow; ++o) {
-        float s = 0;
-        for (size_t j = 0; j < tx.w[o].size(); ++j) s += tx.w[o][j] * rows[(i * w + tx.first[o] + j) * c + k];
-        out[(k * oh + i) * ow + o] = std::clamp(s / 255.0f, 0.0f, 1.0f);
-      }
-}
-
-namespace {
-
 // Images held in memory as 8-bit interleaved (h, w, c) arrays of one native size.
 class MemoryDataset : public Dataset {
  public:
@@ -97,7 +30,7 @@ class MemoryDataset : public Dataset {
   void load(int64_t i, float* out) const override {
     const uint8_t* src = pixels_.data() + i * nc_ * nh_ * nw_;
     if (channels == nc_) {
-      resample_to_chw(src, nh_, nw_, nc_, height, width, out);
+      transform_to_chw(src, nh_, nw_, nc_, transform(), out);
     } else {
       // Channel conversion: grey to RGB repeats; RGB to grey averages.
       std::vector<uint8_t> conv(static_cast<size_t>(nh_ * nw_ * channels));
@@ -111,7 +44,7 @@ class MemoryDataset : public Dataset {
             conv[p * channels + k] = static_cast<uint8_t>(s / nc_);
           }
         }
-      resample_to_chw(conv.data(), nh_, nw_, channels, height, width, out);
+      transform_to_chw(conv.data(), nh_, nw_, channels, transform(), out);
     }
   }
   std::string describe() const override {
@@ -243,6 +176,11 @@ class FolderDataset : public Dataset {
       int w, h, c;
       if (!stbi_info(f.c_str(), &w, &h, &c))
         throw DataError(fmt::format("{}: undecodable image ({})", f, stbi_failure_reason()));
+      if ((crop_h && h < crop_h) || (crop_w && w < crop_w))
+        throw DataError(fmt::format("{}: image {}x{} (width x height) is smaller than the crop {}x{}", f, w, h, crop_w,
+                                    crop_h));
+      if (crop_h) h = int(crop_h);
+      if (crop_w) w = int(crop_w);
       if (h < height / 2 || w < width / 2)
         throw DataError(fmt::format("{}: image {}x{} is too small for {}x{} (at most 2x upscaling)", f, w, h, width, height));
     }
@@ -252,7 +190,11 @@ class FolderDataset : public Dataset {
     std::string b = slurp(files_[i]);
     int h, w;
     std::vector<uint8_t> px = decode(files_[i], reinterpret_cast<const uint8_t*>(b.data()), b.size(), int(channels), h, w);
-    resample_to_chw(px.data(), h, w, channels, height, width, out);
+    try {
+      transform_to_chw(px.data(), h, w, channels, transform(), out);
+    } catch (const std::invalid_argument& e) {
+      throw DataError(fmt::format("{}: {}", files_[i], e.what()));
+    }
   }
   std::string describe() const override {
     return fmt::format("folder {}: {} images, {}x{}x{}", dir_, size(), channels, height, width);
@@ -306,7 +248,11 @@ class LmdbDataset : public Dataset {
       throw;
     }
     mdb_txn_abort(txn);
-    resample_to_chw(px.data(), h, w, channels, height, width, out);
+    try {
+      transform_to_chw(px.data(), h, w, channels, transform(), out);
+    } catch (const std::invalid_argument& e) {
+      throw DataError(fmt::format("{}: {}", where, e.what()));
+    }
   }
   std::string describe() const override {
     return fmt::format("lsun {}: {} images, {}x{}x{}", dir_, size(), channels, height, width);
@@ -324,7 +270,8 @@ class LmdbDataset : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, int64_t width, int64_t channels) {
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, int64_t width, int64_t channels,
+                                      int64_t crop_h, int64_t crop_w, bool stretch) {
   const auto colon = spec.find(':');
   const std::string kind = spec.substr(0, colon), dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
   std::unique_ptr<Dataset> d;
@@ -353,8 +300,20 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, i
   if (d->channels != 1 && d->channels != 3) throw DataError("images must have 1 or 3 channels");
   d->height = height > 0 ? height : native;
   d->width = width > 0 ? width : d->height;
+  if (crop_h < 0 || crop_w < 0 || (crop_h > 0) != (crop_w > 0))
+    throw DataError(fmt::format("crop {}x{}: give both sides, each > 0 (or none)", crop_h, crop_w));
+  d->crop_h = crop_h;
+  d->crop_w = crop_w;
+  d->stretch = stretch;
   if (auto* f = dynamic_cast<FolderDataset*>(d.get())) f->check_headers();
   if (d->size() < 1) throw DataError(fmt::format("{}: no images", spec));
+  // The transform on the first image: a crop larger than the stored images fails here.
+  std::vector<float> first(static_cast<size_t>(d->channels * d->height * d->width));
+  try {
+    d->load(0, first.data());
+  } catch (const std::invalid_argument& e) {
+    throw DataError(fmt::format("{}: {}", spec, e.what()));
+  }
   return d;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "gan/resize.h"
+
 namespace wn::gan {
 
 // A data set that cannot be read.
@@ -25,20 +27,23 @@ class Dataset {
   // A one-line description ("fashion-mnist: 70000 images, 1x28x28").
   virtual std::string describe() const = 0;
   int64_t channels = 0, height = 0, width = 0;
+  int64_t crop_h = 0, crop_w = 0;  // centre crop before resizing (0: none)
+  bool stretch = false;            // resize ignoring the aspect ratio (else shorter edge, then centre crop)
+  // How stored images become (channels, height, width) (gan/resize.h).
+  ImageTransform transform() const { return {crop_h, crop_w, height, width, stretch}; }
 };
 
 // Opens "fashion-mnist" (Debian's dataset-fashion-mnist), "mnist:DIR", "cifar10:DIR",
 // "folder:DIR" or "lsun:DIR" at size height x width (0: the data set's own size;
 // folders and LSUN default to 64). channels 0 keeps the data set's own (folders and
-// LSUN: 3). Checks files up front (magic numbers, sizes, image headers).
+// LSUN: 3). Images are centre-cropped to crop_h x crop_w first (0: no crop), then
+// resized as the authors' torchvision transforms did (gan/resize.h): stretched to
+// height x width, or scaled on the shorter edge and centre-cropped. Checks files up
+// front (magic numbers, sizes, image headers, the transform on the first image).
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height = 0, int64_t width = 0,
-                                      int64_t channels = 0);
+                                      int64_t channels = 0, int64_t crop_h = 0, int64_t crop_w = 0,
+                                      bool stretch = false);
 // Where the default data set lives.
 extern const char* const kFashionMnistDir;
-
-// Resamples an 8-bit interleaved image (h, w, c) to (c, oh, ow) floats in [0, 1]:
-// centre crop to the target aspect ratio, then a triangle filter (antialiased when
-// shrinking).
-void resample_to_chw(const uint8_t* src, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, float* out);
 
 }  // namespace wn::gan

@@ -90,12 +90,12 @@ ModulePtr make_act(Norm norm, int64_t c) {
   return std::make_shared<PReLU>(c);
 }
 
-// D: x in [0, 1] -> x * 2 - 1 -> levels -> final conv -> (N) logits.
+// D: x in [0, 1], as loaded (the authors' DCGAN code applies no x * 2 - 1) -> levels ->
+// final conv -> (N) logits.
 class DcganD : public Sequential {
  public:
   Tensor forward(const Tensor& x) override {
-    Tensor h = wn::add(wn::mul(x, 2.0), -1.0);
-    Tensor y = Sequential::forward(h);
+    Tensor y = Sequential::forward(x);
     return reshape(y, {y.dim(0)});
   }
   std::string type_name() const override { return "DCGAN-D"; }
@@ -123,7 +123,7 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
     const int64_t in = i == 0 ? C : nf << (i - 1), out = nf << i;
     const Hw pad(1 + geo.extra[i].h, 1 + geo.extra[i].w);
     level->add("conv", make_conv(norm, false, false, in, out, Hw(4), Hw(2), pad, gen));
-    if (bn && i > 0) level->add("bn", std::make_shared<BatchNorm>(out));
+    if (bn && i > 0) level->add("bn", std::make_shared<BatchNorm>(out, gen));
     level->add("act", make_act(norm, out));
     D->add(fmt::format("level{}", i), level);
   }
@@ -137,15 +137,14 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
   auto initial = std::make_shared<Sequential>();
   const int64_t units = top * geo.fh * geo.fw;
   if (norm == Norm::Weight || norm == Norm::WeightAffine) {
-    auto lin = std::make_shared<WNLinear>(code, units, norm == Norm::Weight ? WNMode::Strict : WNMode::Affine, gen);
-    NoGradGuard ng;
-    lin->weight.copy_from(mul(lin->weight, 0.01));  // SPEC: the WN models' first G layer starts scaled by 0.01
-    initial->add("linear", lin);
+    // SPEC: the WN models' first G layer starts scaled by 0.01 (in affine mode its bias too).
+    initial->add("linear", std::make_shared<WNLinear>(code, units, norm == Norm::Weight ? WNMode::Strict : WNMode::Affine,
+                                                      gen, WNEps::Inside, 0.01));
   } else {
     initial->add("linear", std::make_shared<Linear>(code, units, gen));
   }
   initial->add("reshape", std::make_shared<Unflatten>(top, geo.fh, geo.fw));
-  if (bn) initial->add("bn", std::make_shared<BatchNorm>(top));
+  if (bn) initial->add("bn", std::make_shared<BatchNorm>(top, gen));
   initial->add("act", make_act(norm, top));
   G->add("initial", initial);
   for (int64_t L = n - 1; L >= 0; --L) {
@@ -154,7 +153,7 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
     const Hw pad(1 + geo.extra[L].h, 1 + geo.extra[L].w);
     level->add("conv", make_conv(norm, true, L == 0, in, out, Hw(4), Hw(2), pad, gen));
     if (L > 0) {
-      if (bn) level->add("bn", std::make_shared<BatchNorm>(out));
+      if (bn) level->add("bn", std::make_shared<BatchNorm>(out, gen));
       level->add("act", make_act(norm, out));
     } else {
       level->add("out", std::make_shared<Sigmoid>());

@@ -14,6 +14,12 @@ namespace wn::gan {
 
 enum class Norm { None, Batch, Weight, WeightAffine };
 
+// Version of the networks' definition, stored with every model description; a
+// checkpoint of another version is refused. 2: the authors' initialisation (fan-in of
+// transposed convs, BN gamma ~ U(0, 1)), the DCGAN D fed [0, 1], the authors' ResNet
+// block order and weight normalization.
+constexpr int64_t kModelVersion = 2;
+
 // "none" | "batch" | "weight" | "weight-affine" (also "vanilla", "bn", "wn").
 Norm parse_norm(const std::string& s);
 std::string norm_name(Norm n);

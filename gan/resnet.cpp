@@ -1,5 +1,6 @@
-// The residual GAN (SPEC section 3): 5 levels of (stride-2 block, stride-1 block) plus
-// the final conv in D (21 layers), mirrored in G.
+// The residual GAN (SPEC section 3), as the authors' ResNet code builds it: 5 levels of
+// (stride-2 block, stride-1 block) plus the final conv in D (21 layers), mirrored block
+// by block in G.
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -18,26 +19,31 @@ namespace {
 
 bool is_wn(Norm n) { return n == Norm::Weight || n == Norm::WeightAffine; }
 
+// The ResNet's WN layers follow the authors' ResNet code: strict, epsilon outside the root.
 ModulePtr conv(Norm norm, bool transposed, int64_t in, int64_t out, Hw k, Hw s, Hw p, Generator& gen) {
   if (is_wn(norm)) {
-    WNMode mode = norm == Norm::WeightAffine ? WNMode::Affine : WNMode::Strict;
-    if (transposed) return std::make_shared<WNConvTranspose2d>(in, out, k, s, p, mode, gen);
-    return std::make_shared<WNConv2d>(in, out, k, s, p, mode, gen);
+    if (transposed) return std::make_shared<WNConvTranspose2d>(in, out, k, s, p, WNMode::Strict, gen, WNEps::Outside);
+    return std::make_shared<WNConv2d>(in, out, k, s, p, WNMode::Strict, gen, WNEps::Outside);
   }
   if (transposed) return std::make_shared<ConvTranspose2d>(in, out, k, s, p, gen);
   return std::make_shared<Conv2d>(in, out, k, s, p, gen);
 }
 
+// WN: TPReLU with the slope clamped in the forward pass (the authors' ResNet code);
+// otherwise PReLU, clipped after each update (the paper).
 ModulePtr act(Norm norm, int64_t c) {
-  if (norm == Norm::Weight) return std::make_shared<TPReLU>(c);
+  if (is_wn(norm)) return std::make_shared<TPReLU>(c, 0.25, /*clamp_in_forward=*/true);
   return std::make_shared<PReLU>(c);
 }
 
-// Residual block. Down (D): residue conv(k = stride + 2, stride, pad 1 + extra) -> act
-// -> conv 3x3; shortcut pad -> 2x2 average pool (stride 2) -> 1x1 conv (channel change).
-// Up (G): residue transposed conv(k = stride + 2, stride, pad 1 + extra) -> act ->
-// conv 3x3; shortcut 1x1 conv -> nearest 2x upsampling -> crop. Then sum (weight-
-// normalized in WN models) and a post activation (an Affine layer in G's last block).
+// Residual block, as the authors' ResidueBlock / ResidueBlockTranspose.
+// Down (D): residue conv1 (k = stride + 2, stride, pad 1 + extra) in -> out, act, conv2
+// 3x3 out -> out; shortcut pad -> 2x2 average pool (stride 2) -> 1x1 conv (in != out).
+// Up (G): residue conv1 3x3 stride-1 transposed in -> in, act at the input width, conv2
+// transposed (k = stride + 2, stride, pad 1 + extra) in -> out; shortcut 1x1 transposed
+// conv (in != out) -> nearest 2x upsampling -> crop. BN models: BN after each residue
+// conv. Then the sum (weight-normalized in WN models, weights (0, 1) at first) and a
+// post activation (an Affine layer in G's last block).
 class ResBlock : public Module {
  public:
   ResBlock(Norm norm, bool up, int64_t in, int64_t out, int64_t stride, Hw extra, bool final_affine, Generator& gen)
@@ -45,11 +51,18 @@ class ResBlock : public Module {
     const bool bn = norm == Norm::Batch;
     residue_ = register_module("residue", std::make_shared<Sequential>());
     const Hw k(stride + 2), pad(1 + extra.h, 1 + extra.w);
-    residue_->add("conv1", conv(norm, up, in, out, k, Hw(stride), stride == 2 ? pad : Hw(1), gen));
-    if (bn) residue_->add("bn1", std::make_shared<BatchNorm>(out));
-    residue_->add("act", act(norm, out));
-    residue_->add("conv2", conv(norm, false, out, out, Hw(3), Hw(1), Hw(1), gen));
-    if (bn) residue_->add("bn2", std::make_shared<BatchNorm>(out));
+    const int64_t mid = up ? in : out;  // the width between the two residue convs
+    if (up)
+      residue_->add("conv1", conv(norm, true, in, in, Hw(3), Hw(1), Hw(1), gen));
+    else
+      residue_->add("conv1", conv(norm, false, in, out, k, Hw(stride), pad, gen));
+    if (bn) residue_->add("bn1", std::make_shared<BatchNorm>(mid, gen));
+    residue_->add("act", act(norm, mid));
+    if (up)
+      residue_->add("conv2", conv(norm, true, in, out, k, Hw(stride), pad, gen));
+    else
+      residue_->add("conv2", conv(norm, false, out, out, Hw(3), Hw(1), Hw(1), gen));
+    if (bn) residue_->add("bn2", std::make_shared<BatchNorm>(out, gen));
     shortcut_ = register_module("shortcut", std::make_shared<Sequential>());
     const bool pads = extra.h || extra.w;
     if (!up) {
@@ -57,7 +70,7 @@ class ResBlock : public Module {
       if (stride == 2) shortcut_->add("pool", std::make_shared<AvgPool2x2>());
       if (in != out) shortcut_->add("conv", conv(norm, false, in, out, Hw(1), Hw(1), Hw(0), gen));
     } else {
-      if (in != out) shortcut_->add("conv", conv(norm, false, in, out, Hw(1), Hw(1), Hw(0), gen));
+      if (in != out) shortcut_->add("conv", conv(norm, true, in, out, Hw(1), Hw(1), Hw(0), gen));
       if (stride == 2) shortcut_->add("upsample", std::make_shared<Upsample2x>());
       if (stride == 2 && pads)
         shortcut_->add("crop", std::make_shared<Pad2d>(extra.h, extra.h, extra.w, extra.w, /*crop=*/true));
@@ -83,6 +96,7 @@ class ResBlock : public Module {
   ModulePtr post_;
 };
 
+// D: x in [0, 1] -> x * 2 - 1 (the authors' ResNet code) -> levels -> final conv -> (N) logits.
 class ResD : public Sequential {
  public:
   Tensor forward(const Tensor& x) override {
@@ -125,12 +139,13 @@ Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t
     const int64_t in = i == 0 ? C : f[i - 1];
     for (int64_t j = 0; j < blocks; ++j)
       level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(norm, false, j == 0 ? in : f[i], f[i],
-                                                                       j == 0 ? 2 : 1, extra[i], false, gen));
+                                                                       j == 0 ? 2 : 1, j == 0 ? extra[i] : Hw(0), false, gen));
     D->add(fmt::format("level{}", i), level);
   }
   auto fin = std::make_shared<Sequential>();
   if (is_wn(norm))
-    fin->add("conv", std::make_shared<WNConv2d>(f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), WNMode::Affine, gen));
+    fin->add("conv",
+             std::make_shared<WNConv2d>(f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), WNMode::Affine, gen, WNEps::Outside));
   else
     fin->add("conv", std::make_shared<Conv2d>(f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), gen));
   D->add("final", fin);
@@ -139,22 +154,25 @@ Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t
   auto G = std::make_shared<ResG>();
   auto initial = std::make_shared<Sequential>();
   const int64_t units = f[n - 1] * h * w;
-  if (is_wn(norm)) {
-    auto lin = std::make_shared<WNLinear>(code, units, WNMode::Strict, gen);
-    initial->add("linear", lin);
-  } else {
+  // The authors' ResNet G starts with an affine WN linear (weight and bias x0.01) and a
+  // plain PReLU.
+  if (is_wn(norm))
+    initial->add("linear", std::make_shared<WNLinear>(code, units, WNMode::Affine, gen, WNEps::Outside, 0.01));
+  else
     initial->add("linear", std::make_shared<Linear>(code, units, gen));
-  }
   initial->add("reshape", std::make_shared<Unflatten>(f[n - 1], h, w));
-  if (norm == Norm::Batch) initial->add("bn", std::make_shared<BatchNorm>(f[n - 1]));
-  initial->add("act", act(norm, f[n - 1]));
+  if (norm == Norm::Batch) initial->add("bn", std::make_shared<BatchNorm>(f[n - 1], gen));
+  initial->add("act", std::make_shared<PReLU>(f[n - 1]));
   G->add("initial", initial);
+  // Each G level, in forward order as the authors': stride-1 blocks at the level's width,
+  // then the strided block that changes the width (block{blocks-1}).
   for (int64_t L = n - 1; L >= 0; --L) {
     auto level = std::make_shared<Sequential>();
     const int64_t out = L == 0 ? C : f[L - 1];
-    for (int64_t j = blocks - 1; j >= 1; --j)
+    for (int64_t j = 0; j + 1 < blocks; ++j)
       level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(norm, true, f[L], f[L], 1, Hw(0), false, gen));
-    level->add("block0", std::make_shared<ResBlock>(norm, true, f[L], out, 2, extra[L], L == 0, gen));
+    level->add(fmt::format("block{}", blocks - 1),
+               std::make_shared<ResBlock>(norm, true, f[L], out, 2, extra[L], L == 0, gen));
     if (L == 0) level->add("out", std::make_shared<Sigmoid>());
     G->add(fmt::format("level{}", L), level);
   }

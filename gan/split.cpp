@@ -12,8 +12,9 @@
 
 namespace wn::gan {
 
-Split make_split(int64_t n, int64_t n_final, int64_t n_running, uint64_t seed) {
-  if (n_final < 1 || n_running < 0 || n_running > n_final || n_final >= n)
+Split make_split(int64_t n, int64_t n_final, int64_t n_running, uint64_t seed, bool running_from_train) {
+  if (n_final < 1 || n_running < 0 || (!running_from_train && n_running > n_final) || n_final >= n ||
+      (running_from_train && n_running > n - n_final))
     throw std::invalid_argument(fmt::format(
         "cannot split {} images into a final test of {} (running test {}) and a training set", n, n_final, n_running));
   std::vector<int64_t> idx(static_cast<size_t>(n));
@@ -24,8 +25,12 @@ Split make_split(int64_t n, int64_t n_final, int64_t n_running, uint64_t seed) {
   s.dataset_size = n;
   s.seed = seed;
   s.final_test.assign(idx.begin(), idx.begin() + n_final);
-  s.running_test.assign(idx.begin(), idx.begin() + n_running);
   s.train.assign(idx.begin() + n_final, idx.end());
+  s.running_from_train = running_from_train;
+  if (running_from_train)
+    s.running_test.assign(s.train.begin(), s.train.begin() + n_running);
+  else
+    s.running_test.assign(idx.begin(), idx.begin() + n_running);
   return s;
 }
 
@@ -33,6 +38,7 @@ void save_split(const std::string& path, const Split& s) {
   nlohmann::ordered_json j;
   j["dataset_size"] = s.dataset_size;
   j["seed"] = s.seed;
+  j["running_test_from"] = s.running_from_train ? "train" : "final_test";
   j["final_test"] = s.final_test;
   j["running_test"] = s.running_test;
   j["train"] = s.train;
@@ -55,6 +61,10 @@ Split load_split(const std::string& path, int64_t n) {
     s.train = j.at("train").get<std::vector<int64_t>>();
     s.dataset_size = j.value("dataset_size", n);
     s.seed = j.value("seed", uint64_t(0));
+    const std::string from = j.value("running_test_from", std::string("final_test"));
+    if (from != "final_test" && from != "train")
+      throw std::runtime_error(fmt::format("{}: running_test_from is '{}' (expected final_test or train)", path, from));
+    s.running_from_train = from == "train";
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("{}: needs index arrays final_test, running_test and train ({})", path, e.what()));
   }
@@ -66,9 +76,10 @@ Split load_split(const std::string& path, int64_t n) {
       if (i < 0 || i >= n) throw std::runtime_error(fmt::format("{}: index {} outside the data set of {} images", path, i, n));
       if (seen[i]++) throw std::runtime_error(fmt::format("{}: index {} appears twice", path, i));
     }
-  if (s.running_test.size() > s.final_test.size() ||
-      !std::equal(s.running_test.begin(), s.running_test.end(), s.final_test.begin()))
-    throw std::runtime_error(fmt::format("{}: running_test must be the first images of final_test", path));
+  const auto& pool = s.running_from_train ? s.train : s.final_test;
+  if (s.running_test.size() > pool.size() || !std::equal(s.running_test.begin(), s.running_test.end(), pool.begin()))
+    throw std::runtime_error(fmt::format("{}: running_test must be the first images of {}", path,
+                                         s.running_from_train ? "train" : "final_test"));
   if (s.train.empty()) throw std::runtime_error(fmt::format("{}: empty training set", path));
   return s;
 }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/ops/activation.h"
 #include "engine/ops/loss.h"
 #include "gan/image_grid.h"
 #include "nn/checkpoint.h"
@@ -32,10 +33,16 @@ void on_sigint(int) { g_interrupted = true; }
 json model_to_json(const ModelConfig& m) {
   return {{"arch", m.arch},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
           {"width", m.width},   {"nf", m.nf},                {"code", m.code},         {"nlayer", m.nlayer},
-          {"features", m.features}, {"blocks", m.blocks}};
+          {"features", m.features}, {"blocks", m.blocks}, {"version", kModelVersion}};
 }
 
 ModelConfig model_from_json(const json& j) {
+  const int64_t version = j.value("version", int64_t(1));
+  if (version != kModelVersion)
+    throw nn::CheckpointError(fmt::format(
+        "the model was made by a wngan whose networks differ (model version {}, this wngan builds version {}: "
+        "the authors' initialisation, D input and ResNet blocks); train it again",
+        version, kModelVersion));
   ModelConfig m;
   m.arch = j.at("arch").get<std::string>();
   m.norm = parse_norm(j.at("norm").get<std::string>());
@@ -52,10 +59,12 @@ ModelConfig model_from_json(const json& j) {
 
 json train_to_json(const TrainConfig& c) {
   return {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
+          {"crop", {c.crop_h, c.crop_w}},   {"stretch", c.stretch},
           {"lr", c.lr},                      {"iters", c.iters},       {"loss", c.loss},
+          {"protocol", c.protocol},          {"rms_eps", c.rms_eps},
           {"seed", c.seed},                  {"sample_every", c.sample_every}, {"test_every", c.test_every},
           {"save_every", c.save_every},      {"log_every", c.log_every},       {"final_test", c.final_test},
-          {"running_test", c.running_test},  {"samples", c.samples}};
+          {"running_test", c.running_test},  {"samples", c.samples},         {"select_on", c.select_on}};
 }
 
 std::string fmt_duration(double s) {
@@ -84,10 +93,18 @@ TrainConfig load_train_config(const std::string& run_dir) {
     TrainConfig c;
     c.model = model_from_json(j.at("model"));
     c.data = j.at("data");
+    const auto crop = j.value("crop", std::vector<int64_t>{0, 0});
+    if (crop.size() != 2 || crop[0] < 0 || crop[1] < 0)
+      throw std::runtime_error(fmt::format("{}: 'crop' must be two sizes [height, width] >= 0", path));
+    c.crop_h = crop[0];
+    c.crop_w = crop[1];
+    c.stretch = j.value("stretch", false);
     c.batch = j.at("batch");
     c.lr = j.at("lr");
     c.iters = j.at("iters");
     c.loss = j.at("loss");
+    c.protocol = j.value("protocol", std::string("alternating"));
+    c.rms_eps = j.value("rms_eps", 1e-6);
     c.seed = j.at("seed");
     c.sample_every = j.at("sample_every");
     c.test_every = j.at("test_every");
@@ -96,10 +113,13 @@ TrainConfig load_train_config(const std::string& run_dir) {
     c.final_test = j.at("final_test");
     c.running_test = j.at("running_test");
     c.samples = j.value("samples", int64_t(64));
+    c.select_on = j.value("select_on", std::string("test"));
     c.out = run_dir;
     return c;
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: malformed run configuration ({})", path, e.what()));
+  } catch (const nn::CheckpointError& e) {
+    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
   }
 }
 
@@ -110,6 +130,8 @@ Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std:
   ModelConfig m;
   try {
     m = model_from_json(json::parse(it->second));
+  } catch (const nn::CheckpointError& e) {
+    throw nn::CheckpointError(fmt::format("{}: {}", path, e.what()));
   } catch (const std::exception& e) {
     throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
   }
@@ -127,6 +149,10 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
     throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr > 0");
   if (cfg_.loss != "bce" && cfg_.loss != "ls")
     throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", cfg_.loss));
+  parse_protocol_simultaneous(cfg_.protocol);
+  if (cfg_.select_on != "test" && cfg_.select_on != "train")
+    throw std::invalid_argument(fmt::format("--select-on '{}': expected test or train", cfg_.select_on));
+  if (!(cfg_.rms_eps > 0)) throw std::invalid_argument("the RMSProp epsilon must be > 0");
   // The run folder first: an unwritable --out fails before anything else (this first
   // config.json doubles as the write probe; it is rewritten once the sizes are known).
   try {
@@ -136,7 +162,8 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
   }
-  data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels);
+  data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels, cfg_.crop_h, cfg_.crop_w,
+                       cfg_.stretch);
   // Sizes left at 0 take the data set's own.
   cfg_.model.channels = data_->channels;
   cfg_.model.height = data_->height;
@@ -147,8 +174,13 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
   else if (resume)
     split_ = load_split(cfg_.out + "/split.json", data_->size());
   else
-    split_ = make_split(data_->size(), cfg_.final_test, std::min(cfg_.running_test, cfg_.final_test), cfg_.seed);
+    split_ = make_split(data_->size(), cfg_.final_test,
+                        cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
+                        cfg_.seed, cfg_.select_on == "train");
   if (!resume || !cfg_.split_file.empty()) save_split(cfg_.out + "/split.json", split_);
+  // A given split decides where its running test comes from.
+  cfg_.select_on = split_.running_from_train ? "train" : "test";
+  if (!resume) write_config();
   Generator init(cfg_.seed);
   gan_ = build_gan(cfg_.model, init);
   device_ = Device::parse(cfg_.device);
@@ -156,8 +188,8 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
     gan_.G->to(device_);
     gan_.D->to(device_);
   }
-  opt_g_ = std::make_unique<nn::RMSProp>(gan_.G->named_parameters(), cfg_.lr, 0.9, 1e-6);
-  opt_d_ = std::make_unique<nn::RMSProp>(gan_.D->named_parameters(), cfg_.lr, 0.9, 1e-6);
+  opt_g_ = std::make_unique<nn::RMSProp>(gan_.G->named_parameters(), cfg_.lr, 0.9, cfg_.rms_eps);
+  opt_d_ = std::make_unique<nn::RMSProp>(gan_.D->named_parameters(), cfg_.lr, 0.9, cfg_.rms_eps);
   auto G = gan_.G, D = gan_.D;
   opt_g_->add_post_step_hook([G] { nn::clip_slopes(*G); });
   opt_d_->add_post_step_hook([D] { nn::clip_slopes(*D); });
@@ -185,23 +217,55 @@ void Trainer::write_config() const {
   nn::write_file_atomic(cfg_.out + "/config.json", train_to_json(cfg_).dump(2) + "\n");
 }
 
+bool parse_protocol_simultaneous(const std::string& p) {
+  if (p == "alternating") return false;
+  if (p == "simultaneous") return true;
+  throw std::invalid_argument(fmt::format("unknown protocol '{}' (expected alternating or simultaneous)", p));
+}
+
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls) {
+                    bool ls, bool simultaneous) {
   nn::Module &G = *gan.G, &D = *gan.D;
   const int64_t b = real.dim(0), code = gan.config.code;
   auto criterion = [&](const Tensor& logits, double target) {
     Tensor t = Tensor::full(logits.shape(), target, logits.dtype(), logits.device());
-    return ls ? mse(logits, t) : bce_with_logits(logits, t);
+    return ls ? mse(sigmoid(logits), t) : bce_with_logits(logits, t);
   };
   G.train();
   D.train();
   StepLosses out;
+  if (simultaneous) {
+    // One generated batch. G's loss through D's current weights: its gradient reaches
+    // the (detached) images only, D frozen; then through G, and G is updated.
+    opt_g.zero_grad();
+    Tensor fake = G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()));
+    Tensor image = fake.detach();
+    image.set_requires_grad(true);
+    Tensor d_fake = D(image);
+    set_trainable(D, false);
+    Tensor lg = criterion(d_fake, 1.0);
+    backward(lg, Tensor(), /*retain_graph=*/true);
+    set_trainable(D, true);
+    backward(fake, image.grad());
+    opt_g.step();
+    // D: the fake loss on the same D output, then the real loss; one D update.
+    opt_d.zero_grad();
+    Tensor lf = criterion(d_fake, 0.0);
+    lf.backward();
+    Tensor lr = criterion(D(real), 1.0);
+    lr.backward();
+    opt_d.step();
+    out.d_real = lr.item();
+    out.d_fake = lf.item();
+    out.g = lg.item();
+    return out;
+  }
   // D: a real batch and a separately generated batch (each with its own BN statistics).
   opt_d.zero_grad();
   Tensor fake;
   {
     NoGradGuard ng;
-    fake = G(randn({b, code}, rng).to(real.device()));
+    fake = G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()));
   }
   Tensor lr = criterion(D(real), 1.0);
   lr.backward();
@@ -213,7 +277,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
   opt_g.zero_grad();
   set_trainable(D, false);
-  Tensor lg = criterion(D(G(randn({b, code}, rng).to(real.device()))), 1.0);
+  Tensor lg = criterion(D(G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()))), 1.0);
   lg.backward();
   set_trainable(D, true);
   opt_g.step();
@@ -221,7 +285,9 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   return out;
 }
 
-StepLosses Trainer::step(const Tensor& real) { return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == "ls"); }
+StepLosses Trainer::step(const Tensor& real) {
+  return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == "ls", parse_protocol_simultaneous(cfg_.protocol));
+}
 
 void Trainer::sample(int64_t it) {
   nn::Module& G = *gan_.G;

@@ -1,7 +1,8 @@
 // GAN training with the paper's protocol (SPEC section 4): RMSProp (alpha 0.9, eps
 // 1e-6) for G and D; each iteration updates D on a real batch and on a separate
 // generated batch, then G with the non-saturating loss on a fresh code batch; PReLU /
-// TPReLU slopes are clipped to [0, 1] after every update. A run folder holds
+// TPReLU slopes are clipped to [0, 1] after every update. The authors' ResNet code's
+// "simultaneous" protocol is the other choice (gan_step). A run folder holds
 // config.json, split.json, metrics.csv, samples/ and checkpoints/ (best, last, and
 // every --save-every), each checkpoint a safetensors file with G, D, both optimizers,
 // the iteration, the data cursor and the random state, so a resumed run continues
@@ -25,14 +26,19 @@ namespace wn::gan {
 struct TrainConfig {
   ModelConfig model;  // channels, height, width 0: the data set's own
   std::string data = "fashion-mnist";
+  int64_t crop_h = 0, crop_w = 0;  // centre crop before resizing (0: none)
+  bool stretch = false;            // resize to width x height ignoring the aspect ratio (--image-size HxW)
   int64_t batch = 32;
   double lr = 1e-4;
   int64_t iters = 2000;           // total iterations of the run
-  std::string loss = "bce";       // "bce" | "ls"
+  std::string loss = "bce";       // "bce" | "ls" (least squares on D's sigmoid output)
+  std::string protocol = "alternating";  // "alternating" | "simultaneous" (see gan_step)
+  double rms_eps = 1e-6;          // RMSProp epsilon of G and D (the ResNet code: 1e-8)
   uint64_t seed = 1;
   std::string out = "runs/wn";
   int64_t sample_every = 100, test_every = 1000, save_every = 0, log_every = 100;
   int64_t final_test = 2000, running_test = 200;
+  std::string select_on = "test";  // running test (and 'best') on final-test images (the paper) or "train" images
   std::string split_file;         // reuse this split instead of making one
   int64_t samples = 64;           // images in each sample grid
   std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N" (not stored in config.json)
@@ -47,11 +53,16 @@ struct StepLosses {
   double d_real = 0, d_fake = 0, g = 0;
 };
 
-// One iteration of the protocol on a real batch: D on it and on a separately generated
-// batch (one D update), then G with the non-saturating loss on fresh codes, D frozen.
-// ls: least-squares losses instead of binary cross-entropy.
+// One iteration on a real batch. Alternating (the paper, the authors' DCGAN code): D on
+// the real batch and on a separately generated batch (one D update), then G with the
+// non-saturating loss on fresh codes, D frozen. Simultaneous (the authors' ResNet code):
+// one generated batch; G's non-saturating loss through D's current weights, G updated;
+// D's fake loss on that same D output, then D's real loss, D updated. ls: least squares
+// on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls = false);
+                    bool ls = false, bool simultaneous = false);
+// "alternating" / "simultaneous", checked.
+bool parse_protocol_simultaneous(const std::string& protocol);
 
 class Trainer {
  public:

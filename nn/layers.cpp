@@ -30,8 +30,8 @@ Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride,
 ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, Generator& gen, bool with_bias)
     : stride(s), padding(p) {
   const Shape ws{in, out, k.h, k.w};
-  weight = register_parameter("weight", default_uniform(ws, fan_in_of(ws), gen));
-  if (with_bias) bias = register_parameter("bias", default_uniform({out}, fan_in_of(ws), gen));
+  weight = register_parameter("weight", default_uniform(ws, fan_in_of(ws, true), gen));
+  if (with_bias) bias = register_parameter("bias", default_uniform({out}, fan_in_of(ws, true), gen));
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) { return conv_transpose2d(x, weight, bias, stride, padding); }
@@ -41,6 +41,10 @@ BatchNorm::BatchNorm(int64_t c, double m, double e) : momentum(m), eps(e) {
   bias = register_parameter("bias", Tensor::zeros({c}));
   running_mean = register_buffer("running_mean", Tensor::zeros({c}));
   running_var = register_buffer("running_var", Tensor::ones({c}));
+}
+
+BatchNorm::BatchNorm(int64_t c, Generator& gen) : BatchNorm(c) {
+  weight.copy_from(rand_uniform({c}, gen, 0.0, 1.0));
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
@@ -60,17 +64,19 @@ void clip01(Tensor& t) {
 
 void PReLU::after_update() { clip01(weight); }
 
-TPReLU::TPReLU(int64_t c, double init) {
+TPReLU::TPReLU(int64_t c, double init, bool clamp_in_forward) : clamp_in_forward_(clamp_in_forward) {
   weight = register_parameter("weight", Tensor::full({c}, init));
   bias = register_parameter("bias", Tensor::zeros({c}));
 }
 
 Tensor TPReLU::forward(const Tensor& x) {
   // prelu(x - bias, weight) + bias, fused (bias per channel over (N, C) and (N, C, H, W)).
-  return tprelu(x, weight, bias);
+  return tprelu(x, clamp_in_forward_ ? clamp(weight, 0.0, 1.0) : weight, bias);
 }
 
-void TPReLU::after_update() { clip01(weight); }
+void TPReLU::after_update() {
+  if (!clamp_in_forward_) clip01(weight);
+}
 
 Affine::Affine(int64_t c) {
   weight = register_parameter("weight", Tensor::ones({c}));

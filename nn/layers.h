@@ -1,6 +1,8 @@
 // The plain layers of the paper's networks, PyTorch weight layouts and default
 // initialisation: Linear, Conv2d, ConvTranspose2d, BatchNorm, PReLU, TPReLU, Affine,
 // and the parameter-free Sigmoid, Upsample2x, AvgPool2x2, Pad2d, Crop2d, Unflatten.
+// Conv and linear weights and biases start U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the
+// fan-in of the authors' frameworks (nn/init.h).
 #pragma once
 #include "engine/ops/conv.h"
 #include "engine/random.h"
@@ -42,6 +44,8 @@ class ConvTranspose2d : public Module {
 class BatchNorm : public Module {
  public:
   explicit BatchNorm(int64_t channels, double momentum = 0.1, double eps = 1e-5);
+  // As Torch7 and PyTorch before 1.2 (the authors' frameworks): gamma ~ U(0, 1).
+  BatchNorm(int64_t channels, Generator& gen);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm"; }
   Tensor weight, bias, running_mean, running_var;
@@ -58,15 +62,20 @@ class PReLU : public Module {
   Tensor weight;
 };
 
-// Translated PReLU: y = PReLU_a(x - b) + b, slope a (weight, init 0.25, clipped to
-// [0, 1] after each update) and bias b (init 0) per channel.
+// Translated PReLU: y = PReLU_a(x - b) + b, slope a (weight, init 0.25) and bias b
+// (init 0) per channel. The slope is kept in [0, 1] either by clipping the parameter
+// after each update (the paper, the authors' Torch code) or, with clamp_in_forward, by
+// using clamp(a, 0, 1) in the forward pass (the authors' PyTorch code).
 class TPReLU : public Module {
  public:
-  explicit TPReLU(int64_t channels, double init = 0.25);
+  explicit TPReLU(int64_t channels, double init = 0.25, bool clamp_in_forward = false);
   Tensor forward(const Tensor& x) override;
   void after_update() override;
-  std::string type_name() const override { return "TPReLU"; }
+  std::string type_name() const override { return clamp_in_forward_ ? "TPReLU(clamped)" : "TPReLU"; }
   Tensor weight, bias;
+
+ private:
+  bool clamp_in_forward_;
 };
 
 // y = weight * x + bias per channel (weight 1, bias 0 at first).

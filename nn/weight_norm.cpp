@@ -16,7 +16,7 @@
 namespace wn::nn {
 
 namespace {
-constexpr double kEps = 1e-6;
+constexpr double kEpsInside = 1e-6, kEpsOutside = 1e-8;
 
 // Axes of v other than the output dim.
 std::vector<int> other_axes(int rank, int out_dim) {
@@ -28,10 +28,11 @@ std::vector<int> other_axes(int rank, int out_dim) {
 
 }  // namespace
 
-void WNLayer::init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t out_units) {
+void WNLayer::init_wn(Tensor v, int out_dim, double factor, WNMode mode, WNEps eps, int64_t out_units) {
   out_dim_ = out_dim;
   factor_ = factor;
   mode_ = mode;
+  eps_ = eps;
   weight = register_parameter("weight", v);
   if (mode == WNMode::Affine) {
     scale = register_parameter("scale", Tensor::ones({out_units}));
@@ -40,14 +41,16 @@ void WNLayer::init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t
 }
 
 Tensor WNLayer::normalized_weight() const {
-  return weight_norm(weight, mode_ == WNMode::Affine ? scale : Tensor(), out_dim_, factor_, kEps);
+  const bool in = eps_ == WNEps::Inside;
+  return weight_norm(weight, mode_ == WNMode::Affine ? scale : Tensor(), out_dim_, factor_, in ? kEpsInside : 0.0,
+                     in ? 0.0 : kEpsOutside);
 }
 
 std::vector<double> WNLayer::norms() const {
   NoGradGuard ng;
   Tensor ss = sum(square(weight), other_axes(weight.rank(), out_dim_), false);
   std::vector<double> v = ss.to_vector();
-  for (double& x : v) x = std::sqrt(x * factor_ + kEps);
+  for (double& x : v) x = eps_ == WNEps::Inside ? std::sqrt(x * factor_ + kEpsInside) : std::sqrt(x * factor_) + kEpsOutside;
   return v;
 }
 
@@ -72,23 +75,26 @@ std::vector<double> WNLayer::v_grad_cosines() const {
   return cos;
 }
 
-WNLinear::WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen) {
-  init_wn(default_uniform({out, in}, in, gen), 0, 1.0, mode, out);
+WNLinear::WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen, WNEps eps, double init_factor) {
+  init_wn(default_uniform({out, in}, in, gen, init_factor), 0, 1.0, mode, eps, out);
+  if (mode == WNMode::Affine) bias.copy_from(default_uniform({out}, in, gen, init_factor));
 }
 
 Tensor WNLinear::forward(const Tensor& x) { return linear(x, normalized_weight(), bias); }
 
-WNConv2d::WNConv2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen) : stride(s), padding(p) {
+WNConv2d::WNConv2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen, WNEps eps)
+    : stride(s), padding(p) {
   const Shape ws{out, in, k.h, k.w};
-  init_wn(default_uniform(ws, fan_in_of(ws), gen), 0, 1.0, mode, out);
+  init_wn(default_uniform(ws, fan_in_of(ws), gen), 0, 1.0, mode, eps, out);
 }
 
 Tensor WNConv2d::forward(const Tensor& x) { return conv2d(x, normalized_weight(), bias, stride, padding); }
 
-WNConvTranspose2d::WNConvTranspose2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen)
+WNConvTranspose2d::WNConvTranspose2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen,
+                                     WNEps eps)
     : stride(s), padding(p) {
   const Shape ws{in, out, k.h, k.w};
-  init_wn(default_uniform(ws, fan_in_of(ws), gen), 1, 1.0 / double(s.h * s.w), mode, out);
+  init_wn(default_uniform(ws, fan_in_of(ws, true), gen), 1, 1.0 / double(s.h * s.w), mode, eps, out);
 }
 
 Tensor WNConvTranspose2d::forward(const Tensor& x) {

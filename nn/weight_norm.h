@@ -1,8 +1,9 @@
 // Weight-normalized layers (SPEC section 2). Strict: y = (v / ||v||) . x per output
 // unit, no bias, no scale. Affine: y = scale * (v / ||v||) . x + bias (scale 1, bias 0
-// at first). ||v|| = sqrt(sum(v^2) * factor + 1e-6), one norm per output unit;
-// factor is 1, except 1 / (stride_h * stride_w) for transposed convolutions. The
-// normalized weight is built from engine primitives, so the gradient is exact.
+// at first). ||v|| = sqrt(sum(v^2) * factor + 1e-6) (the authors' DCGAN code) or
+// sqrt(sum(v^2) * factor) + 1e-8 (their ResNet code), one norm per output unit; factor
+// is 1, except 1 / (stride_h * stride_w) for transposed convolutions. The normalized
+// weight comes from the fused weight_norm op (engine/ops/weight_norm.h).
 // Parameters: `.weight` (v, the PyTorch layout of the plain layer), `.scale`, `.bias`.
 #pragma once
 #include <vector>
@@ -14,6 +15,9 @@
 namespace wn::nn {
 
 enum class WNMode { Strict, Affine };
+// Where ||v||'s epsilon sits: Inside the root (1e-6, the DCGAN code) or Outside (1e-8,
+// the ResNet code).
+enum class WNEps { Inside, Outside };
 
 // Shared by the three weight-normalized layers.
 class WNLayer : public Module {
@@ -26,26 +30,31 @@ class WNLayer : public Module {
   // gradient); these must be ~0 since the output does not change with |v|.
   std::vector<double> v_grad_cosines() const;
   WNMode mode() const { return mode_; }
+  WNEps eps_style() const { return eps_; }
   Tensor weight, scale, bias;
 
  protected:
   // out_dim: the weight dim indexing output units; factor: multiplies sum(v^2).
-  void init_wn(Tensor v, int out_dim, double factor, WNMode mode, int64_t out_units);
+  void init_wn(Tensor v, int out_dim, double factor, WNMode mode, WNEps eps, int64_t out_units);
   int out_dim_ = 0;
   double factor_ = 1.0;
   WNMode mode_ = WNMode::Strict;
+  WNEps eps_ = WNEps::Inside;
 };
 
 class WNLinear : public WNLayer {
  public:
-  WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen);
+  // v (and in affine mode the bias, as the authors' code draws it) ~ U(+-init_factor /
+  // sqrt(in)); the WN generators' first layer uses init_factor 0.01.
+  WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen, WNEps eps = WNEps::Inside, double init_factor = 1.0);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return mode_ == WNMode::Strict ? "WNLinear" : "WNLinear(affine)"; }
 };
 
 class WNConv2d : public WNLayer {
  public:
-  WNConv2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen);
+  WNConv2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen,
+           WNEps eps = WNEps::Inside);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return mode_ == WNMode::Strict ? "WNConv2d" : "WNConv2d(affine)"; }
   Hw stride, padding;
@@ -53,7 +62,8 @@ class WNConv2d : public WNLayer {
 
 class WNConvTranspose2d : public WNLayer {
  public:
-  WNConvTranspose2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen);
+  WNConvTranspose2d(int64_t in, int64_t out, Hw kernel, Hw stride, Hw padding, WNMode mode, Generator& gen,
+                    WNEps eps = WNEps::Inside);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override {
     return mode_ == WNMode::Strict ? "WNConvTranspose2d" : "WNConvTranspose2d(affine)";

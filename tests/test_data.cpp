@@ -210,3 +210,30 @@ TEST_CASE("the loader's batches are reproducible and resumable from a cursor") {
   CHECK(seq[0] != seq[3]);  // a new shuffle each epoch
   fs::remove_all(d);
 }
+
+TEST_CASE("--crop: the centre crop comes before resizing, with the authors' offsets") {
+  std::string d = temp_dir("crop");
+  // A 6-wide, 4-high grey image with pixel (y, x) = 10 y + x.
+  std::vector<uint8_t> px(24);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 6; ++x) px[y * 6 + x] = uint8_t(10 * y + x);
+  stbi_write_png((d + "/a.png").c_str(), 6, 4, 1, px.data(), 6);
+  // Crop 2x2: offsets round((4 - 2) / 2) = 1 down, round((6 - 2) / 2) = 2 across; no resize after.
+  auto ds = open_dataset("folder:" + d, 2, 2, 1, 2, 2);
+  std::vector<float> img(4);
+  ds->load(0, img.data());
+  CHECK(img[0] == doctest::Approx(12 / 255.0));
+  CHECK(img[1] == doctest::Approx(13 / 255.0));
+  CHECK(img[2] == doctest::Approx(22 / 255.0));
+  CHECK(img[3] == doctest::Approx(23 / 255.0));
+  // Crop 3 wide: (6 - 3) / 2 = 1.5 rounds to 2 (half to even, as Python 3).
+  auto odd = open_dataset("folder:" + d, 2, 3, 1, 2, 3);
+  std::vector<float> o(6);
+  odd->load(0, o.data());
+  CHECK(o[0] == doctest::Approx(12 / 255.0));
+  CHECK(o[5] == doctest::Approx(24 / 255.0));
+  CHECK_THROWS_WITH_AS(open_dataset("folder:" + d, 2, 2, 1, 8, 8), doctest::Contains("smaller than the crop 8x8"),
+                       DataError);
+  CHECK_THROWS_WITH_AS(open_dataset("mnist:/nonexistent", 2, 2, 1, 2, 0), doctest::Contains("not a folder"), DataError);
+  fs::remove_all(d);
+}

@@ -20,7 +20,7 @@ TEST_CASE("every nn module's gradients match central differences (input and all 
 }
 
 TEST_CASE("the weight_norm op's gradients match central differences") {
-  CHECK(wn::test::check_gradcheck_family("weight_norm") == 4);
+  CHECK(wn::test::check_gradcheck_family("weight_norm") == 5);
 }
 
 TEST_CASE("the fused CPU weight norm equals the backend's composed reference, forward and backward") {
@@ -28,11 +28,12 @@ TEST_CASE("the fused CPU weight norm equals the backend's composed reference, fo
   struct C {
     Shape s;
     int unit_dim;
-    double factor, eps;
+    double factor, eps, eps_out;
     bool scale;
   };
-  for (const C& c : {C{{6, 5, 4, 4}, 0, 1.0, 1e-6, false}, C{{5, 6, 4, 4}, 1, 0.25, 1e-6, true},
-                     C{{7, 9}, 0, 1.0, 0.5, true}}) {
+  for (const C& c : {C{{6, 5, 4, 4}, 0, 1.0, 1e-6, 0.0, false}, C{{5, 6, 4, 4}, 1, 0.25, 1e-6, 0.0, true},
+                     C{{7, 9}, 0, 1.0, 0.5, 0.0, true}, C{{5, 6, 3, 3}, 1, 0.25, 0.0, 0.2, true},
+                     C{{7, 9}, 0, 1.0, 0.0, 1e-8, false}}) {
     for (DType dt : {DType::F64, DType::F32}) {
       const double tol = dt == DType::F64 ? 1e-12 : 2e-5;
       WNGeom g;
@@ -41,6 +42,7 @@ TEST_CASE("the fused CPU weight norm equals the backend's composed reference, fo
       for (int i = c.unit_dim + 1; i < c.s.rank(); ++i) g.inner *= c.s[i];
       g.factor = c.factor;
       g.eps = c.eps;
+      g.eps_out = c.eps_out;
       Tensor v = rnd(c.s, 1, -1, 1, dt), dw = rnd(c.s, 2, -1, 1, dt);
       Tensor sc = c.scale ? rnd({g.units}, 3, -2, 2, dt) : Tensor();
       Tensor w1 = Tensor::empty(c.s, dt), w2 = Tensor::empty(c.s, dt);
@@ -62,6 +64,10 @@ TEST_CASE("the fused CPU weight norm equals the backend's composed reference, fo
   Tensor w = weight_norm(v, Tensor(), 0, 1.0, 0.0);
   CHECK(w.to_vector()[0] == doctest::Approx(0.6).epsilon(1e-15));
   CHECK(w.to_vector()[1] == doctest::Approx(0.8).epsilon(1e-15));
+  // The ResNet code's epsilon outside the root: eps_out 1 gives (3, 4) / 6.
+  Tensor wo = weight_norm(v, Tensor(), 0, 1.0, 0.0, 1.0);
+  CHECK(wo.to_vector()[0] == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(wo.to_vector()[1] == doctest::Approx(4.0 / 6.0).epsilon(1e-15));
 }
 
 TEST_CASE("weight_norm argument errors name the problem") {

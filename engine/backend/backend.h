@@ -30,10 +30,11 @@ struct ConvGeom {
 };
 
 // Geometry of a weight normalization: v viewed as (outer, units, inner); unit u is the
-// slice v[:, u, :]. norm_u = sqrt(factor * sum v_u^2 + eps).
+// slice v[:, u, :]. norm_u = sqrt(factor * sum v_u^2 + eps) + eps_out (the authors' DCGAN
+// code puts its epsilon inside the root, their ResNet code outside).
 struct WNGeom {
   int64_t outer = 1, units = 1, inner = 1;
-  double factor = 1, eps = 0;
+  double factor = 1, eps = 0, eps_out = 0;
 };
 
 class Backend {
@@ -117,7 +118,8 @@ class Backend {
   // Weight normalization: w = v * g_u / norm_u (g undefined: 1), writing norm (units).
   // The base versions compose the element-wise kernels above; backends may fuse them.
   virtual void weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm);
-  // Given dw: dv = (g_u / norm_u) (dw - factor v_u (dw_u . v_u) / norm_u^2) and
+  // Given dw: dv = (g_u / norm_u) (dw - factor v_u (dw_u . v_u) / (norm_u root_u)), root_u =
+  // norm_u - eps_out, and
   // dg_u = (dw_u . v_u) / norm_u; either output may be undefined (not wanted).
   virtual void weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
                                     const Tensor& dw, Tensor& dv, Tensor& dg);

@@ -58,7 +58,8 @@ void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Ten
   sum_to(sq, ss);
   unary(UnaryOp::Scale, ss, t, geom.factor, 0);
   unary(UnaryOp::AddScalar, t, ss, geom.eps, 0);
-  unary(UnaryOp::Sqrt, ss, n3, 0, 0);
+  unary(UnaryOp::Sqrt, ss, t, 0, 0);
+  unary(UnaryOp::AddScalar, t, n3, geom.eps_out, 0);
   scale_over_norm(*this, g, n3, k);
   binary(BinaryOp::Mul, v3, k, w3);
 }
@@ -73,10 +74,11 @@ void Backend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Te
   binary(BinaryOp::Div, dot, n3, t);  // t = dot / n = dg
   if (dg.defined()) device_to_device(dg.raw(), t.raw(), dg.nbytes());
   if (!dv.defined()) return;
-  // k = g / n; c = factor * k * dot / n^2; dv = k dw - c v.
-  Tensor k = temp(u3, v), c = temp(u3, v), c2 = temp(u3, v);
+  // k = g / n; c = factor * k * dot / (n r) with the root r = n - eps_out; dv = k dw - c v.
+  Tensor k = temp(u3, v), c = temp(u3, v), c2 = temp(u3, v), r = temp(u3, v);
   scale_over_norm(*this, g, n3, k);
-  binary(BinaryOp::Div, t, n3, c);  // dot / n^2
+  unary(UnaryOp::AddScalar, n3, r, -geom.eps_out, 0);
+  binary(BinaryOp::Div, t, r, c);  // dot / (n r)
   binary(BinaryOp::Mul, c, k, c2);
   unary(UnaryOp::Scale, c2, c, geom.factor, 0);
   Tensor a = temp(s3, v), b = temp(s3, v), dv3 = view_as(dv, s3);

@@ -4,18 +4,19 @@
 
 namespace wn {
 
-Tensor weight_norm(const Tensor& v, const Tensor& g, int unit_dim, double factor, double eps) {
+Tensor weight_norm(const Tensor& v, const Tensor& g, int unit_dim, double factor, double eps, double eps_out) {
   const char* op = "weight_norm";
   if (!v.defined() || v.rank() < 1) throw OpError("weight_norm: the weight must have at least one dimension");
   if (unit_dim < 0 || unit_dim >= v.rank())
     op_fail(op, fmt::format("unit dimension {} is outside the weight's rank {}", unit_dim, v.rank()), v);
-  if (!(factor > 0) || !(eps >= 0)) op_fail(op, "factor must be > 0 and eps >= 0", v);
+  if (!(factor > 0) || !(eps >= 0) || !(eps_out >= 0)) op_fail(op, "factor must be > 0 and both epsilons >= 0", v);
   WNGeom geom;
   geom.units = v.dim(unit_dim);
   for (int i = 0; i < unit_dim; ++i) geom.outer *= v.dim(i);
   for (int i = unit_dim + 1; i < v.rank(); ++i) geom.inner *= v.dim(i);
   geom.factor = factor;
   geom.eps = eps;
+  geom.eps_out = eps_out;
   if (g.defined()) {
     check_compatible(op, v, g);
     if (g.rank() != 1 || g.dim(0) != geom.units) op_fail(op, "the scale must have one value per unit", v, g);

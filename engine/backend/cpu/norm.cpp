@@ -157,7 +157,7 @@ void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const 
         }
       T k[kUnitBlock];
       for (int64_t u = ub; u < ue; ++u) {
-        const double n = std::sqrt(geom.factor * ss[u - ub] + geom.eps);
+        const double n = std::sqrt(geom.factor * ss[u - ub] + geom.eps) + geom.eps_out;
         pn[u] = static_cast<T>(n);
         k[u - ub] = static_cast<T>((pg ? double(pg[u]) : 1.0) / n);
       }
@@ -195,7 +195,7 @@ void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const
         const double n = pn[u], k = (pg ? double(pg[u]) : 1.0) / n, d = dot[u - ub];
         if (pdg) pdg[u] = static_cast<T>(d / n);
         a[u - ub] = static_cast<T>(k);
-        c[u - ub] = static_cast<T>(geom.factor * k * d / (n * n));
+        c[u - ub] = static_cast<T>(geom.factor * k * d / (n * (n - geom.eps_out)));
       }
       if (!pdv) return;
       for (int64_t o = 0; o < geom.outer; ++o)

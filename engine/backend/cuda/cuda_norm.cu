@@ -102,10 +102,10 @@ __device__ inline int wn_offset(int e, int u, int units, int inner) {
 
 // Weight norm, one block per unit u: the unit's elements are v[o, u, j] for o < outer,
 // j < inner, walked as one flat index e = o * inner + j. norm_u = sqrt(factor * sum v^2 +
-// eps) in double; w = v g_u / norm_u (g null: 1).
+// eps) + eps_out in double; w = v g_u / norm_u (g null: 1).
 template <class T>
 __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __restrict__ w, T* __restrict__ norm,
-                         int outer, int units, int inner, double factor, double eps) {
+                         int outer, int units, int inner, double factor, double eps, double eps_out) {
   const int u = blockIdx.x, m = outer * inner;
   double ss = 0;
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
@@ -115,7 +115,7 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
   ss = block_sum(ss);
   __shared__ double k_s;
   if (threadIdx.x == 0) {
-    const double n = sqrt(factor * ss + eps);
+    const double n = sqrt(factor * ss + eps) + eps_out;
     norm[u] = static_cast<T>(n);
     k_s = (g ? double(g[u]) : 1.0) / n;
   }
@@ -128,11 +128,12 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
 }
 
 // Its backward, one block per unit: dot = sum dw v; dg_u = dot / norm_u; dv = k dw - c v
-// with k = g_u / norm_u and c = factor k dot / norm_u^2 (dv, dg null: not wanted).
+// with k = g_u / norm_u and c = factor k dot / (norm_u (norm_u - eps_out)) (dv, dg null:
+// not wanted).
 template <class T>
 __global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const T* __restrict__ norm,
                          const T* __restrict__ dw, T* __restrict__ dv, T* __restrict__ dg, int outer, int units,
-                         int inner, double factor) {
+                         int inner, double factor, double eps_out) {
   const int u = blockIdx.x, m = outer * inner;
   double dot = 0;
   for (int e = threadIdx.x; e < m; e += blockDim.x) {
@@ -145,7 +146,7 @@ __global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const
     const double n = norm[u], k = (g ? double(g[u]) : 1.0) / n;
     if (dg) dg[u] = static_cast<T>(dot / n);
     kc_s[0] = k;
-    kc_s[1] = factor * k * dot / (n * n);
+    kc_s[1] = factor * k * dot / (n * (n - eps_out));
   }
   __syncthreads();
   if (!dv) return;
@@ -214,7 +215,8 @@ void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const
   WN_CUDA_DISPATCH(v.dtype(), T, {
     wn_fwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(v.data<T>(), g.defined() ? g.data<T>() : nullptr,
                                                              w.data<T>(), norm.data<T>(), int(geom.outer),
-                                                             int(geom.units), int(geom.inner), geom.factor, geom.eps);
+                                                             int(geom.units), int(geom.inner), geom.factor, geom.eps,
+                                                             geom.eps_out);
   });
   cuda_check(cudaGetLastError(), "weight norm");
 }
@@ -226,7 +228,7 @@ void CudaBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, cons
     wn_bwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(
         v.data<T>(), g.defined() ? g.data<T>() : nullptr, norm.data<T>(), dw.data<T>(),
         dv.defined() ? dv.data<T>() : nullptr, dg.defined() ? dg.data<T>() : nullptr, int(geom.outer),
-        int(geom.units), int(geom.inner), geom.factor);
+        int(geom.units), int(geom.inner), geom.factor, geom.eps_out);
   });
   cuda_check(cudaGetLastError(), "weight norm backward");
 }
