@@ -24,6 +24,12 @@ void add_model_options(CLI::App* cmd, ModelOptions& m);
 // "S" -> (S, S), "HxW" -> (H, W), each >= 0; errors name the option.
 std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& option);
 
+// Value checks with short messages: in [lo, hi], >= lo, > lo (finite), a non-empty string.
+CLI::Validator in_range(double lo, double hi);
+CLI::Validator at_least(double lo);
+CLI::Validator above(double lo);
+CLI::Validator non_empty();
+
 // Adds `wngan gradcheck`.
 void add_gradcheck(CLI::App& app);
 // What `wngan eval` (and the study) measures.

@@ -102,11 +102,15 @@ void add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Final test: reconstruction loss of the final-test images (and as many training images)");
   cmd->add_option("run", r->run, "Run folder")->required();
   cmd->add_option("--checkpoint", r->checkpoint, "best | last | a checkpoint file")->capture_default_str();
-  cmd->add_option("--n", r->n, "Final-test images to reconstruct")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", r->steps, "RMSProp steps on z per image")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch", r->batch, "Images per batch (does not change the result)")->capture_default_str();
+  cmd->add_option("--n", r->n, "Final-test images to reconstruct")->capture_default_str()
+      ->check(in_range(1, 1e12));
+  cmd->add_option("--steps", r->steps, "RMSProp steps on z per image")->capture_default_str()
+      ->check(in_range(0, 1e9));
+  cmd->add_option("--batch", r->batch, "Images per batch (does not change the result)")->capture_default_str()
+      ->check(in_range(1, 65536));
   cmd->add_option("--split", r->split, "Use this split.json instead of the run's");
-  cmd->add_option("--threads", *threads, "Worker threads (default: all cores)");
+  cmd->add_option("--threads", *threads, "Worker threads (default: all cores)")
+      ->check(in_range(0, 4096));
   cmd->add_option("--device", r->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([r, threads]() {
     if (*threads > 0) set_num_threads(*threads);

@@ -204,9 +204,11 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--data", o->data, "Data set for the real batch")->capture_default_str();
   cmd->add_option("--checkpoint", o->checkpoint, "Inspect this checkpoint's model instead of a fresh one");
   cmd->add_option("--compare", o->compare, "Several variants side by side, e.g. none,batch,weight");
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()
+      ->check(in_range(1, 4096));
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str();
+  cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str()
+      ->check(non_empty());
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     std::vector<std::string> variants;

@@ -26,10 +26,12 @@ void add_sample(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("sample", "Generate images from a checkpoint (evaluation mode)");
   cmd->add_option("--checkpoint", o->checkpoint, "A checkpoint (e.g. RUN/checkpoints/best.safetensors)")->required();
-  cmd->add_option("--n", o->n, "Number of random codes for a PNG grid")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--n", o->n, "Number of random codes for a PNG grid")->capture_default_str()
+      ->check(in_range(1, 65536));
   cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str();
   cmd->add_option("--z", o->z, "Codes: a safetensors file with tensor 'z' (N, code); writes tensor 'x' to --out");
-  cmd->add_option("--out", o->out, "Output: grid.png, or X.safetensors with --z")->required();
+  cmd->add_option("--out", o->out, "Output: grid.png, or X.safetensors with --z")->required()
+      ->check(non_empty());
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
     gan::Gan g = gan::load_gan_from_checkpoint(o->checkpoint);
@@ -40,8 +42,9 @@ void add_sample(CLI::App& app) {
     if (!o->z.empty()) {
       nn::TensorFile f = nn::load_safetensors(o->z);
       Tensor z = f.get("z").to(DType::F32);
-      if (z.rank() != 2 || z.dim(1) != g.config.code)
-        throw std::invalid_argument(fmt::format("{}: 'z' must be (N, {}), got {}", o->z, g.config.code, z.shape().str()));
+      if (z.rank() != 2 || z.dim(1) != g.config.code || z.dim(0) < 1)
+        throw std::invalid_argument(
+            fmt::format("{}: 'z' must be (N, {}) with N >= 1, got {}", o->z, g.config.code, z.shape().str()));
       Tensor x = (*g.G)(z.to(device));
       nn::save_safetensors(o->out, {{"x", x}}, {{"checkpoint", o->checkpoint}});
       fmt::print("wrote x {} to {}\n", x.shape().str(), o->out);
@@ -64,8 +67,10 @@ void add_split(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("split", "Write a reproducible split (final_test, running_test, train) as JSON");
   cmd->add_option("--data", o->data, "Data set (as for train)")->capture_default_str();
-  cmd->add_option("--final-test", o->final_test, "Images in the final test set")->capture_default_str();
-  cmd->add_option("--running-test", o->running_test, "Images of the running test")->capture_default_str();
+  cmd->add_option("--final-test", o->final_test, "Images in the final test set")->capture_default_str()
+      ->check(in_range(1, 1e12));
+  cmd->add_option("--running-test", o->running_test, "Images of the running test")->capture_default_str()
+      ->check(in_range(0, 1e12));
   cmd->add_option("--select-on", o->select_on,
                   "The running test: the first final-test images (test: the paper) or the first training images (train)")
       ->capture_default_str()

@@ -81,26 +81,38 @@ void add_study(CLI::App& app) {
       ->check(CLI::IsMember({"alternating", "simultaneous"}));
   cmd->add_option("--rms-eps", o->rms_eps, "RMSProp epsilon (the ResNet: 1e-8)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(above(0));
   cmd->add_option("--select-on", o->select_on, "Running test on final-test (test) or training (train) images")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
-  cmd->add_option("--running-test", o->running_test, "Images in the running test")->capture_default_str();
-  cmd->add_option("--iters", o->iters, "Training iterations per model")->capture_default_str();
+  cmd->add_option("--running-test", o->running_test, "Images in the running test")->capture_default_str()
+      ->check(in_range(0, 1e12));
+  cmd->add_option("--iters", o->iters, "Training iterations per model")->capture_default_str()
+      ->check(in_range(0, 1e12));
   cmd->add_option("--seeds", o->seeds, "Repeats with seeds seed, seed+1, ... (mean and spread reported)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1000));
   cmd->add_option("--seed", o->seed, "First seed")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate (the ResNet: 2e-5)")->capture_default_str();
-  cmd->add_option("--test-steps", o->test_steps, "RMSProp steps of the running test")->capture_default_str();
-  cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str();
-  cmd->add_option("--sample-every", o->sample_every, "Iterations between sample grids")->capture_default_str();
-  cmd->add_option("--final-test", o->final_test, "Images in each seed's final test set")->capture_default_str();
-  cmd->add_option("--final-n,--eval-n", o->eval_n, "Final-test images reconstructed per run")->capture_default_str();
-  cmd->add_option("--final-steps,--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str();
-  cmd->add_option("--out", o->out, "Study folder")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
+  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()
+      ->check(in_range(1, 65536));
+  cmd->add_option("--lr", o->lr, "Learning rate (the ResNet: 2e-5)")->capture_default_str()
+      ->check(above(0));
+  cmd->add_option("--test-steps", o->test_steps, "RMSProp steps of the running test")->capture_default_str()
+      ->check(in_range(0, 1e9));
+  cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str()
+      ->check(in_range(0, 1e12));
+  cmd->add_option("--sample-every", o->sample_every, "Iterations between sample grids")->capture_default_str()
+      ->check(in_range(0, 1e12));
+  cmd->add_option("--final-test", o->final_test, "Images in each seed's final test set")->capture_default_str()
+      ->check(in_range(1, 1e12));
+  cmd->add_option("--final-n,--eval-n", o->eval_n, "Final-test images reconstructed per run")->capture_default_str()
+      ->check(in_range(1, 1e12));
+  cmd->add_option("--final-steps,--eval-steps", o->eval_steps, "RMSProp steps of the final test")->capture_default_str()
+      ->check(in_range(0, 1e9));
+  cmd->add_option("--out", o->out, "Study folder")->capture_default_str()
+      ->check(non_empty());
+  cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)")
+      ->check(in_range(0, 4096));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o, cmd]() {
     apply_preset(cmd, o->preset);
@@ -138,6 +150,7 @@ void add_study(CLI::App& app) {
         c.final_test = o->final_test;
         c.device = o->device;
         c.test_every = o->test_every;
+        c.test_steps = o->test_steps;
         c.sample_every = o->sample_every;
         c.save_every = 0;
         c.out = fmt::format("{}/runs/{}_seed{}", o->out, m, seed);
@@ -148,7 +161,7 @@ void add_study(CLI::App& app) {
         const auto t0 = std::chrono::steady_clock::now();
         gan::Trainer t(c, false);
         if (!fs::exists(split)) gan::save_split(split, t.split());
-        t.running_test = running_test_hook(c.model.code, o->test_steps);
+        t.running_test = running_test_hook(c.model.code, c.test_steps);
         bool diverged = false;
         try {
           if (!t.run()) throw CLI::RuntimeError(130);

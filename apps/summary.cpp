@@ -33,13 +33,18 @@ void print_net(const std::string& title, nn::Module& net, const Tensor& input) {
 void add_model_options(CLI::App* cmd, ModelOptions& m) {
   cmd->add_option("--arch", m.arch, "dcgan | resnet")->check(CLI::IsMember({"dcgan", "resnet"}));
   cmd->add_option("--norm", m.norm, "none | batch | weight | weight-affine");
-  cmd->add_option("--channels", m.channels, "Image channels")->check(CLI::PositiveNumber);
+  cmd->add_option("--channels", m.channels, "Image channels")
+      ->check(in_range(1, 4));
   cmd->add_option("--image-size", m.image_size, "Image size: S or HxW (even)");
-  cmd->add_option("--nf", m.nf, "DCGAN first-layer features")->check(CLI::PositiveNumber);
-  cmd->add_option("--code", m.code, "Latent code length")->check(CLI::PositiveNumber);
-  cmd->add_option("--nlayer", m.nlayer, "DCGAN layer count (0: from the image size)");
+  cmd->add_option("--nf", m.nf, "DCGAN first-layer features")
+      ->check(in_range(1, 8192));
+  cmd->add_option("--code", m.code, "Latent code length")
+      ->check(in_range(1, 65536));
+  cmd->add_option("--nlayer", m.nlayer, "DCGAN layer count (0: from the image size)")
+      ->check(in_range(0, 16));
   cmd->add_option("--features", m.features, "ResNet features per level, comma-separated");
-  cmd->add_option("--blocks", m.blocks, "ResNet blocks per level")->check(CLI::PositiveNumber);
+  cmd->add_option("--blocks", m.blocks, "ResNet blocks per level")
+      ->check(in_range(1, 64));
 }
 
 std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& option) {
@@ -61,7 +66,9 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& 
     const int64_t v = num(s);
     return {v, v};
   }
-  return {num(s.substr(0, x)), num(s.substr(x + 1))};
+  const int64_t h = num(s.substr(0, x)), w = num(s.substr(x + 1));
+  if (h < 1 || w < 1) throw std::invalid_argument(fmt::format("{} '{}': both sides of HxW must be >= 1", option, s));
+  return {h, w};
 }
 
 gan::ModelConfig ModelOptions::config() const {

@@ -30,9 +30,15 @@ Shape::Shape(const std::vector<int64_t>& dims) {
   if (dims.size() > static_cast<size_t>(kMaxRank))
     throw std::invalid_argument(fmt::format("shape of rank {} exceeds the maximum rank {}", dims.size(), kMaxRank));
   rank_ = static_cast<int>(dims.size());
+  int64_t n = 1;
   for (int i = 0; i < rank_; ++i) {
     if (dims[i] < 0) throw std::invalid_argument(fmt::format("negative dimension {} in a shape", dims[i]));
     d_[i] = dims[i];
+    if (n != 0 && (__builtin_mul_overflow(n, dims[i], &n) || n > kMaxNumel)) {
+      std::string s;
+      for (int64_t d : dims) s += (s.empty() ? "" : ", ") + std::to_string(d);
+      throw std::invalid_argument(fmt::format("shape ({}) has more than {} elements", s, kMaxNumel));
+    }
   }
 }
 

@@ -35,6 +35,9 @@ inline const Device kCPU{DeviceType::CPU, 0};
 class Shape {
  public:
   static constexpr int kMaxRank = 4;
+  // The most elements a shape may have (2^48): byte sizes of any dtype then fit in 64 bits,
+  // and a corrupt size is refused when the shape is made, before anything is allocated.
+  static constexpr int64_t kMaxNumel = int64_t(1) << 48;
   Shape() = default;
   Shape(std::initializer_list<int64_t> dims);
   explicit Shape(const std::vector<int64_t>& dims);

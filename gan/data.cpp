@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -55,19 +56,41 @@ class MemoryDataset : public Dataset {
   int64_t nc_, nh_, nw_;
 };
 
+// Throws a DataError unless path is an existing regular file.
+void require_regular(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || st.type() == fs::file_type::not_found) throw DataError(fmt::format("{}: file not found", path));
+  if (st.type() == fs::file_type::directory) throw DataError(fmt::format("{}: is a folder, not a file", path));
+  if (st.type() != fs::file_type::regular)
+    throw DataError(fmt::format("{}: not a regular file (a pipe, device or socket)", path));
+}
+
+// The most bytes a data file may decompress to (a gzip bomb stops here, not in swap).
+constexpr size_t kMaxFileBytes = size_t(4) << 30;
+
 // Reads a whole file, transparently gunzipping it.
 std::string read_maybe_gz(const std::string& path) {
+  require_regular(path);
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   std::string out;
-  char buf[1 << 16];
+  std::vector<char> buf(size_t(1) << 16);
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
+  while ((n = gzread(f, buf.data(), unsigned(buf.size()))) > 0) {
+    out.append(buf.data(), size_t(n));
+    if (out.size() > kMaxFileBytes) {
+      gzclose(f);
+      throw DataError(fmt::format("{}: more than {} bytes once decompressed (not an image data file?)", path,
+                                  kMaxFileBytes));
+    }
+  }
   int err = 0;
-  const char* msg = gzerror(f, &err);
+  const char* m = gzerror(f, &err);
+  const std::string msg = m ? m : "?";  // gzerror's text lives in f: copy it before closing
   gzclose(f);
   if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-    throw DataError(fmt::format("{}: corrupt or truncated gzip data ({})", path, msg ? msg : "?"));
+    throw DataError(fmt::format("{}: corrupt or truncated gzip data ({})", path, msg));
   return out;
 }
 
@@ -129,10 +152,22 @@ std::unique_ptr<Dataset> open_cifar(const std::string& dir) {
   return d;
 }
 
+// Refuses an image whose decoded size is over the limit, before decoding it.
+void check_pixels(const std::string& where, int64_t w, int64_t h) {
+  if (w < 1 || h < 1) throw DataError(fmt::format("{}: image of size {}x{}", where, w, h));
+  if (w * h > max_image_pixels())
+    throw DataError(fmt::format("{}: image {}x{} has {} pixels, over the limit of {} (--max-image-pixels raises it)",
+                                where, w, h, w * h, max_image_pixels()));
+}
+
 // Decodes an encoded image (PNG, JPEG, WebP, ...) to interleaved RGB or grey.
 std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_t n, int want_c, int& h, int& w) {
   std::vector<uint8_t> out;
+  if (n > size_t(std::numeric_limits<int>::max()))
+    throw DataError(fmt::format("{}: encoded image of {} bytes is too large", where, n));
   if (n >= 12 && std::memcmp(data, "RIFF", 4) == 0 && std::memcmp(data + 8, "WEBP", 4) == 0) {
+    if (!WebPGetInfo(data, n, &w, &h)) throw DataError(fmt::format("{}: undecodable WebP image", where));
+    check_pixels(where, w, h);
     uint8_t* rgb = WebPDecodeRGB(data, n, &w, &h);
     if (!rgb) throw DataError(fmt::format("{}: undecodable WebP image", where));
     out.assign(rgb, rgb + size_t(w) * h * 3);
@@ -145,6 +180,9 @@ std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_
     return out;
   }
   int c = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(n), &w, &h, &c))
+    throw DataError(fmt::format("{}: undecodable image ({})", where, stbi_failure_reason()));
+  check_pixels(where, w, h);
   uint8_t* px = stbi_load_from_memory(data, static_cast<int>(n), &w, &h, &c, want_c);
   if (!px) throw DataError(fmt::format("{}: undecodable image ({})", where, stbi_failure_reason()));
   out.assign(px, px + size_t(w) * h * want_c);
@@ -153,9 +191,21 @@ std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_
 }
 
 std::string slurp(const std::string& path) {
+  require_regular(path);
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw DataError(fmt::format("{}: cannot open", path));
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
+  std::string s(std::istreambuf_iterator<char>(f), {});
+  if (f.bad()) throw DataError(fmt::format("{}: read error", path));
+  return s;
+}
+
+// An image more than 2x smaller than the model's input (after the crop) is refused.
+void check_not_tiny(const std::string& where, int64_t w, int64_t h, const Dataset& d) {
+  if (d.crop_h) h = std::min(h, d.crop_h);
+  if (d.crop_w) w = std::min(w, d.crop_w);
+  if (h < d.height / 2 || w < d.width / 2)
+    throw DataError(fmt::format("{}: image {}x{} is too small for {}x{} (at most 2x upscaling)", where, w, h, d.width,
+                                d.height));
 }
 
 class FolderDataset : public Dataset {
@@ -176,6 +226,7 @@ class FolderDataset : public Dataset {
       int w, h, c;
       if (!stbi_info(f.c_str(), &w, &h, &c))
         throw DataError(fmt::format("{}: undecodable image ({})", f, stbi_failure_reason()));
+      check_pixels(f, w, h);
       if ((crop_h && h < crop_h) || (crop_w && w < crop_w))
         throw DataError(fmt::format("{}: image {}x{} (width x height) is smaller than the crop {}x{}", f, w, h, crop_w,
                                     crop_h));
@@ -213,6 +264,19 @@ class LmdbDataset : public Dataset {
     mdb_env_set_mapsize(env_, size_t(1) << 40);
     const unsigned flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | (fs::is_directory(dir) ? 0 : MDB_NOSUBDIR);
     check(mdb_env_open(env_, dir.c_str(), flags, 0664), "open");
+    // The pages are read through a memory map: a data file shorter than the pages its
+    // meta page claims would end in SIGBUS on the first read past its end. Refuse it.
+    MDB_envinfo info;
+    MDB_stat st;
+    check(mdb_env_info(env_, &info), "read the environment information");
+    check(mdb_env_stat(env_, &st), "read the environment statistics");
+    const std::string file = fs::is_directory(dir) ? dir + "/data.mdb" : dir;
+    std::error_code ec;
+    const uint64_t have = fs::file_size(file, ec);
+    const uint64_t need = (uint64_t(info.me_last_pgno) + 1) * uint64_t(st.ms_psize);
+    if (ec || have < need)
+      throw DataError(fmt::format("{}: truncated LMDB: its pages need {} bytes, the file has {}", file, need,
+                                  ec ? 0 : have));
     MDB_txn* txn;
     check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "begin a read transaction");
     check(mdb_dbi_open(txn, nullptr, 0, &dbi_), "open the database");
@@ -248,6 +312,7 @@ class LmdbDataset : public Dataset {
       throw;
     }
     mdb_txn_abort(txn);
+    check_not_tiny(where, w, h, *this);
     try {
       transform_to_chw(px.data(), h, w, channels, transform(), out);
     } catch (const std::invalid_argument& e) {
@@ -269,6 +334,16 @@ class LmdbDataset : public Dataset {
 };
 
 }  // namespace
+
+namespace {
+int64_t g_max_pixels = int64_t(1) << 24;
+}  // namespace
+
+int64_t max_image_pixels() { return g_max_pixels; }
+void set_max_image_pixels(int64_t n) {
+  if (n < 1) throw std::invalid_argument(fmt::format("the image pixel limit must be >= 1 (got {})", n));
+  g_max_pixels = n;
+}
 
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, int64_t width, int64_t channels,
                                       int64_t crop_h, int64_t crop_w, bool stretch) {

@@ -43,6 +43,10 @@ class Dataset {
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height = 0, int64_t width = 0,
                                       int64_t channels = 0, int64_t crop_h = 0, int64_t crop_w = 0,
                                       bool stretch = false);
+// The most pixels (width x height) an encoded image may decode to: 2^24 (4096 x 4096) by
+// default, so a decompression bomb is refused from its header; --max-image-pixels raises it.
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t n);
 // Where the default data set lives.
 extern const char* const kFashionMnistDir;
 

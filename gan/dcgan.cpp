@@ -7,6 +7,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/shape.h"
 #include "gan/models.h"
+#include "gan/run_config.h"
 #include "nn/layers.h"
 #include "nn/weight_norm.h"
 
@@ -169,6 +170,7 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
 }
 
 Gan build_gan(const ModelConfig& c, Generator& gen) {
+  validate_model(c);
   if (c.arch == "dcgan") return dcgan(c.norm, c.channels, c.height, c.width, c.nf, c.code, c.nlayer, gen);
   if (c.arch == "resnet") return resnet(c.norm, c.channels, c.height, c.width, c.features, c.blocks, c.code, gen);
   throw std::invalid_argument(fmt::format("unknown architecture '{}' (expected dcgan or resnet)", c.arch));

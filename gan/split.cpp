@@ -45,7 +45,35 @@ void save_split(const std::string& path, const Split& s) {
   nn::write_file_atomic(path, j.dump() + "\n");
 }
 
+namespace {
+// An array of whole numbers, each in [0, n): a float, a string or an out-of-range value
+// is an error naming the file, the key and the element.
+std::vector<int64_t> index_array(const nlohmann::json& j, const std::string& key, int64_t n, const std::string& path) {
+  if (!j.contains(key) || !j.at(key).is_array())
+    throw std::runtime_error(fmt::format("{}: needs an index array '{}'", path, key));
+  std::vector<int64_t> v;
+  const auto& a = j.at(key);
+  v.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& x = a[i];
+    if (!x.is_number_integer())
+      throw std::runtime_error(fmt::format("{}: {}[{}] is {}, not a whole number", path, key, i, x.dump()));
+    const int64_t k = x.get<int64_t>();
+    if (k < 0 || k >= n)
+      throw std::runtime_error(fmt::format("{}: {}[{}] = {} is outside the data set of {} images", path, key, i, k, n));
+    v.push_back(k);
+  }
+  return v;
+}
+}  // namespace
+
 Split load_split(const std::string& path, int64_t n) {
+  {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      throw std::runtime_error(fmt::format("{}: cannot open the split ({})", path,
+                                           std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  }
   std::ifstream f(path);
   if (!f) throw std::runtime_error(fmt::format("{}: cannot open the split", path));
   nlohmann::json j;
@@ -55,12 +83,18 @@ Split load_split(const std::string& path, int64_t n) {
     throw std::runtime_error(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }
   Split s;
+  if (!j.is_object()) throw std::runtime_error(fmt::format("{}: not a JSON object", path));
   try {
-    s.final_test = j.at("final_test").get<std::vector<int64_t>>();
-    s.running_test = j.at("running_test").get<std::vector<int64_t>>();
-    s.train = j.at("train").get<std::vector<int64_t>>();
+    if (j.contains("dataset_size") && !j.at("dataset_size").is_number_integer())
+      throw std::runtime_error(fmt::format("{}: dataset_size is not a whole number", path));
     s.dataset_size = j.value("dataset_size", n);
-    s.seed = j.value("seed", uint64_t(0));
+    if (s.dataset_size != n)
+      throw std::runtime_error(
+          fmt::format("{}: made for a data set of {} images, this one has {}", path, s.dataset_size, n));
+    s.final_test = index_array(j, "final_test", n, path);
+    s.running_test = index_array(j, "running_test", n, path);
+    s.train = index_array(j, "train", n, path);
+    s.seed = j.contains("seed") && j.at("seed").is_number_unsigned() ? j.at("seed").get<uint64_t>() : 0;
     const std::string from = j.value("running_test_from", std::string("final_test"));
     if (from != "final_test" && from != "train")
       throw std::runtime_error(fmt::format("{}: running_test_from is '{}' (expected final_test or train)", path, from));
@@ -81,6 +115,7 @@ Split load_split(const std::string& path, int64_t n) {
     throw std::runtime_error(fmt::format("{}: running_test must be the first images of {}", path,
                                          s.running_from_train ? "train" : "final_test"));
   if (s.train.empty()) throw std::runtime_error(fmt::format("{}: empty training set", path));
+  if (s.final_test.empty()) throw std::runtime_error(fmt::format("{}: empty final-test set", path));
   return s;
 }
 

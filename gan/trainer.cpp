@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,9 +18,11 @@
 #include "engine/autograd.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/loss.h"
+#include "engine/ops/reduce.h"
 #include "gan/image_grid.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
+#include "gan/run_config.h"
 
 namespace wn::gan {
 
@@ -27,45 +31,8 @@ using nlohmann::json;
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
-
-json model_to_json(const ModelConfig& m) {
-  return {{"arch", m.arch},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
-          {"width", m.width},   {"nf", m.nf},                {"code", m.code},         {"nlayer", m.nlayer},
-          {"features", m.features}, {"blocks", m.blocks}, {"version", kModelVersion}};
-}
-
-ModelConfig model_from_json(const json& j) {
-  const int64_t version = j.value("version", int64_t(1));
-  if (version != kModelVersion)
-    throw nn::CheckpointError(fmt::format(
-        "the model was made by a wngan whose networks differ (model version {}, this wngan builds version {}: "
-        "the authors' initialisation, D input and ResNet blocks); train it again",
-        version, kModelVersion));
-  ModelConfig m;
-  m.arch = j.at("arch").get<std::string>();
-  m.norm = parse_norm(j.at("norm").get<std::string>());
-  m.channels = j.at("channels");
-  m.height = j.at("height");
-  m.width = j.at("width");
-  m.nf = j.at("nf");
-  m.code = j.at("code");
-  m.nlayer = j.value("nlayer", int64_t(0));
-  m.features = j.value("features", std::vector<int64_t>{});
-  m.blocks = j.value("blocks", int64_t(2));
-  return m;
-}
-
-json train_to_json(const TrainConfig& c) {
-  return {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
-          {"crop", {c.crop_h, c.crop_w}},   {"stretch", c.stretch},
-          {"lr", c.lr},                      {"iters", c.iters},       {"loss", c.loss},
-          {"protocol", c.protocol},          {"rms_eps", c.rms_eps},
-          {"seed", c.seed},                  {"sample_every", c.sample_every}, {"test_every", c.test_every},
-          {"save_every", c.save_every},      {"log_every", c.log_every},       {"final_test", c.final_test},
-          {"running_test", c.running_test},  {"samples", c.samples},         {"select_on", c.select_on}};
-}
+std::atomic<int> g_signal{0};
+void on_signal(int sig) { g_signal = sig; }
 
 std::string fmt_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -83,46 +50,6 @@ void set_trainable(nn::Module& m, bool on) {
 
 }  // namespace
 
-TrainConfig load_train_config(const std::string& run_dir) {
-  const std::string path = run_dir + "/config.json";
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error(fmt::format("{}: cannot open (is {} a run folder?)", path, run_dir));
-  json j;
-  try {
-    f >> j;
-    TrainConfig c;
-    c.model = model_from_json(j.at("model"));
-    c.data = j.at("data");
-    const auto crop = j.value("crop", std::vector<int64_t>{0, 0});
-    if (crop.size() != 2 || crop[0] < 0 || crop[1] < 0)
-      throw std::runtime_error(fmt::format("{}: 'crop' must be two sizes [height, width] >= 0", path));
-    c.crop_h = crop[0];
-    c.crop_w = crop[1];
-    c.stretch = j.value("stretch", false);
-    c.batch = j.at("batch");
-    c.lr = j.at("lr");
-    c.iters = j.at("iters");
-    c.loss = j.at("loss");
-    c.protocol = j.value("protocol", std::string("alternating"));
-    c.rms_eps = j.value("rms_eps", 1e-6);
-    c.seed = j.at("seed");
-    c.sample_every = j.at("sample_every");
-    c.test_every = j.at("test_every");
-    c.save_every = j.at("save_every");
-    c.log_every = j.value("log_every", int64_t(100));
-    c.final_test = j.at("final_test");
-    c.running_test = j.at("running_test");
-    c.samples = j.value("samples", int64_t(64));
-    c.select_on = j.value("select_on", std::string("test"));
-    c.out = run_dir;
-    return c;
-  } catch (const json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: malformed run configuration ({})", path, e.what()));
-  } catch (const nn::CheckpointError& e) {
-    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
-  }
-}
-
 Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
   nn::TensorFile f = nn::load_safetensors(path);
   auto it = f.metadata.find("model");
@@ -130,9 +57,9 @@ Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std:
   ModelConfig m;
   try {
     m = model_from_json(json::parse(it->second));
-  } catch (const nn::CheckpointError& e) {
-    throw nn::CheckpointError(fmt::format("{}: {}", path, e.what()));
-  } catch (const std::exception& e) {
+  } catch (const ConfigError& e) {
+    throw nn::CheckpointError(fmt::format("{}: model description: {}", path, e.what()));
+  } catch (const json::exception& e) {
     throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
   }
   Generator gen(0);
@@ -143,25 +70,43 @@ Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std:
   return g;
 }
 
-Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_.seed * 7919 + 11) {
+Trainer::Trainer(TrainConfig cfg, bool resume)
+    : cfg_(std::move(cfg)), dir_(cfg_.out), rng_(cfg_.seed * 7919 + 11) {
   log = [](const std::string& s) { std::fputs(s.c_str(), stderr); };
-  if (cfg_.batch < 1 || cfg_.iters < 0 || cfg_.lr <= 0)
-    throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr > 0");
+  if (cfg_.out.empty()) throw std::invalid_argument("the run folder (--out) must not be empty");
+  if (cfg_.batch < 1 || cfg_.iters < 0 || !(cfg_.lr > 0) || !std::isfinite(cfg_.lr))
+    throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr a finite number > 0");
+  if (cfg_.final_test < 1 || cfg_.running_test < 0 || cfg_.test_steps < 0)
+    throw std::invalid_argument("the final test needs >= 1 image, the running test >= 0 images and >= 0 steps");
   if (cfg_.loss != "bce" && cfg_.loss != "ls")
     throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", cfg_.loss));
   parse_protocol_simultaneous(cfg_.protocol);
   if (cfg_.select_on != "test" && cfg_.select_on != "train")
     throw std::invalid_argument(fmt::format("--select-on '{}': expected test or train", cfg_.select_on));
   if (!(cfg_.rms_eps > 0)) throw std::invalid_argument("the RMSProp epsilon must be > 0");
-  // The run folder first: an unwritable --out fails before anything else (this first
-  // config.json doubles as the write probe; it is rewritten once the sizes are known).
+  // The run folder first: an unwritable --out fails before anything else, and the lock
+  // keeps a second process out before anything is written.
   try {
-    fs::create_directories(cfg_.out + "/checkpoints");
-    fs::create_directories(cfg_.out + "/samples");
-    if (!resume) write_config();
+    fs::create_directories(cfg_.out);
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
   }
+  lock_ = std::make_unique<RunLock>(cfg_.out);
+  if (!resume && dir_.holds_run()) {
+    if (!cfg_.force)
+      throw std::runtime_error(fmt::format("{} holds a run already (config.json, metrics or checkpoints): --resume {} "
+                                           "continues it, --force replaces it, or choose another --out",
+                                           cfg_.out, cfg_.out));
+    dir_.clear();
+  }
+  try {
+    fs::create_directories(dir_.checkpoints());
+    fs::create_directories(dir_.samples());
+    if (!resume) write_config();  // the write probe; rewritten once the sizes are known
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
+  }
+  metrics_ = std::make_unique<MetricsLog>(dir_.metrics());
   data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels, cfg_.crop_h, cfg_.crop_w,
                        cfg_.stretch);
   // Sizes left at 0 take the data set's own.
@@ -200,17 +145,16 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), rng_(cfg_
     const std::string last = checkpoint_path("last");
     if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
     load_checkpoint(last);
+    write_config();  // with the changes a resume may make (--iters, --sample-every, ...)
   } else {
-    std::ofstream m(cfg_.out + "/metrics.csv", std::ios::trunc);
-    m << "iteration,d_real,d_fake,g_loss,seconds,running_test\n";
-    if (!m) throw std::runtime_error(fmt::format("cannot write {}/metrics.csv", cfg_.out));
+    nn::write_file_atomic(dir_.metrics(), std::string(kMetricsHeader) + "\n");
   }
 }
 
 Trainer::~Trainer() = default;
 
 std::string Trainer::checkpoint_path(const std::string& name) const {
-  return cfg_.out + "/checkpoints/" + name + ".safetensors";
+  return dir_.checkpoint(name);
 }
 
 void Trainer::write_config() const {
@@ -303,9 +247,34 @@ void Trainer::sample(int64_t it) {
 }
 
 void Trainer::append_metrics(int64_t it, const StepLosses& l, double secs, double running) {
-  std::ofstream m(cfg_.out + "/metrics.csv", std::ios::app);
-  m << fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}\n", it, l.d_real, l.d_fake, l.g, secs,
-                   running >= 0 ? fmt::format("{:.8g}", running) : "");
+  const bool ok = metrics_->append(fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}", it, l.d_real, l.d_fake, l.g, secs,
+                                               running >= 0 ? fmt::format("{:.8g}", running) : ""));
+  if (!ok && !metrics_warned_) {
+    log(fmt::format("\nwarning: cannot append to {} (disk full?); {} row(s) kept and written as soon as it works\n",
+                    dir_.metrics(), metrics_->pending()));
+    metrics_warned_ = true;
+  }
+  if (ok) metrics_warned_ = false;
+}
+
+void Trainer::check_sane(const StepLosses& l) const {
+  auto bad = [](double v) { return !std::isfinite(v) || std::fabs(v) > kLossBound; };
+  std::string what;
+  if (bad(l.d_real) || bad(l.d_fake) || bad(l.g))
+    what = fmt::format("D real loss {}, D fake loss {}, G loss {}", l.d_real, l.d_fake, l.g);
+  else
+    for (const nn::Named& named : {gan_.G->named_parameters(), gan_.D->named_parameters(), opt_g_->state(),
+                                   opt_d_->state()})
+      for (const auto& [name, t] : named)
+        if (!std::isfinite(sum_squares(t))) {
+          what = fmt::format("'{}' holds NaN or infinite values", name);
+          break;
+        }
+  if (what.empty()) return;
+  throw DivergedError(fmt::format(
+      "training diverged at iteration {}: {}; checkpoints in {}: {}{} (a smaller --lr may help)", iter_, what,
+      dir_.checkpoints(), dir_.describe_checkpoints(),
+      last_saved_ >= 0 ? fmt::format(", last saved at iteration {}", last_saved_) : ""));
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
@@ -327,6 +296,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"best_loss", fmt::format("{:.17g}", best_loss_)},
       {"best_iteration", std::to_string(best_iter_)}};
   nn::save_safetensors(path, t, meta);
+  if (path == checkpoint_path("last")) last_saved_ = iter_;
 }
 
 void Trainer::load_checkpoint(const std::string& path) {
@@ -336,45 +306,100 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: metadata '{}' missing", path, k));
     return it->second;
   };
-  ModelConfig m = model_from_json(json::parse(need("model")));
+  ModelConfig m;
+  try {
+    m = model_from_json(json::parse(need("model")));
+  } catch (const ConfigError& e) {
+    throw nn::CheckpointError(fmt::format("{}: model description: {}", path, e.what()));
+  } catch (const json::exception& e) {
+    throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
+  }
   if (m.describe() != cfg_.model.describe())
     throw nn::CheckpointError(fmt::format("{}: the checkpoint holds {}, this run is {}", path, m.describe(),
                                           cfg_.model.describe()));
+  // Every number of the metadata checked before anything is changed.
+  constexpr int64_t kBig = int64_t(1) << 40;
+  int64_t iteration, epoch, position, steps_g, steps_d, best_iter;
+  double best_loss;
+  try {
+    iteration = parse_int(need("iteration"), "metadata 'iteration'", 0, kBig);
+    epoch = parse_int(need("data_epoch"), "metadata 'data_epoch'", 0, kBig);
+    position = parse_int(need("data_position"), "metadata 'data_position'", 0, int64_t(split_.train.size()));
+    steps_g = parse_int(need("optim_G_steps"), "metadata 'optim_G_steps'", 0, kBig);
+    steps_d = parse_int(need("optim_D_steps"), "metadata 'optim_D_steps'", 0, kBig);
+    best_iter = parse_int(need("best_iteration"), "metadata 'best_iteration'", -1, iteration);
+    size_t used = 0;
+    const std::string& bl = need("best_loss");
+    try {
+      best_loss = std::stod(bl, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != bl.size() || bl.empty()) throw ConfigError(fmt::format("metadata 'best_loss' is '{}', not a number", bl));
+  } catch (const ConfigError& e) {
+    throw nn::CheckpointError(fmt::format("{}: {}", path, e.what()));
+  }
+  Generator rng;
+  try {
+    rng.set_state(need("rng"));
+  } catch (const std::invalid_argument& e) {
+    throw nn::CheckpointError(fmt::format("{}: metadata 'rng' is not a generator state ({})", path, e.what()));
+  }
   nn::assign_named(gan_.G->state(), f, "", "G.");
   nn::assign_named(gan_.D->state(), f, "", "D.");
   nn::assign_named(opt_g_->state(), f, "optim.G.");
   nn::assign_named(opt_d_->state(), f, "optim.D.");
+  if (f.get("fixed_z").shape() != fixed_z_.shape())
+    throw nn::CheckpointError(fmt::format("{}: fixed_z has shape {}, {} expected", path, f.get("fixed_z").shape().str(),
+                                          fixed_z_.shape().str()));
   fixed_z_.copy_from(f.get("fixed_z"));
-  iter_ = std::stoll(need("iteration"));
-  loader_->seek(std::stoll(need("data_epoch")), std::stoll(need("data_position")));
-  rng_.set_state(need("rng"));
-  opt_g_->set_steps(std::stoll(need("optim_G_steps")));
-  opt_d_->set_steps(std::stoll(need("optim_D_steps")));
-  best_loss_ = std::stod(need("best_loss"));
-  best_iter_ = std::stoll(need("best_iteration"));
+  iter_ = iteration;
+  last_saved_ = iteration;
+  loader_->seek(epoch, position);
+  rng_ = rng;
+  opt_g_->set_steps(steps_g);
+  opt_d_->set_steps(steps_d);
+  best_loss_ = best_loss;
+  best_iter_ = best_iter;
   // Metrics after the checkpoint belong to a run that did not survive: drop them.
   const std::string mp = cfg_.out + "/metrics.csv";
   std::ifstream in(mp);
   std::string line, kept;
+  int64_t last_row = 0;
   if (std::getline(in, line)) kept = line + "\n";
   while (std::getline(in, line)) {
+    // Rows 1..iter_ in order; a torn, repeated or later row is dropped.
+    int64_t it = 0;
     const auto comma = line.find(',');
-    if (comma != std::string::npos && std::stoll(line.substr(0, comma)) <= iter_) kept += line + "\n";
+    const auto r = std::from_chars(line.data(), line.data() + (comma == std::string::npos ? 0 : comma), it);
+    if (comma != std::string::npos && r.ec == std::errc() && it <= iter_ && it == last_row + 1) {
+      kept += line + "\n";
+      last_row = it;
+    }
   }
-  if (kept.empty()) kept = "iteration,d_real,d_fake,g_loss,seconds,running_test\n";
+  if (kept.empty()) kept = std::string(kMetricsHeader) + "\n";
   nn::write_file_atomic(mp, kept);
 }
 
 bool Trainer::run() {
-  g_interrupted = false;
-  struct sigaction sa {}, old {};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old);
+  g_signal = 0;
+  signal_ = 0;
+  // SIGINT (Ctrl-C), SIGTERM (a batch scheduler's warning) and SIGHUP (a closed terminal)
+  // all end the run after saving `last`; the handlers stay until run() returns, so a
+  // second signal during the save only sets the flag again.
   struct Restore {
-    struct sigaction old;
-    ~Restore() { sigaction(SIGINT, &old, nullptr); }
-  } restore{old};
+    struct sigaction old[3];
+    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    Restore() {
+      struct sigaction sa {};
+      sa.sa_handler = on_signal;
+      sigemptyset(&sa.sa_mask);
+      for (int i = 0; i < 3; ++i) sigaction(sigs[i], &sa, &old[i]);
+    }
+    ~Restore() {
+      for (int i = 0; i < 3; ++i) sigaction(sigs[i], &old[i], nullptr);
+    }
+  } restore;
 
   const bool tty = ::isatty(STDERR_FILENO);
   Tensor running_images;
@@ -392,11 +417,7 @@ bool Trainer::run() {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++iter_;
     saved_now = false;
-    if (!std::isfinite(l.d_real) || !std::isfinite(l.d_fake) || !std::isfinite(l.g))
-      throw DivergedError(fmt::format(
-          "training diverged at iteration {}: D real loss {}, D fake loss {}, G loss {}; the checkpoints in {} "
-          "(last saved before this iteration) are intact",
-          iter_, l.d_real, l.d_fake, l.g, cfg_.out + "/checkpoints"));
+    check_sane(l);
     double running = -1;
     if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every == 0) sample(iter_);
     if (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) {
@@ -428,9 +449,11 @@ bool Trainer::run() {
     } else if (iter_ % std::max<int64_t>(1, cfg_.log_every) == 0 || iter_ == cfg_.iters || running >= 0) {
       log(line + "\n");
     }
-    if (g_interrupted) {
+    if (g_signal != 0) {
+      signal_ = g_signal;
       save_checkpoint(checkpoint_path("last"));
-      log(fmt::format("{}interrupted at iteration {}: saved {}\n", tty ? "\n" : "", iter_, checkpoint_path("last")));
+      log(fmt::format("{}{} at iteration {}: saved {}\n", tty ? "\n" : "", strsignal(signal_), iter_,
+                      checkpoint_path("last")));
       return false;
     }
   }

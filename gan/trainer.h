@@ -18,6 +18,7 @@
 #include "gan/data.h"
 #include "gan/loader.h"
 #include "gan/models.h"
+#include "gan/run_dir.h"
 #include "gan/split.h"
 #include "nn/optim.h"
 
@@ -42,9 +43,15 @@ struct TrainConfig {
   std::string split_file;         // reuse this split instead of making one
   int64_t samples = 64;           // images in each sample grid
   std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N" (not stored in config.json)
+  int64_t test_steps = 50;        // RMSProp steps of the running test (the hook reads it)
+  bool force = false;             // a new run may replace the run in `out` (not stored)
 };
 
-// Training stopped because a loss became NaN or infinite.
+// A loss above this is divergence, as a NaN is (BCE and LS losses of a sane run stay < 100).
+constexpr double kLossBound = 1e6;
+
+// Training stopped because a loss became NaN, infinite or above kLossBound, or a parameter
+// or optimizer state stopped being finite.
 struct DivergedError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -71,8 +78,12 @@ class Trainer {
   // folder's config.json and its last checkpoint instead.
   Trainer(TrainConfig cfg, bool resume);
   ~Trainer();
-  // Trains up to cfg.iters; returns false if interrupted (SIGINT: `last` saved).
+  // Trains up to cfg.iters; returns false if interrupted by SIGINT, SIGTERM or SIGHUP
+  // (`last` saved; interrupted_by() names the signal). A second signal during that save
+  // does not stop it.
   bool run();
+  // The signal that stopped run() (0: none).
+  int interrupted_by() const { return signal_; }
   // One iteration on a real batch: D on real and generated batches, then G.
   StepLosses step(const Tensor& real);
   // Writes / reads a checkpoint with everything needed to continue.
@@ -100,7 +111,15 @@ class Trainer {
   void write_config() const;
   void sample(int64_t it);
   void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
+  // Throws DivergedError when a loss, a parameter or an optimizer state is not sane.
+  void check_sane(const StepLosses& l) const;
   TrainConfig cfg_;
+  RunDir dir_;
+  std::unique_ptr<RunLock> lock_;
+  std::unique_ptr<MetricsLog> metrics_;
+  bool metrics_warned_ = false;
+  int signal_ = 0;
+  mutable int64_t last_saved_ = -1;  // iteration of the newest `last`
   std::unique_ptr<Dataset> data_;
   Split split_;
   Gan gan_;

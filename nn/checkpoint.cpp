@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -91,17 +93,50 @@ void save_safetensors(const std::string& path, const Named& tensors, const std::
   write_file_atomic(path, out);
 }
 
-TensorFile load_safetensors(const std::string& path) {
+void require_regular_file(const std::string& path, const char* what) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || st.type() == fs::file_type::not_found)
+    throw CheckpointError(fmt::format("{}: cannot open the {} (no such file)", path, what));
+  if (st.type() == fs::file_type::directory)
+    throw CheckpointError(fmt::format("{}: is a folder, not a {}", path, what));
+  if (st.type() != fs::file_type::regular)
+    throw CheckpointError(fmt::format("{}: not a regular file (a pipe, device or socket), not a {}", path, what));
+}
+
+namespace {
+// The first non-finite element of a float tensor, or -1.
+int64_t first_nonfinite(const Tensor& t) {
+  const int64_t n = t.numel();
+  if (t.dtype() == DType::F32) {
+    const float* p = t.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  } else {
+    const double* p = t.data<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+}  // namespace
+
+TensorFile load_safetensors(const std::string& path, bool allow_nonfinite) {
+  require_regular_file(path, "safetensors file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw CheckpointError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   std::stringstream ss;
   ss << f.rdbuf();
+  if (f.bad()) throw CheckpointError(fmt::format("{}: read error", path));
   const std::string bytes = ss.str();
   if (bytes.size() < 8)
     throw CheckpointError(fmt::format("{}: truncated: {} bytes, too short for the 8-byte header length", path,
                                       bytes.size()));
   uint64_t hlen = 0;
   for (int i = 0; i < 8; ++i) hlen |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  if (hlen > kMaxHeaderBytes)
+    throw CheckpointError(fmt::format("{}: header length {} exceeds the limit of {} bytes (not a safetensors file?)",
+                                      path, hlen, kMaxHeaderBytes));
   if (hlen > bytes.size() - 8)
     throw CheckpointError(fmt::format("{}: truncated: header length {} exceeds the {} bytes that follow", path, hlen,
                                       bytes.size() - 8));
@@ -112,11 +147,17 @@ TensorFile load_safetensors(const std::string& path) {
     throw CheckpointError(fmt::format("{}: header is not valid JSON ({})", path, e.what()));
   }
   if (!header.is_object()) throw CheckpointError(fmt::format("{}: header is not a JSON object", path));
-  const size_t data_start = 8 + hlen, data_len = bytes.size() - data_start;
+  const uint64_t data_start = 8 + hlen, data_len = bytes.size() - data_start;
   TensorFile out;
   out.path = path;
-  // Entries in file order of their data, for a stable result.
-  std::vector<std::pair<uint64_t, std::string>> order;
+  // Every entry checked first: dtype, shape (its size without overflow), offsets.
+  struct Entry {
+    uint64_t begin, end;
+    std::string name;
+    DType dtype;
+    Shape shape;
+  };
+  std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") {
@@ -130,14 +171,6 @@ TensorFile load_safetensors(const std::string& path) {
     const auto& e = *it;
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
       throw CheckpointError(fmt::format("{}: tensor '{}' lacks dtype, shape or data_offsets", path, name));
-    order.emplace_back(e["data_offsets"].is_array() && !e["data_offsets"].empty() && e["data_offsets"][0].is_number_unsigned()
-                           ? e["data_offsets"][0].get<uint64_t>()
-                           : 0,
-                       name);
-  }
-  std::sort(order.begin(), order.end());
-  for (auto& [start, name] : order) {
-    const auto& e = header[name];
     const std::string dt = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "?";
     DType dtype;
     if (dt == "F32")
@@ -147,31 +180,59 @@ TensorFile load_safetensors(const std::string& path) {
     else
       throw CheckpointError(fmt::format("{}: tensor '{}' has unsupported dtype '{}' (wngan reads F32 and F64)", path,
                                         name, dt));
-    std::vector<int64_t> dims;
     if (!e["shape"].is_array()) throw CheckpointError(fmt::format("{}: tensor '{}' has a malformed shape", path, name));
+    if (e["shape"].size() > static_cast<size_t>(Shape::kMaxRank))
+      throw CheckpointError(fmt::format("{}: tensor '{}' has rank {} (at most {} supported)", path, name,
+                                        e["shape"].size(), Shape::kMaxRank));
+    std::vector<int64_t> dims;
     for (auto& d : e["shape"]) {
-      if (!d.is_number_unsigned())
-        throw CheckpointError(fmt::format("{}: tensor '{}' has a malformed shape", path, name));
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(Shape::kMaxNumel))
+        throw CheckpointError(fmt::format("{}: tensor '{}' has a malformed shape {}", path, name, e["shape"].dump()));
       dims.push_back(d.get<int64_t>());
     }
-    if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
-      throw CheckpointError(fmt::format("{}: tensor '{}' has rank {} (at most {} supported)", path, name, dims.size(),
-                                        Shape::kMaxRank));
+    Shape shape;
+    try {
+      shape = Shape(dims);
+    } catch (const std::invalid_argument& ex) {
+      throw CheckpointError(fmt::format("{}: tensor '{}': {}", path, name, ex.what()));
+    }
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw CheckpointError(fmt::format("{}: tensor '{}' has malformed data_offsets", path, name));
     const uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
-    const Shape shape(dims);
-    const uint64_t need = static_cast<uint64_t>(shape.numel()) * dtype_size(dtype);
     if (b > en || en > data_len)
       throw CheckpointError(fmt::format("{}: tensor '{}' has offsets [{}, {}) outside the {} data bytes", path, name, b,
                                         en, data_len));
+    const uint64_t need = static_cast<uint64_t>(shape.numel()) * dtype_size(dtype);  // < 2^51: no overflow
     if (en - b != need)
       throw CheckpointError(fmt::format("{}: tensor '{}' spans {} bytes, but shape {} of {} needs {}", path, name,
                                         en - b, shape.str(), dt, need));
-    Tensor t = Tensor::empty(shape, dtype);
-    std::memcpy(t.raw(), bytes.data() + data_start + b, need);
-    out.tensors.emplace_back(name, t);
+    entries.push_back({b, en, name, dtype, shape});
+  }
+  // The data must be the tensors back to back, in some order, with no gap and no overlap.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t cursor = 0;
+  for (const Entry& e : entries) {
+    if (e.begin != cursor)
+      throw CheckpointError(fmt::format("{}: tensor '{}' starts at byte {} of the data, where {} was expected "
+                                        "(tensors overlap or leave a gap)",
+                                        path, e.name, e.begin, cursor));
+    cursor = e.end;
+  }
+  if (cursor != data_len)
+    throw CheckpointError(fmt::format("{}: the tensors cover {} of the {} data bytes", path, cursor, data_len));
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape, e.dtype);
+    std::memcpy(t.raw(), bytes.data() + data_start + e.begin, e.end - e.begin);
+    if (!allow_nonfinite) {
+      const int64_t bad = first_nonfinite(t);
+      if (bad >= 0)
+        throw CheckpointError(fmt::format("{}: tensor '{}' holds NaN or infinite values (element {} is {})", path,
+                                          e.name, bad, t.to_vector()[size_t(bad)]));
+    }
+    out.tensors.emplace_back(e.name, t);
   }
   return out;
 }

@@ -33,9 +33,16 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // Saves named tensors (any device; stored as F32 / F64) with string metadata.
 void save_safetensors(const std::string& path, const Named& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-// Reads a safetensors file onto the CPU; a truncated file, a header that is not JSON,
-// offsets outside the data, or an unsupported dtype give a CheckpointError.
-TensorFile load_safetensors(const std::string& path);
+// The largest header load_safetensors reads (100 MiB, as the reference reader).
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+// Reads a safetensors file onto the CPU. Everything is checked before anything is
+// allocated: a truncated file, a header that is not JSON or is over kMaxHeaderBytes,
+// shapes whose size overflows, offsets outside the data, overlapping or leaving gaps,
+// an unsupported dtype give a CheckpointError naming the file and the tensor; so does a
+// NaN or infinite value, unless allow_nonfinite (for inspecting a diverged run).
+TensorFile load_safetensors(const std::string& path, bool allow_nonfinite = false);
+// Throws a CheckpointError unless path is an existing regular file (what: "checkpoint", ...).
+void require_regular_file(const std::string& path, const char* what);
 // Copies file tensors into the destinations of the same names (optionally under a
 // prefix in the file). Checks every name, shape and dtype first and reports all
 // mismatches at once, naming them; nothing is copied unless all match. File tensors

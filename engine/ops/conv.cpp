@@ -12,6 +12,7 @@ void check_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& 
   check_compatible(op, x, w);
   if (x.rank() != 4) op_fail(op, "input must be (N, C, H, W)", x, w);
   if (w.rank() != 4) op_fail(op, "weight must be 4-D", x, w);
+  if (x.numel() == 0 || w.numel() == 0) op_fail(op, "an empty batch, image or weight has nothing to convolve", x, w);
   if (stride.h < 1 || stride.w < 1 || pad.h < 0 || pad.w < 0)
     op_fail(op, fmt::format("stride ({}, {}) must be >= 1 and padding ({}, {}) >= 0", stride.h, stride.w, pad.h, pad.w),
             x, w);

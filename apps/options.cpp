@@ -1,0 +1,57 @@
+// Checks for command-line values with short messages that name the rule ("must be >= 1
+// (got 0)"), instead of CLI11's ranges over every representable number.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "apps/commands.h"
+
+namespace wn::app {
+
+namespace {
+// The value as a number, or NaN when it is not one (CLI11 then reports the conversion).
+double number(const std::string& s) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    return used == s.size() ? v : std::nan("");
+  } catch (const std::exception&) {
+    return std::nan("");
+  }
+}
+}  // namespace
+
+CLI::Validator in_range(double lo, double hi) {
+  const std::string desc = std::isinf(hi) ? fmt::format(">= {}", lo) : fmt::format("{} to {}", lo, hi);
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        const double v = number(s);
+        if (std::isnan(v)) return fmt::format("'{}' is not a number", s);
+        if (v < lo) return fmt::format("must be >= {} (got {})", lo, s);
+        if (v > hi) return fmt::format("must be <= {} (got {})", hi, s);
+        return "";
+      },
+      desc);
+}
+
+CLI::Validator at_least(double lo) { return in_range(lo, std::numeric_limits<double>::infinity()); }
+
+CLI::Validator above(double lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        const double v = number(s);
+        if (std::isnan(v)) return fmt::format("'{}' is not a number", s);
+        if (!(v > lo) || std::isinf(v)) return fmt::format("must be a finite number > {} (got {})", lo, s);
+        return "";
+      },
+      fmt::format("> {}", lo));
+}
+
+CLI::Validator non_empty() {
+  return CLI::Validator([](std::string& s) -> std::string { return s.empty() ? "must not be empty" : ""; },
+                        "not empty");
+}
+
+}  // namespace wn::app

@@ -1,0 +1,33 @@
+// A run's configuration files: config.json (the TrainConfig) and the model description
+// every checkpoint carries, written as JSON and read back with every field checked (a
+// whole number that is a whole number in range, a size that is not absurd), so that a
+// damaged or hand-edited file gives an error naming the file and the field, never a
+// crash or a model of 11 GB.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "gan/models.h"
+#include "gan/trainer.h"
+
+namespace wn::gan {
+
+// A run or model description that cannot be used; the message names the field.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+nlohmann::json model_to_json(const ModelConfig& m);
+// The model description back; throws ConfigError (a wrong version, a missing or
+// malformed field, a value out of range, a model too large to build).
+ModelConfig model_from_json(const nlohmann::json& j);
+nlohmann::json train_to_json(const TrainConfig& c);
+// Checks a model description's values and its size (at most kMaxModelParameters,
+// estimated before anything is allocated); throws ConfigError naming the field.
+void validate_model(const ModelConfig& m);
+constexpr double kMaxModelParameters = 2e9;
+// A whole number written as text (checkpoint metadata) in [lo, hi]; what names it.
+int64_t parse_int(const std::string& text, const std::string& what, int64_t lo, int64_t hi);
+
+}  // namespace wn::gan
