@@ -27,8 +27,11 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& 
 // Value checks with short messages: in [lo, hi], >= lo, > lo (finite), a non-empty string.
 CLI::Validator in_range(double lo, double hi);
 CLI::Validator at_least(double lo);
-CLI::Validator above(double lo);
+CLI::Validator above(double lo, double hi);
 CLI::Validator non_empty();
+
+// Adds --max-image-pixels (the decoded-image limit of gan/data.h), applied when parsed.
+void add_max_pixels_option(CLI::App* cmd);
 
 // Adds `wngan gradcheck`.
 void add_gradcheck(CLI::App& app);

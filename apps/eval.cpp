@@ -112,6 +112,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--threads", *threads, "Worker threads (default: all cores)")
       ->check(in_range(0, 4096));
   cmd->add_option("--device", r->device, "cpu | cuda | cuda:N")->capture_default_str();
+  add_max_pixels_option(cmd);
   cmd->callback([r, threads]() {
     if (*threads > 0) set_num_threads(*threads);
     EvalResult e = evaluate_run(*r);

@@ -180,8 +180,9 @@ std::vector<Figure> write_study_figures(const std::string& dir, const std::vecto
                   int64_t(1 + rs.size()) * (W + kPad) + kPad, n * (H + kPad) + kPad);
         fs::remove(raw);
         figs.push_back({out, fmt::format("The first {} final-test images of seed {} (split_seed{}.json; the same images "
-                                         "for every model) and their reconstructions G(z*) by each model's best "
-                                         "checkpoint ({}), {} RMSProp steps on z from z = 0.",
+                                         "for every model) and their reconstructions G(z*) by each model's tested "
+                                         "checkpoint (the best, or the last where no running test ran: {}), {} RMSProp "
+                                         "steps on z from z = 0.",
                                          n, seed, seed, which, rs[0]->eval_steps)});
       }
     }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "gan/data.h"
 
 namespace wn::app {
 
@@ -38,20 +39,29 @@ CLI::Validator in_range(double lo, double hi) {
 
 CLI::Validator at_least(double lo) { return in_range(lo, std::numeric_limits<double>::infinity()); }
 
-CLI::Validator above(double lo) {
+CLI::Validator above(double lo, double hi) {
   return CLI::Validator(
-      [lo](std::string& s) -> std::string {
+      [lo, hi](std::string& s) -> std::string {
         const double v = number(s);
         if (std::isnan(v)) return fmt::format("'{}' is not a number", s);
         if (!(v > lo) || std::isinf(v)) return fmt::format("must be a finite number > {} (got {})", lo, s);
+        if (v > hi) return fmt::format("must be <= {} (got {})", hi, s);
         return "";
       },
-      fmt::format("> {}", lo));
+      fmt::format("> {} and <= {}", lo, hi));
 }
 
 CLI::Validator non_empty() {
   return CLI::Validator([](std::string& s) -> std::string { return s.empty() ? "must not be empty" : ""; },
                         "not empty");
+}
+
+void add_max_pixels_option(CLI::App* cmd) {
+  cmd->add_option_function<int64_t>(
+         "--max-image-pixels", [](const int64_t& n) { gan::set_max_image_pixels(n); },
+         "Refuse images that decode to more pixels (width x height) than this")
+      ->default_val(gan::max_image_pixels())
+      ->check(in_range(1, 1e12));
 }
 
 }  // namespace wn::app

@@ -211,7 +211,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     it->test.push_back(r.final_test);
     it->train.push_back(r.final_train);
     it->best.push_back(r.best_running);
-    it->best_iter.push_back(double(r.best_iteration));
+    it->best_iter.push_back(r.best_iteration >= 0 ? double(r.best_iteration) : NAN);
     it->secs.push_back(r.train_seconds);
     it->diverged += r.diverged;
   }

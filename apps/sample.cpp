@@ -1,6 +1,7 @@
 // `wngan sample`: images from a checkpoint's generator, in evaluation mode: a PNG grid
 // of random codes, or the raw output x (N, C, H, W) for codes z (N, code) given in a
 // safetensors file. `wngan split`: writes a reproducible data split on its own.
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,9 @@ void add_sample(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("sample", "Generate images from a checkpoint (evaluation mode)");
-  cmd->add_option("--checkpoint", o->checkpoint, "A checkpoint (e.g. RUN/checkpoints/best.safetensors)")->required();
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "A checkpoint file, or a run folder (its best checkpoint, else its last)")
+      ->required();
   cmd->add_option("--n", o->n, "Number of random codes for a PNG grid")->capture_default_str()
       ->check(in_range(1, 65536));
   cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str();
@@ -34,7 +37,22 @@ void add_sample(CLI::App& app) {
       ->check(non_empty());
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o]() {
-    gan::Gan g = gan::load_gan_from_checkpoint(o->checkpoint);
+    std::string ckpt = o->checkpoint;
+    if (std::filesystem::is_directory(ckpt)) {
+      const std::string best = ckpt + "/checkpoints/best.safetensors", last = ckpt + "/checkpoints/last.safetensors";
+      if (std::filesystem::exists(best))
+        ckpt = best;
+      else if (std::filesystem::exists(last))
+        ckpt = last;
+      else
+        throw std::runtime_error(fmt::format("{}: a folder without checkpoints/best or last.safetensors", ckpt));
+    }
+    const std::string ext = std::filesystem::path(o->out).extension().string();
+    if (o->z.empty() && ext != ".png" && ext != ".jpg" && ext != ".jpeg")
+      throw std::invalid_argument(fmt::format("--out {}: a grid is written as .png, .jpg or .jpeg", o->out));
+    if (!o->z.empty() && ext != ".safetensors")
+      throw std::invalid_argument(fmt::format("--out {}: with --z the images are written as .safetensors", o->out));
+    gan::Gan g = gan::load_gan_from_checkpoint(ckpt);
     const Device device = Device::parse(o->device);
     g.G->to(device);
     g.G->eval();
@@ -46,13 +64,16 @@ void add_sample(CLI::App& app) {
         throw std::invalid_argument(
             fmt::format("{}: 'z' must be (N, {}) with N >= 1, got {}", o->z, g.config.code, z.shape().str()));
       Tensor x = (*g.G)(z.to(device));
-      nn::save_safetensors(o->out, {{"x", x}}, {{"checkpoint", o->checkpoint}});
+      nn::save_safetensors(o->out, {{"x", x}}, {{"checkpoint", ckpt}});
       fmt::print("wrote x {} to {}\n", x.shape().str(), o->out);
       return;
     }
     Generator gen(o->seed);
     Tensor x = (*g.G)(randn({o->n, g.config.code}, gen).to(device));
-    gan::write_png_grid(o->out, x);
+    if (ext == ".png")
+      gan::write_png_grid(o->out, x);
+    else
+      gan::write_jpg_grid(o->out, x);
     fmt::print("wrote a grid of {} samples ({}) to {}\n", o->n, g.config.describe(), o->out);
   });
 }

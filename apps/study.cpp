@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "apps/report.h"
@@ -23,6 +24,7 @@
 #include "gan/presets.h"
 #include "gan/split.h"
 #include "gan/trainer.h"
+#include "nn/checkpoint.h"
 
 namespace wn::app {
 
@@ -49,6 +51,49 @@ std::string arch_value(CLI::App* cmd, const std::string& option, const std::stri
   return given;
 }
 
+// study.json: the runs a study has finished, with their results, so --resume keeps them.
+void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done) {
+  nlohmann::json j = nlohmann::json::object();
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  for (const auto& [key, r] : done)
+    j[key] = {{"model", r.model},           {"dir", r.dir},
+              {"seed", r.seed},             {"final_test", num(r.final_test)},
+              {"final_train", num(r.final_train)}, {"best_running", num(r.best_running)},
+              {"train_seconds", r.train_seconds},  {"best_iteration", r.best_iteration},
+              {"diverged", r.diverged},     {"eval_iteration", r.eval_iteration},
+              {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first}};
+  nn::write_file_atomic(path, j.dump(2) + "\n");
+}
+
+std::map<std::string, StudyRun> read_study_state(const std::string& path) {
+  std::map<std::string, StudyRun> done;
+  if (!fs::exists(path)) return done;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(read_text(path));
+    auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const auto& v = it.value();
+      StudyRun r;
+      r.model = v.at("model").get<std::string>();
+      r.dir = v.at("dir").get<std::string>();
+      r.seed = v.at("seed").get<uint64_t>();
+      r.final_test = num(v.at("final_test"));
+      r.final_train = num(v.at("final_train"));
+      r.best_running = num(v.at("best_running"));
+      r.train_seconds = v.at("train_seconds").get<double>();
+      r.best_iteration = v.at("best_iteration").get<int64_t>();
+      r.diverged = v.at("diverged").get<bool>();
+      r.eval_iteration = v.at("eval_iteration").get<int64_t>();
+      r.eval_steps = v.at("eval_steps").get<int64_t>();
+      r.eval_first = v.at("eval_first").get<std::string>();
+      done[it.key()] = r;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not a study state ({}); --force starts the study anew", path, e.what()));
+  }
+  return done;
+}
+
 }  // namespace
 
 void add_study(CLI::App& app) {
@@ -56,6 +101,7 @@ void add_study(CLI::App& app) {
     ModelOptions model;
     std::string data = "fashion-mnist", models = "none,batch,weight", out = "study", device = "cpu";
     std::string preset, crop, loss = "bce", protocol = "alternating", select_on = "test";
+    bool resume = false, force = false;
     int64_t final_test = 2000, running_test = 200;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
             test_steps = 50;
@@ -81,7 +127,7 @@ void add_study(CLI::App& app) {
       ->check(CLI::IsMember({"alternating", "simultaneous"}));
   cmd->add_option("--rms-eps", o->rms_eps, "RMSProp epsilon (the ResNet: 1e-8)")
       ->capture_default_str()
-      ->check(above(0));
+      ->check(above(0, 1));
   cmd->add_option("--select-on", o->select_on, "Running test on final-test (test) or training (train) images")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
@@ -96,7 +142,7 @@ void add_study(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()
       ->check(in_range(1, 65536));
   cmd->add_option("--lr", o->lr, "Learning rate (the ResNet: 2e-5)")->capture_default_str()
-      ->check(above(0));
+      ->check(above(0, 1e6));
   cmd->add_option("--test-steps", o->test_steps, "RMSProp steps of the running test")->capture_default_str()
       ->check(in_range(0, 1e9));
   cmd->add_option("--test-every", o->test_every, "Iterations between running tests")->capture_default_str()
@@ -114,8 +160,28 @@ void add_study(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)")
       ->check(in_range(0, 4096));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
+  add_max_pixels_option(cmd);
+  cmd->add_flag("--resume", o->resume,
+                "Continue the study in --out: finished runs are kept, an interrupted one resumes, the rest start");
+  cmd->add_flag("--force", o->force, "Replace the study in --out (its runs and report are removed)");
   cmd->callback([o, cmd]() {
     apply_preset(cmd, o->preset);
+    if (o->resume && o->force) throw std::invalid_argument("--resume and --force exclude each other");
+    const std::string state = o->out + "/study.json";
+    std::map<std::string, StudyRun> done;  // "model_seedS" -> its results
+    if (o->resume) {
+      done = read_study_state(state);
+    } else if (fs::exists(state) || (fs::exists(o->out + "/runs") && !fs::is_empty(o->out + "/runs"))) {
+      if (!o->force)
+        throw std::runtime_error(fmt::format("{} holds a study already: --resume continues it, --force replaces it, "
+                                             "or choose another --out",
+                                             o->out));
+      for (const char* name : {"runs", "study.json", "results.md", "results.csv", "report.html", "plots", "strips",
+                               "figures"})
+        fs::remove_all(o->out + "/" + name);
+      for (auto& e : fs::directory_iterator(o->out))
+        if (e.path().filename().string().rfind("split_seed", 0) == 0) fs::remove(e.path());
+    }
     if (o->threads > 0) set_num_threads(o->threads);
     std::pair<int64_t, int64_t> crop{0, 0};
     if (!o->crop.empty()) crop = parse_size(o->crop, "--crop");
@@ -157,14 +223,34 @@ void add_study(CLI::App& app) {
         // One split per seed, shared by every model of that seed.
         const std::string split = fmt::format("{}/split_seed{}.json", o->out, seed);
         if (fs::exists(split)) c.split_file = split;
-        fmt::print(stderr, "\n== {} (seed {}): {} iterations -> {}\n", m, seed, c.iters, c.out);
+        const std::string key = fmt::format("{}_seed{}", m, seed);
+        if (done.count(key)) {
+          fmt::print(stderr, "\n== {} (seed {}): finished before, kept ({})\n", m, seed, c.out);
+          runs.push_back(done.at(key));
+          continue;
+        }
+        // An interrupted run resumes (with this study's --iters); anything else starts anew.
+        const bool resume_run = o->resume && fs::exists(c.out + "/checkpoints/last.safetensors");
+        if (resume_run) {
+          const int64_t iters = c.iters;
+          c = gan::load_train_config(c.out);
+          c.iters = iters;
+          c.device = o->device;
+        } else {
+          c.force = true;  // leftovers of a run that never saved are replaced
+        }
+        fmt::print(stderr, "\n== {} (seed {}): {} iterations -> {}{}\n", m, seed, c.iters, c.out,
+                   resume_run ? " (resumed)" : "");
         const auto t0 = std::chrono::steady_clock::now();
-        gan::Trainer t(c, false);
+        gan::Trainer t(c, resume_run);
         if (!fs::exists(split)) gan::save_split(split, t.split());
         t.running_test = running_test_hook(c.model.code, c.test_steps);
         bool diverged = false;
         try {
-          if (!t.run()) throw CLI::RuntimeError(130);
+          if (!t.run()) {
+            fmt::print(stderr, "study interrupted; `wngan study --resume --out {}` continues it\n", o->out);
+            throw CLI::RuntimeError(128 + t.interrupted_by());
+          }
         } catch (const gan::DivergedError& e) {
           fmt::print(stderr, "\n{}: {}\n", m, e.what());
           diverged = true;
@@ -174,13 +260,15 @@ void add_study(CLI::App& app) {
         r.seed = seed;
         r.dir = c.out;
         r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        r.best_running = t.best_loss();
+        // A run that ended before its first running test has no best: its last checkpoint is tested.
+        r.best_running = t.best_iteration() >= 0 ? t.best_loss() : NAN;
         r.best_iteration = t.best_iteration();
         r.diverged = diverged;
-        if (fs::exists(c.out + "/checkpoints/best.safetensors")) {
+        const std::string ckpt = fs::exists(c.out + "/checkpoints/best.safetensors") ? "best" : "last";
+        if (fs::exists(c.out + "/checkpoints/" + ckpt + ".safetensors")) {
           EvalRequest e;
           e.run = c.out;
-          e.checkpoint = "best";
+          e.checkpoint = ckpt;
           e.n = o->eval_n;
           e.steps = o->eval_steps;
           e.device = o->device;
@@ -190,8 +278,11 @@ void add_study(CLI::App& app) {
           r.eval_iteration = er.iteration;
           r.eval_steps = e.steps;
           r.eval_first = er.first_file;
-          fmt::print(stderr, "{}: final test loss {:.6f} (training images {:.6f})\n", m, er.test_loss, er.train_loss);
+          fmt::print(stderr, "{}: final test loss {:.6f} (training images {:.6f}, {} checkpoint)\n", m, er.test_loss,
+                     er.train_loss, ckpt);
         }
+        done[key] = r;
+        write_study_state(state, done);
         runs.push_back(r);
       }
     }

@@ -103,10 +103,10 @@ void add_train(CLI::App& app) {
   add_preset_option(cmd, o->preset);
   cmd->add_option("--lr", t.lr, "Learning rate of G and D (RMSProp; the ResNet: 2e-5)")
       ->capture_default_str()
-      ->check(above(0));
+      ->check(above(0, 1e6));
   cmd->add_option("--rms-eps", t.rms_eps, "RMSProp epsilon of G and D (the ResNet: 1e-8)")
       ->capture_default_str()
-      ->check(above(0));
+      ->check(above(0, 1));
   cmd->add_option("--protocol", t.protocol,
                   "alternating (D on real and fake batches, then G: the paper) | simultaneous (one fake batch for G "
                   "and D: the authors' ResNet code, the ResNet's default)")
@@ -146,6 +146,7 @@ void add_train(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)")
       ->check(in_range(0, 4096));
   cmd->add_option("--device", o->train.device, "cpu | cuda | cuda:N")->capture_default_str();
+  add_max_pixels_option(cmd);
   cmd->add_flag("!--no-final-test", o->final_test, "Skip the final reconstruction test and report at the end");
   cmd->add_option("--final-n", o->final_n, "Final-test images reconstructed at the end (wngan eval does all)")
       ->capture_default_str()

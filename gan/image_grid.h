@@ -8,6 +8,8 @@ namespace wn::gan {
 
 // Lays images out in rows of `cols` with a `pad`-pixel border and writes a PNG.
 void write_png_grid(const std::string& path, const Tensor& images, int64_t cols = 0, int64_t pad = 2);
+// The same grid as a JPEG (quality 95).
+void write_jpg_grid(const std::string& path, const Tensor& images, int64_t cols = 0, int64_t pad = 2);
 // Stacks rows of images side by side: row r of the result holds images[r] (each a
 // (N, C, H, W) tensor of equal shape); used for strips across iterations and
 // target / reconstruction pairs.

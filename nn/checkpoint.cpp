@@ -128,7 +128,10 @@ TensorFile load_safetensors(const std::string& path, bool allow_nonfinite) {
   std::stringstream ss;
   ss << f.rdbuf();
   if (f.bad()) throw CheckpointError(fmt::format("{}: read error", path));
-  const std::string bytes = ss.str();
+  return parse_safetensors(ss.str(), path, allow_nonfinite);
+}
+
+TensorFile parse_safetensors(const std::string& bytes, const std::string& path, bool allow_nonfinite) {
   if (bytes.size() < 8)
     throw CheckpointError(fmt::format("{}: truncated: {} bytes, too short for the 8-byte header length", path,
                                       bytes.size()));

@@ -41,6 +41,8 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 // an unsupported dtype give a CheckpointError naming the file and the tensor; so does a
 // NaN or infinite value, unless allow_nonfinite (for inspecting a diverged run).
 TensorFile load_safetensors(const std::string& path, bool allow_nonfinite = false);
+// The same on the bytes of a file; path names it in messages.
+TensorFile parse_safetensors(const std::string& bytes, const std::string& path, bool allow_nonfinite = false);
 // Throws a CheckpointError unless path is an existing regular file (what: "checkpoint", ...).
 void require_regular_file(const std::string& path, const char* what);
 // Copies file tensors into the destinations of the same names (optionally under a

@@ -83,6 +83,13 @@ TEST_CASE("train ends with the final test and a report; sample and split work fr
   CHECK(x.get("x").shape() == Shape{3, 1, 28, 28});
   run_cli({"sample", "--checkpoint", d + "/run/checkpoints/last.safetensors", "--n", "4", "--out", d + "/grid.png"});
   CHECK(fs::exists(d + "/grid.png"));
+  // A run folder for --checkpoint (its best), and a JPEG by the extension.
+  run_cli({"sample", "--checkpoint", d + "/run", "--n", "4", "--out", d + "/grid.jpg"});
+  CHECK(app::read_text(d + "/grid.jpg").substr(0, 2) == "\xff\xd8");
+  nn::save_safetensors(d + "/empty_z.safetensors", {{"z", Tensor::zeros({0, 16})}});
+  CHECK_THROWS_WITH(run_cli({"sample", "--checkpoint", d + "/run", "--z", d + "/empty_z.safetensors", "--out",
+                             d + "/x3.safetensors"}),
+                    doctest::Contains("with N >= 1"));
   nn::save_safetensors(d + "/bad_z.safetensors", {{"z", randn({3, 5}, g)}});
   CHECK_THROWS_WITH(run_cli({"sample", "--checkpoint", d + "/run/checkpoints/last.safetensors", "--z",
                              d + "/bad_z.safetensors", "--out", d + "/x2.safetensors"}),
@@ -114,6 +121,35 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) CHECK(fs::exists(d + "/study/plots/running_test.png"));
   // Every model of a seed used that seed's split.
   CHECK(app::read_text(d + "/study/runs/none_seed2/split.json") == app::read_text(d + "/study/runs/weight_seed2/split.json"));
+  // The paper's figures, with captions naming checkpoints and images.
+  for (const char* f : {"reconstructions_seed1.png", "fixed_code_seed2.png", "early_training_seed1.png"})
+    CHECK_MESSAGE(fs::exists(d + "/study/figures/" + f), f);
+  CHECK(html.find("no running test ran: vanilla at iteration") != std::string::npos);
+  CHECK(md.find("as reported (unverified") != std::string::npos);
+  CHECK(md.find("first 200 final-test images") != std::string::npos);
+  // The same study again is refused; --resume keeps every finished run (nothing retrained).
+  const std::vector<std::string> again = {"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8",
+                                          "--iters", "20", "--test-every", "10", "--sample-every", "5", "--final-test",
+                                          "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out",
+                                          d + "/study"};
+  CHECK_THROWS_WITH(run_cli(again), doctest::Contains("holds a study already"));
+  const std::string before = app::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors");
+  std::vector<std::string> resume = again;
+  resume.push_back("--resume");
+  run_cli(resume);
+  CHECK(app::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors") == before);
+  CHECK(app::read_text(d + "/study/results.csv") == csv);
+  // An interrupted run (dropped from study.json, its checkpoint at iteration 10) resumes to 20.
+  nlohmann::json state = nlohmann::json::parse(app::read_text(d + "/study/study.json"));
+  state.erase("weight_seed2");
+  std::ofstream(d + "/study/study.json") << state.dump();
+  resume.back() = "--resume";
+  std::vector<std::string> longer = resume;
+  longer[10] = "30";  // --iters 30
+  run_cli(longer);
+  nn::TensorFile f = nn::load_safetensors(d + "/study/runs/weight_seed2/checkpoints/last.safetensors");
+  CHECK(f.metadata.at("iteration") == "30");
+  CHECK(nlohmann::json::parse(app::read_text(d + "/study/study.json")).contains("weight_seed2"));
   fs::remove_all(d);
 }
 

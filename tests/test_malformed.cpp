@@ -19,6 +19,7 @@
 #include "gan/split.h"
 #include "helpers.h"
 #include "nn/checkpoint.h"
+#include "tests/fuzz/harness.h"
 
 using namespace wn;
 namespace fs = std::filesystem;
@@ -339,5 +340,60 @@ TEST_CASE("images: a decompression bomb is refused from its header; a truncated 
   }
   CHECK(refused == cases);
   MESSAGE(cases << " truncated LMDB files, all refused");
+  fs::remove_all(d);
+}
+
+TEST_CASE("fuzzing: every seed input and every input a fuzz target ever crashed on is read or refused cleanly") {
+  int n = 0;
+  for (const char* kind : {"corpus", "regressions"})
+    for (const auto& t : wn::fuzz::targets()) {
+      const fs::path dir = fs::path(WNGAN_SOURCE_DIR) / "tests/fuzz" / kind / t.name;
+      if (!fs::is_directory(dir)) continue;
+      for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string b = read_bytes(e.path().string());
+        INFO(t.name << ": " << e.path().string());
+        t.run(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+        ++n;
+      }
+    }
+  MESSAGE(n << " fuzz inputs replayed");
+  CHECK(n >= 8);
+}
+
+TEST_CASE("image folders: every truncation and 300 byte changes of a PNG and a JPEG are decoded or refused by name") {
+  const std::string d = wn::test::temp_dir("img_bytes");
+  std::vector<uint8_t> px(12 * 10 * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37);
+  auto sink = [](void* c, void* data, int n) { static_cast<std::string*>(c)->append((char*)data, n); };
+  std::string png, jpg;
+  stbi_write_png_to_func(sink, &png, 12, 10, 3, px.data(), 12 * 3);
+  stbi_write_jpg_to_func(sink, &jpg, 12, 10, 3, px.data(), 90);
+  std::mt19937 rng(11);
+  int cases = 0, refused = 0;
+  for (const std::string& good : {png, jpg}) {
+    std::vector<std::string> bad;
+    for (size_t n = 0; n < good.size(); n += 7) bad.push_back(good.substr(0, n));
+    for (int k = 0; k < 150; ++k) {
+      std::string b = good;
+      b[rng() % b.size()] = char(rng());
+      bad.push_back(b);
+    }
+    for (const std::string& b : bad) {
+      const std::string dir = d + "/" + std::to_string(cases);
+      fs::create_directories(dir);
+      write_bytes(dir + "/x.png", b);
+      ++cases;
+      try {
+        auto ds = gan::open_dataset("folder:" + dir, 12, 12, 3);
+        std::vector<float> out(3 * 12 * 12);
+        ds->load(0, out.data());
+      } catch (const gan::DataError& e) {
+        ++refused;
+        CHECK_MESSAGE(std::string(e.what()).find(dir) != std::string::npos, e.what());
+      }
+    }
+  }
+  MESSAGE(cases << " damaged images, " << refused << " refused");
+  CHECK(refused > cases / 3);
   fs::remove_all(d);
 }

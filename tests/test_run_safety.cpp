@@ -243,3 +243,54 @@ TEST_CASE("out-of-range options, empty work and an empty --out are refused with 
                     doctest::Contains("empty batch"));
   fs::remove_all(d);
 }
+
+TEST_CASE("the program: an unknown command suggests the nearest, --version, help shows defaults") {
+  auto run = [](const std::string& args) {
+    const std::string out = wn::test::temp_dir("prog") + "/out.txt";
+    const int rc = std::system((std::string(WNGAN_BIN) + " " + args + " > " + out + " 2>&1").c_str());
+    return std::make_pair(WEXITSTATUS(rc), read_bytes(out));
+  };
+  auto [rc1, o1] = run("trian");
+  CHECK(rc1 == 2);
+  CHECK(o1.find("unknown command 'trian' (did you mean 'train'?)") != std::string::npos);
+  auto [rc2, o2] = run("--version");
+  CHECK(rc2 == 0);
+  CHECK(o2.find("wngan 0.") != std::string::npos);
+  auto [rc3, o3] = run("help train");
+  CHECK(rc3 == 0);
+  CHECK(o3.find("--batch INT:1 to 65536=32") != std::string::npos);
+  auto [rc4, o4] = run("train --batch 0");
+  CHECK(rc4 != 0);
+  CHECK(o4.find("--batch: must be >= 1 (got 0)") != std::string::npos);
+  auto [rc5, o5] = run("sample --checkpoint /nonexistent --out grid.bmp");
+  CHECK(rc5 == 1);
+  CHECK(o5.find("a grid is written as .png, .jpg or .jpeg") != std::string::npos);
+}
+
+TEST_CASE("every numeric option of train and study refuses zero-or-negative, absurd and non-numeric values by rule") {
+  struct Opt {
+    const char* cmd;
+    const char* name;
+    const char* bad;  // a value below its range
+  };
+  const std::vector<Opt> opts = {
+      {"train", "--batch", "0"},        {"train", "--lr", "0"},          {"train", "--rms-eps", "0"},
+      {"train", "--iters", "-1"},       {"train", "--final-test", "0"},  {"train", "--sample-every", "-1"},
+      {"train", "--test-every", "-1"},  {"train", "--test-steps", "-1"}, {"train", "--save-every", "-1"},
+      {"train", "--log-every", "0"},    {"train", "--threads", "-1"},    {"train", "--final-n", "0"},
+      {"train", "--final-steps", "-1"}, {"train", "--nf", "0"},          {"train", "--code", "0"},
+      {"train", "--nlayer", "-1"},      {"train", "--blocks", "0"},      {"train", "--channels", "0"},
+      {"train", "--max-image-pixels", "0"}, {"study", "--seeds", "0"},   {"study", "--batch", "0"},
+      {"study", "--iters", "-1"},       {"study", "--final-n", "0"},     {"study", "--running-test", "-1"},
+      {"study", "--lr", "-1"},          {"study", "--test-every", "-1"}};
+  int cases = 0;
+  for (const Opt& o : opts)
+    for (const std::string& v : {std::string(o.bad), std::string("1e300"), std::string("abc"), std::string("")}) {
+      const std::string e = cli({o.cmd, o.name, v});
+      INFO(o.cmd << " " << o.name << " '" << v << "': " << e);
+      CHECK(e.find(o.name) != std::string::npos);  // the message names the option
+      CHECK(e.size() < 200);                        // and is short: no 309-digit range
+      ++cases;
+    }
+  MESSAGE(cases << " bad option values");
+}
