@@ -160,6 +160,42 @@ void check_pixels(const std::string& where, int64_t w, int64_t h) {
                                 where, w, h, w * h, max_image_pixels()));
 }
 
+// stb_image's JPEG reader (Debian's 2.27) writes past a table when a Huffman table
+// declares more than 256 codes (found by tests/fuzz); refuse such a file before stb sees
+// it. Walks every marker segment (across the scans of a progressive JPEG) and reads each
+// DHT table's 16 counts as stb does: past the end of the file a byte reads as 0.
+void check_jpeg_tables(const std::string& where, const uint8_t* d, size_t n) {
+  if (n < 4 || d[0] != 0xff || d[1] != 0xd8) return;  // not a JPEG
+  auto byte = [&](size_t i) -> size_t { return i < n ? d[i] : 0; };
+  size_t p = 2;
+  while (p + 1 < n) {
+    if (d[p] != 0xff) {  // entropy-coded data after a scan: find the next marker
+      ++p;
+      continue;
+    }
+    const uint8_t m = d[p + 1];
+    if (m == 0xff || m == 0x00 || (m >= 0xd0 && m <= 0xd7) || m == 0x01 || m == 0xd8) {
+      p += m == 0xff ? 1 : 2;
+      continue;
+    }
+    if (m == 0xd9) return;  // end of image
+    const size_t len = (byte(p + 2) << 8) | byte(p + 3);
+    if (m == 0xc4) {  // DHT: tables of (class/id, 16 counts, the codes), as stb reads them
+      int64_t left = int64_t(len) - 2;
+      size_t q = p + 4;
+      while (left > 0) {
+        size_t codes = 0;
+        for (int i = 0; i < 16; ++i) codes += byte(q + 1 + size_t(i));
+        if (codes > 256)
+          throw DataError(fmt::format("{}: damaged JPEG (a Huffman table declares {} codes, at most 256)", where, codes));
+        q += 17 + codes;
+        left -= int64_t(17 + codes);
+      }
+    }
+    p += 2 + len;
+  }
+}
+
 // Decodes an encoded image (PNG, JPEG, WebP, ...) to interleaved RGB or grey.
 std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_t n, int want_c, int& h, int& w) {
   std::vector<uint8_t> out;
@@ -180,6 +216,7 @@ std::vector<uint8_t> decode(const std::string& where, const uint8_t* data, size_
     return out;
   }
   int c = 0;
+  check_jpeg_tables(where, data, n);
   if (!stbi_info_from_memory(data, static_cast<int>(n), &w, &h, &c))
     throw DataError(fmt::format("{}: undecodable image ({})", where, stbi_failure_reason()));
   check_pixels(where, w, h);
@@ -223,8 +260,18 @@ class FolderDataset : public Dataset {
   }
   void check_headers() const {
     for (auto& f : files_) {
+      // The first 256 KiB hold every header stb reads for the size.
+      std::string head(size_t(1) << 18, '\0');
+      {
+        require_regular(f);
+        std::ifstream in(f, std::ios::binary);
+        in.read(head.data(), std::streamsize(head.size()));
+        head.resize(size_t(in.gcount()));
+      }
+      const auto* hp = reinterpret_cast<const uint8_t*>(head.data());
+      check_jpeg_tables(f, hp, head.size());
       int w, h, c;
-      if (!stbi_info(f.c_str(), &w, &h, &c))
+      if (!stbi_info_from_memory(hp, int(head.size()), &w, &h, &c))
         throw DataError(fmt::format("{}: undecodable image ({})", f, stbi_failure_reason()));
       check_pixels(f, w, h);
       if ((crop_h && h < crop_h) || (crop_w && w < crop_w))
