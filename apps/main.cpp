@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, the version or the usage error
     return code == 0 ? 0 : 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "wngan: error: out of memory (the model, batch or data set is too large for this machine)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wngan: error: %s\n", e.what());
     return 1;

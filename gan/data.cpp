@@ -165,9 +165,13 @@ void check_pixels(const std::string& where, int64_t w, int64_t h) {
 // it. Walks every marker segment (across the scans of a progressive JPEG) and reads each
 // DHT table's 16 counts as stb does: past the end of the file a byte reads as 0.
 void check_jpeg_tables(const std::string& where, const uint8_t* d, size_t n) {
-  if (n < 4 || d[0] != 0xff || d[1] != 0xd8) return;  // not a JPEG
+  // stb takes a JPEG to be 0xff, any number of further 0xff fill bytes, then SOI (0xd8).
+  if (n < 2 || d[0] != 0xff) return;
+  size_t p = 0;
+  while (p < n && d[p] == 0xff) ++p;
+  if (p >= n || d[p] != 0xd8) return;  // not a JPEG
+  ++p;
   auto byte = [&](size_t i) -> size_t { return i < n ? d[i] : 0; };
-  size_t p = 2;
   while (p + 1 < n) {
     if (d[p] != 0xff) {  // entropy-coded data after a scan: find the next marker
       ++p;
