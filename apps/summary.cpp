@@ -13,12 +13,25 @@
 namespace wn::app {
 
 namespace {
+// "64,128,256" -> {64, 128, 256}; anything else is an error naming --features.
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> v;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) v.push_back(std::stoll(item));
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    size_t used = 0;
+    int64_t x = 0;
+    try {
+      x = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || x < 1 || x > 8192)
+      throw std::invalid_argument(
+          fmt::format("--features '{}': expected whole numbers from 1 to 8192 separated by commas", s));
+    v.push_back(x);
+  }
   return v;
 }
 
@@ -81,6 +94,7 @@ gan::ModelConfig ModelOptions::config() const {
   c.code = code;
   c.nlayer = nlayer;
   c.features = parse_list(features);
+  if (c.arch == "resnet" && c.features.empty()) c.features = {64, 128, 256, 384, 512};  // the authors' ResNet
   c.blocks = blocks;
   return c;
 }
