@@ -245,6 +245,7 @@ TEST_CASE("out-of-range options, empty work and an empty --out are refused with 
 }
 
 TEST_CASE("the program: an unknown command suggests the nearest, --version, help shows defaults") {
+  REQUIRE_MESSAGE(fs::exists(WNGAN_BIN), "the wngan program is not built: " << WNGAN_BIN);
   auto run = [](const std::string& args) {
     const std::string out = wn::test::temp_dir("prog") + "/out.txt";
     const int rc = std::system((std::string(WNGAN_BIN) + " " + args + " > " + out + " 2>&1").c_str());

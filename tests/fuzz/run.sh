@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes every file reader with libFuzzer for SECONDS each (default 60), two at a time:
-#   bash tests/fuzz/run.sh 600
+# Fuzzes every file reader (or the targets named) with libFuzzer for SECONDS each (default
+# 60), two at a time:
+#   bash tests/fuzz/run.sh 600            # all targets
+#   bash tests/fuzz/run.sh 600 image lmdb # these two
 # Builds build-fuzz/ with clang, AddressSanitizer and UndefinedBehaviorSanitizer (installs
 # clang and libFuzzer when missing; needs root), starts each target from the checked-in seed
 # corpus (tests/fuzz/corpus/TARGET, copied so the seeds stay as they are), and reports per
@@ -11,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-60}"
 targets=(safetensors idx cifar image lmdb split config model)
+[ $# -gt 1 ] && targets=("${@:2}")
 if ! command -v clang++ >/dev/null 2>&1 || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
 fi

@@ -12,7 +12,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dcuda=disabled -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C build-fuzz tests/wngan_tests
+ninja -C build-fuzz tests/wngan_tests apps/wngan
 export ASAN_OPTIONS=detect_leaks=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 build-fuzz/tests/wngan_tests -sf='*malformed*,*run_safety*,*test_resize*,*test_data*,*test_checkpoint*,*test_presets*' \
