@@ -257,19 +257,21 @@ void Trainer::append_metrics(int64_t it, const StepLosses& l, double secs, doubl
   if (ok) metrics_warned_ = false;
 }
 
-void Trainer::check_sane(const StepLosses& l) const {
+void Trainer::check_sane(const StepLosses& l, bool tensors) const {
   auto bad = [](double v) { return !std::isfinite(v) || std::fabs(v) > kLossBound; };
-  std::string what;
-  if (bad(l.d_real) || bad(l.d_fake) || bad(l.g))
-    what = fmt::format("D real loss {}, D fake loss {}, G loss {}", l.d_real, l.d_fake, l.g);
-  else
+  // The first parameter or optimizer state that is not finite (a scan of every weight).
+  auto nonfinite = [&]() -> std::string {
     for (const nn::Named& named : {gan_.G->named_parameters(), gan_.D->named_parameters(), opt_g_->state(),
                                    opt_d_->state()})
       for (const auto& [name, t] : named)
-        if (!std::isfinite(sum_squares(t))) {
-          what = fmt::format("'{}' holds NaN or infinite values", name);
-          break;
-        }
+        if (!std::isfinite(sum_squares(t))) return fmt::format("'{}' holds NaN or infinite values", name);
+    return "";
+  };
+  std::string what;
+  if (bad(l.d_real) || bad(l.d_fake) || bad(l.g))
+    what = fmt::format("D real loss {}, D fake loss {}, G loss {}", l.d_real, l.d_fake, l.g);
+  else if (tensors)
+    what = nonfinite();
   if (what.empty()) return;
   throw DivergedError(fmt::format(
       "training diverged at iteration {}: {}; checkpoints in {}: {}{} (a smaller --lr may help)", iter_, what,
@@ -417,7 +419,11 @@ bool Trainer::run() {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++iter_;
     saved_now = false;
-    check_sane(l);
+    // Weights are scanned every 100 iterations and before any checkpoint is written, so no
+    // checkpoint holds a non-finite value; in between a bad weight shows in the losses.
+    const bool saves = (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) ||
+                       (cfg_.save_every > 0 && iter_ % cfg_.save_every == 0) || iter_ == cfg_.iters || g_signal != 0;
+    check_sane(l, saves || iter_ % 100 == 0);
     double running = -1;
     if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every == 0) sample(iter_);
     if (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) {

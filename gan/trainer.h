@@ -111,8 +111,9 @@ class Trainer {
   void write_config() const;
   void sample(int64_t it);
   void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
-  // Throws DivergedError when a loss, a parameter or an optimizer state is not sane.
-  void check_sane(const StepLosses& l) const;
+  // Throws DivergedError when a loss is not sane or (with tensors) a parameter or an
+  // optimizer state is not finite.
+  void check_sane(const StepLosses& l, bool tensors) const;
   TrainConfig cfg_;
   RunDir dir_;
   std::unique_ptr<RunLock> lock_;
