@@ -5,6 +5,7 @@
 // apps/bench/compare_torch.py runs the same work in PyTorch side by side.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -79,8 +80,18 @@ std::string if_counted(double flop, double v, const char* f) {
   return flop > 0 ? fmt::format(fmt::runtime(f), v) : std::string("-");
 }
 
-// Peak resident memory of this process so far, in MiB.
+// Peak resident memory of this process so far, in MiB: VmHWM from /proc/self/status,
+// which starts afresh at exec (getrusage's ru_maxrss carries the parent's peak across
+// fork + exec, so a benchmark started from a big process would report the parent's).
 double peak_rss_mib() {
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long kib = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    std::fclose(f);
+    if (kib >= 0) return kib / 1024.0;
+  }
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;

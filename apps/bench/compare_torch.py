@@ -9,8 +9,16 @@ process for wngan and for PyTorch, so that peak RSS is per run.
 
 Usage: /usr/bin/python3 apps/bench/compare_torch.py [--wngan build/apps/wngan]
        [--threads 2] [--repeat 5] [--batch 32] [--what ops|iteration|recon|all]
-       [--image-size 64 --channels 3] [--out results.json]
+       [--image-size 64 --channels 3] [--out results.json] [--allow-reference-blas]
 PyTorch comes from Debian's python3-torch (hence /usr/bin/python3).
+
+A fair baseline: Debian's PyTorch calls whatever libblas.so.3 the alternatives system
+selects. On a fresh machine that is netlib's reference BLAS, on which PyTorch's
+transposed convolutions (GEMM + col2im) run at 2-6 GFLOP/s, several times slower than
+any real install (pip's PyTorch bundles MKL). The script names the BLAS PyTorch runs on
+and the CPU, and refuses the reference BLAS unless --allow-reference-blas is given;
+`bash setup.sh bench` installs libopenblas0-pthread, which becomes libblas.so.3.
+OpenBLAS and OpenMP get the same thread count as wngan.
 """
 import argparse
 import json
@@ -35,6 +43,91 @@ def median_time(fn, repeat, warmup=1, sync=None):
         fn()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+
+def cpu_name():
+    """The CPU's model name as lscpu prints it (or /proc/cpuinfo's), for every figure."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                name = line.split(":", 1)[1].strip()
+                field = lambda k: next((l.split(":", 1)[1].strip() for l in out.splitlines()
+                                        if l.startswith(k + ":")), "?")
+                flags = " " + field("Flags") + " "
+                isa = "AVX-512" if " avx512f " in flags else "AVX2" if " avx2 " in flags else "no AVX2"
+                return f"{name} (family {field('CPU family')} model {field('Model')}, {isa})"
+    except OSError:
+        pass
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def blas_info():
+    """Which BLAS the imported torch runs on: the BLAS libraries mapped into this process
+    (libblas.so.3 resolved through the alternatives links, OpenBLAS, MKL, BLIS), and the
+    build's BLAS_INFO. kind is openblas, mkl, blis, reference (netlib), bundled (none
+    mapped: linked into libtorch, as pip's MKL) or unknown."""
+    import torch
+    config = torch.__config__.show()
+    build = next((f.split("=", 1)[1] for f in config.replace(",", " ").split() if f.startswith("BLAS_INFO=")), "?")
+    mapped = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if any(k in name for k in ("blas", "mkl_", "blis")) and path not in mapped:
+                mapped.append(path)
+    real = [os.path.realpath(p) for p in mapped]
+    # What answers PyTorch's sgemm_ calls is the libblas.so.3 it links to; OpenBLAS's
+    # LAPACK may be mapped beside a reference libblas, so that one decides.
+    libblas = [r for r in real if os.path.basename(r).startswith("libblas.so")]
+    decisive = " ".join(libblas or real)
+    if "openblas" in decisive:
+        kind = "openblas"
+    elif "mkl" in decisive:
+        kind = "mkl"
+    elif "blis" in decisive:
+        kind = "blis"
+    elif libblas:
+        kind = "reference"  # netlib's libblas3 (/usr/lib/<triplet>/blas/libblas.so.3)
+    elif not real and build in ("mkl", "open", "openblas"):
+        kind = "bundled"
+    else:
+        kind = "unknown"
+    real = libblas + [r for r in real if r not in libblas]
+    return {"kind": kind, "libraries": real, "build_blas_info": build,
+            "mkldnn": bool(torch.backends.mkldnn.is_available())}
+
+
+def peak_rss_mib():
+    """This process's peak resident memory in MiB: VmHWM, which starts afresh at exec
+    (ru_maxrss would carry over the parent's peak, which has imported torch)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def limit_threads(threads):
+    """The same thread count for PyTorch's OpenMP pool and for OpenBLAS's own pool (it
+    would otherwise start one thread per core); must run before torch is imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def torch_sgemm_gflops(threads, n=2048, repeat=5):
+    """PyTorch's SGEMM rate (torch.mm, n^3, float32), i.e. the BLAS it runs on."""
+    import torch
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    return 2.0 * n ** 3 / median_time(lambda: torch.mm(a, b), repeat) / 1e9
 
 
 def torch_setup(threads, device):
@@ -77,7 +170,6 @@ def torch_times(op, threads, repeat, batch):
 
 def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, device):
     """Child process: times PyTorch's training iteration; prints JSON with peak RSS."""
-    import resource
     torch = torch_setup(threads, device)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_dcgan
@@ -89,7 +181,7 @@ def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, devi
     # The step ends with .item(): synchronised.
     seconds = median_time(lambda: step(real), repeat, warmup=3 if cuda else 1,
                           sync=torch.cuda.synchronize if cuda else None)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "peak_rss_mib": rss,
                       "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
 
@@ -142,15 +234,18 @@ def run_iterations(a):
           f"batch {a.batch}, {a.threads} threads, median of {a.repeat}")
     hdr = (f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'%SGEMM':>7} "
            f"{'wngan RSS MiB':>14} {'torch RSS MiB':>14}")
+    print("(%SGEMM: share of the best SGEMM rate of this run, wngan's Eigen or PyTorch's BLAS)")
     print(hdr)
     print("-" * len(hdr))
     for norm in a.norms.split(","):
         ours, theirs = run_pair(a, norm, "iteration", "--torch-child")
         it = ours["iterations"][0]
         ws, ts = it["seconds"], theirs["seconds"]
-        share = 100 * it.get("gflops", 0) / ours["sgemm_gflops"]
+        best = max(ours["sgemm_gflops"], a.torch_sgemm or 0)  # the best SGEMM rate of this run
+        share = 100 * it.get("gflops", 0) / best
         rows.append({"norm": norm, "device": a.device, "batch": a.batch, "wngan_s": ws, "torch_s": ts, "speedup": ts / ws,
                      "wngan_gflops": it.get("gflops"), "sgemm_gflops": ours["sgemm_gflops"],
+                     "torch_sgemm_gflops": a.torch_sgemm,
                      "rss_after_first_mib": it.get("rss_after_first_mib"),
                      "rss_after_last_mib": it.get("rss_after_last_mib"),
                      "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"],
@@ -175,9 +270,14 @@ def main():
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--nf", type=int, default=64)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (iteration benchmark)")
+    ap.add_argument("--allow-reference-blas", action="store_true",
+                    help="measure even when PyTorch runs on netlib's reference BLAS (not a fair baseline)")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     ap.add_argument("--torch-recon-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads < 1:
+        sys.exit("compare_torch: --threads must be at least 1")
+    limit_threads(a.threads)
     if a.torch_recon_child:
         torch_recon(a.torch_recon_child, a.threads, a.repeat, a.batch, a.channels, a.image_size, a.nf, 128, a.device)
         return
@@ -187,9 +287,25 @@ def main():
     if not os.path.exists(a.wngan):
         sys.exit(f"compare_torch: {a.wngan} not found; build first (bash setup.sh)")
     import torch
-    print(f"PyTorch {torch.__version__}, {a.threads} threads"
+    blas = blas_info()
+    cpu = cpu_name()
+    if blas["kind"] == "reference" and not a.device.startswith("cuda") and not a.allow_reference_blas:
+        sys.exit(f"compare_torch: PyTorch runs on netlib's reference BLAS ({', '.join(blas['libraries'])}), which "
+                 "makes its transposed convolutions several times slower than any real install: not a fair "
+                 "baseline. Install libopenblas0-pthread (bash setup.sh bench does; it becomes libblas.so.3), "
+                 "or pass --allow-reference-blas to measure anyway.")
+    sgemm = torch_sgemm_gflops(a.threads) if not a.device.startswith("cuda") else None
+    a.torch_sgemm = sgemm
+    print(f"CPU: {cpu}; PyTorch {torch.__version__}, {a.threads} threads, BLAS: {blas['kind']} "
+          f"({', '.join(blas['libraries']) or 'none mapped; BLAS_INFO=' + blas['build_blas_info']}), "
+          f"oneDNN {'on' if blas['mkldnn'] else 'off'}"
           + (f", {torch.cuda.get_device_name(0)}" if a.device.startswith("cuda") else ""))
-    results = {"torch": torch.__version__, "threads": a.threads}
+    if sgemm:
+        print(f"PyTorch SGEMM (torch.mm 2048^3 on {blas['kind']}): {sgemm:.1f} GFLOP/s")
+    if blas["kind"] == "reference":
+        print("WARNING: reference BLAS behind PyTorch (--allow-reference-blas): the ratios below are not fair")
+    results = {"torch": torch.__version__, "threads": a.threads, "cpu": cpu, "blas": blas,
+               "torch_sgemm_gflops": sgemm}
     if a.what in ("iteration", "all"):
         results["iterations"] = run_iterations(a)
     if a.what in ("recon", "all"):
@@ -208,17 +324,20 @@ def main():
             ours = json.load(f)
 
     print(f"\nconvolutions, batch {a.batch}, median of {a.repeat} runs")
-    print(f"wngan SGEMM rate in this run: {ours['sgemm_gflops']:.1f} GFLOP/s\n")
+    print(f"SGEMM 2048^3 in this run: wngan (Eigen + oneTBB) {ours['sgemm_gflops']:.1f} GFLOP/s, "
+          f"PyTorch ({blas['kind']}) {sgemm or 0:.1f} GFLOP/s\n")
     hdr = f"{'op (fwd + bwd)':<32} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'torch GF/s':>11} {'wngan %SGEMM':>13}"
+    best = max(ours["sgemm_gflops"], sgemm or 0)
     print(hdr)
     print("-" * len(hdr))
     rows = []
     for op in ours["ops"]:
         tf, tt = torch_times(op, a.threads, a.repeat, a.batch)
         speed = tt / op["total_s"]
-        rows.append({**op, "torch_forward_s": tf, "torch_total_s": tt, "speedup": speed})
+        rows.append({**op, "torch_forward_s": tf, "torch_total_s": tt, "speedup": speed,
+                     "share_of_best_sgemm": op["gflops"] / best})
         print(f"{op['name']:<32} {op['total_s']*1e3:>9.1f} {tt*1e3:>9.1f} {speed:>7.2f}x "
-              f"{op['gflops']:>11.1f} {op['gflop']/tt:>11.1f} {100*op['gflops']/ours['sgemm_gflops']:>12.0f}%")
+              f"{op['gflops']:>11.1f} {op['gflop']/tt:>11.1f} {100*op['gflops']/best:>12.0f}%")
     if a.out:
         results.update({"wngan": ours, "rows": rows})
         with open(a.out, "w") as f:
