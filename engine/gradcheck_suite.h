@@ -9,6 +9,8 @@
 
 namespace wn {
 
+struct CaseRun;  // engine/gradcheck_backends.h
+
 struct GradcheckCase {
   std::string family;  // op family (file name under engine/ops or nn/)
   std::string name;    // op or module, with its variant
@@ -18,6 +20,10 @@ struct GradcheckCase {
   // constants), so other checks (e.g. CPU / CUDA parity) can reuse the case.
   std::function<Tensor(const std::vector<Tensor>&)> fn;
   std::vector<Tensor> inputs;
+  // Cases whose checked tensors are not fn's inputs (a module's parameters): forward and
+  // backward with everything converted to (device, dtype), as run_case_on
+  // (engine/gradcheck_backends.h) returns it; the case is left as it was.
+  std::function<CaseRun(Device, DType)> run_on = nullptr;
 };
 
 // A float64 leaf requiring a gradient with |x| in [0.1, 1.5) and random signs: keeps

@@ -8,6 +8,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/shape.h"
 #include "gan/models.h"
+#include "gan/norm_policy.h"
 #include "nn/layers.h"
 #include "nn/weight_norm.h"
 
@@ -16,25 +17,6 @@ namespace wn::gan {
 using namespace wn::nn;
 
 namespace {
-
-bool is_wn(Norm n) { return n == Norm::Weight || n == Norm::WeightAffine; }
-
-// The ResNet's WN layers follow the authors' ResNet code: strict, epsilon outside the root.
-ModulePtr conv(Norm norm, bool transposed, int64_t in, int64_t out, Hw k, Hw s, Hw p, Generator& gen) {
-  if (is_wn(norm)) {
-    if (transposed) return std::make_shared<WNConvTranspose2d>(in, out, k, s, p, WNMode::Strict, gen, WNEps::Outside);
-    return std::make_shared<WNConv2d>(in, out, k, s, p, WNMode::Strict, gen, WNEps::Outside);
-  }
-  if (transposed) return std::make_shared<ConvTranspose2d>(in, out, k, s, p, gen);
-  return std::make_shared<Conv2d>(in, out, k, s, p, gen);
-}
-
-// WN: TPReLU with the slope clamped in the forward pass (the authors' ResNet code);
-// otherwise PReLU, clipped after each update (the paper).
-ModulePtr act(Norm norm, int64_t c) {
-  if (is_wn(norm)) return std::make_shared<TPReLU>(c, 0.25, /*clamp_in_forward=*/true);
-  return std::make_shared<PReLU>(c);
-}
 
 // Residual block, as the authors' ResidueBlock / ResidueBlockTranspose.
 // Down (D): residue conv1 (k = stride + 2, stride, pad 1 + extra) in -> out, act, conv2
@@ -46,31 +28,31 @@ ModulePtr act(Norm norm, int64_t c) {
 // post activation (an Affine layer in G's last block).
 class ResBlock : public Module {
  public:
-  ResBlock(Norm norm, bool up, int64_t in, int64_t out, int64_t stride, Hw extra, bool final_affine, Generator& gen)
-      : wn_(is_wn(norm)) {
-    const bool bn = norm == Norm::Batch;
+  ResBlock(const NormPolicy& pol, bool up, int64_t in, int64_t out, int64_t stride, Hw extra, bool final_affine,
+           Generator& gen)
+      : wn_(pol.wn()) {
     residue_ = register_module("residue", std::make_shared<Sequential>());
     const Hw k(stride + 2), pad(1 + extra.h, 1 + extra.w);
     const int64_t mid = up ? in : out;  // the width between the two residue convs
     if (up)
-      residue_->add("conv1", conv(norm, true, in, in, Hw(3), Hw(1), Hw(1), gen));
+      residue_->add("conv1", pol.conv(true, false, in, in, Hw(3), Hw(1), Hw(1), gen));
     else
-      residue_->add("conv1", conv(norm, false, in, out, k, Hw(stride), pad, gen));
-    if (bn) residue_->add("bn1", std::make_shared<BatchNorm>(mid, gen));
-    residue_->add("act", act(norm, mid));
+      residue_->add("conv1", pol.conv(false, false, in, out, k, Hw(stride), pad, gen));
+    pol.add_norm(*residue_, "bn1", mid, gen);
+    residue_->add("act", pol.act(mid));
     if (up)
-      residue_->add("conv2", conv(norm, true, in, out, k, Hw(stride), pad, gen));
+      residue_->add("conv2", pol.conv(true, false, in, out, k, Hw(stride), pad, gen));
     else
-      residue_->add("conv2", conv(norm, false, out, out, Hw(3), Hw(1), Hw(1), gen));
-    if (bn) residue_->add("bn2", std::make_shared<BatchNorm>(out, gen));
+      residue_->add("conv2", pol.conv(false, false, out, out, Hw(3), Hw(1), Hw(1), gen));
+    pol.add_norm(*residue_, "bn2", out, gen);
     shortcut_ = register_module("shortcut", std::make_shared<Sequential>());
     const bool pads = extra.h || extra.w;
     if (!up) {
       if (stride == 2 && pads) shortcut_->add("pad", std::make_shared<Pad2d>(extra.h, extra.h, extra.w, extra.w));
       if (stride == 2) shortcut_->add("pool", std::make_shared<AvgPool2x2>());
-      if (in != out) shortcut_->add("conv", conv(norm, false, in, out, Hw(1), Hw(1), Hw(0), gen));
+      if (in != out) shortcut_->add("conv", pol.conv(false, false, in, out, Hw(1), Hw(1), Hw(0), gen));
     } else {
-      if (in != out) shortcut_->add("conv", conv(norm, true, in, out, Hw(1), Hw(1), Hw(0), gen));
+      if (in != out) shortcut_->add("conv", pol.conv(true, false, in, out, Hw(1), Hw(1), Hw(0), gen));
       if (stride == 2) shortcut_->add("upsample", std::make_shared<Upsample2x>());
       if (stride == 2 && pads)
         shortcut_->add("crop", std::make_shared<Pad2d>(extra.h, extra.h, extra.w, extra.w, /*crop=*/true));
@@ -79,7 +61,7 @@ class ResBlock : public Module {
     if (final_affine)
       post_ = register_module("post", std::make_shared<Affine>(out));
     else
-      post_ = register_module("post", act(norm, out));
+      post_ = register_module("post", pol.act(out));
   }
   Tensor forward(const Tensor& x) override {
     Tensor r = (*residue_)(x);
@@ -96,21 +78,6 @@ class ResBlock : public Module {
   ModulePtr post_;
 };
 
-// D: x in [0, 1] -> x * 2 - 1 (the authors' ResNet code) -> levels -> final conv -> (N) logits.
-class ResD : public Sequential {
- public:
-  Tensor forward(const Tensor& x) override {
-    Tensor y = Sequential::forward(wn::add(wn::mul(x, 2.0), -1.0));
-    return reshape(y, {y.dim(0)});
-  }
-  std::string type_name() const override { return "ResNet-D"; }
-};
-
-class ResG : public Sequential {
- public:
-  std::string type_name() const override { return "ResNet-G"; }
-};
-
 }  // namespace
 
 Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t>& feats_in, int64_t blocks,
@@ -122,57 +89,38 @@ Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t
   if (blocks < 1) throw std::invalid_argument("the ResNet needs at least one block per level");
   const int64_t n = static_cast<int64_t>(f.size());
   // Same geometry as the DCGAN: extra padding p_i = 1 where the size is 2 mod 4.
-  std::vector<Hw> extra;
-  int64_t h = H, w = W;
-  for (int64_t i = 0; i < n; ++i) {
-    const bool last = i == n - 1;
-    Hw p((!last && h % 4 == 2) ? 1 : 0, (!last && w % 4 == 2) ? 1 : 0);
-    extra.push_back(p);
-    h = (h + 2 * p.h) / 2;
-    w = (w + 2 * p.w) / 2;
-    if (h < 1 || w < 1 || (!last && (h < 2 || w < 2)))
-      throw std::invalid_argument(fmt::format("image size {}x{} is too small for {} ResNet levels", H, W, n));
-  }
-  auto D = std::make_shared<ResD>();
+  const DownGeometry geo = down_geometry(H, W, n, 2, "ResNet");
+  const std::vector<Hw>& extra = geo.extra;
+  const int64_t h = geo.fh, w = geo.fw;
+  const NormPolicy pol = NormPolicy::resnet(norm);
+  // D: x in [0, 1] -> x * 2 - 1 (the authors' ResNet code) -> levels -> final conv -> (N) logits.
+  auto D = std::make_shared<Discriminator>("ResNet-D", pol.signed_input);
   for (int64_t i = 0; i < n; ++i) {
     auto level = std::make_shared<Sequential>();
     const int64_t in = i == 0 ? C : f[i - 1];
     for (int64_t j = 0; j < blocks; ++j)
-      level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(norm, false, j == 0 ? in : f[i], f[i],
+      level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(pol, false, j == 0 ? in : f[i], f[i],
                                                                        j == 0 ? 2 : 1, j == 0 ? extra[i] : Hw(0), false, gen));
     D->add(fmt::format("level{}", i), level);
   }
   auto fin = std::make_shared<Sequential>();
-  if (is_wn(norm))
-    fin->add("conv",
-             std::make_shared<WNConv2d>(f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), WNMode::Affine, gen, WNEps::Outside));
-  else
-    fin->add("conv", std::make_shared<Conv2d>(f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), gen));
+  fin->add("conv", pol.conv(false, true, f[n - 1], 1, Hw(h, w), Hw(1), Hw(0), gen));
   D->add("final", fin);
   D->set_name("D");
 
-  auto G = std::make_shared<ResG>();
-  auto initial = std::make_shared<Sequential>();
-  const int64_t units = f[n - 1] * h * w;
+  auto G = std::make_shared<GeneratorNet>("ResNet-G");
   // The authors' ResNet G starts with an affine WN linear (weight and bias x0.01) and a
   // plain PReLU.
-  if (is_wn(norm))
-    initial->add("linear", std::make_shared<WNLinear>(code, units, WNMode::Affine, gen, WNEps::Outside, 0.01));
-  else
-    initial->add("linear", std::make_shared<Linear>(code, units, gen));
-  initial->add("reshape", std::make_shared<Unflatten>(f[n - 1], h, w));
-  if (norm == Norm::Batch) initial->add("bn", std::make_shared<BatchNorm>(f[n - 1], gen));
-  initial->add("act", std::make_shared<PReLU>(f[n - 1]));
-  G->add("initial", initial);
+  G->add("initial", pol.initial_block(code, f[n - 1], h, w, gen));
   // Each G level, in forward order as the authors': stride-1 blocks at the level's width,
   // then the strided block that changes the width (block{blocks-1}).
   for (int64_t L = n - 1; L >= 0; --L) {
     auto level = std::make_shared<Sequential>();
     const int64_t out = L == 0 ? C : f[L - 1];
     for (int64_t j = 0; j + 1 < blocks; ++j)
-      level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(norm, true, f[L], f[L], 1, Hw(0), false, gen));
+      level->add(fmt::format("block{}", j), std::make_shared<ResBlock>(pol, true, f[L], f[L], 1, Hw(0), false, gen));
     level->add(fmt::format("block{}", blocks - 1),
-               std::make_shared<ResBlock>(norm, true, f[L], out, 2, extra[L], L == 0, gen));
+               std::make_shared<ResBlock>(pol, true, f[L], out, 2, extra[L], L == 0, gen));
     if (L == 0) level->add("out", std::make_shared<Sigmoid>());
     G->add(fmt::format("level{}", L), level);
   }

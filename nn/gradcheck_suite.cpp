@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/engine.h"
+#include "engine/gradcheck_backends.h"
 #include "nn/layers.h"
 #include "nn/weight_norm.h"
 
@@ -18,6 +19,39 @@ void set_uniform(Tensor p, uint64_t seed, double lo, double hi) {
   p.copy_from(rand_uniform(p.shape(), g, lo, hi, p.dtype()));
 }
 
+// The module's forward and backward with its state and inputs converted to (dev, dt):
+// output, then the inputs' and the parameters' gradients. The module gets its float64
+// CPU state back (saved values, not a round trip through float32).
+CaseRun run_module_on(Module& m, const std::vector<Tensor>& xs,
+                      const std::function<Tensor(Module&, const std::vector<Tensor>&)>& call, Device dev, DType dt) {
+  std::vector<std::pair<Tensor, std::vector<double>>> saved;
+  for (auto& [n, t] : m.named_parameters()) saved.push_back({t, t.to_vector()});
+  for (auto& [n, t] : m.named_buffers()) saved.push_back({t, t.to_vector()});
+  m.to(dt);
+  m.to(dev);
+  m.zero_grad();
+  std::vector<Tensor> in;
+  for (const Tensor& x : xs) {
+    Tensor c = x.to(dt).to(dev).clone();
+    c.set_requires_grad(true);
+    in.push_back(c);
+  }
+  Tensor y = call ? call(m, in) : m(in[0]);
+  y.backward(case_upstream(y.shape(), dt, dev));
+  CaseRun r{y.to_vector(), {}};
+  auto grad_of = [](const Tensor& t) {
+    return t.grad().defined() ? t.grad().to_vector() : std::vector<double>(size_t(t.numel()), 0.0);
+  };
+  for (const Tensor& x : in) r.grads.push_back(grad_of(x));
+  for (auto& [n, p] : m.named_parameters()) r.grads.push_back(grad_of(p));
+  m.zero_grad();
+  m.to(kCPU);
+  m.to(DType::F64);
+  // Handles see the module's conversions (Module::to converts in place).
+  for (auto& [t, v] : saved) t.copy_from(Tensor::from_vector(v, t.shape(), DType::F64));
+  return r;
+}
+
 struct Suite {
   std::vector<GradcheckCase> cases;
   void add(const std::string& name, std::shared_ptr<Module> m, std::vector<Tensor> xs, const std::string& extra = "",
@@ -26,13 +60,16 @@ struct Suite {
     for (auto& x : xs) shape += (shape.empty() ? "" : " ") + x.shape().str();
     shape += fmt::format(" +{} params", m->named_parameters().size());
     if (!extra.empty()) shape += " " + extra;
-    cases.push_back({"nn", name, shape, [m, xs, call]() {
+    cases.push_back({"nn", name, shape,
+                     [m, xs, call]() {
                        std::vector<Tensor> leaves = xs;
                        for (auto& [n, p] : m->named_parameters()) leaves.push_back(p);
                        auto f = [&]() { return call ? call(*m, xs) : (*m)(xs[0]); };
                        return gradcheck_leaves(f, leaves);
                      },
-                     nullptr, {}});
+                     nullptr,
+                     {},
+                     [m, xs, call](Device dev, DType dt) { return run_module_on(*m, xs, call, dev, dt); }});
   }
 };
 

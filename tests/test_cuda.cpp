@@ -3,6 +3,7 @@
 // full WN and BN training iteration give the same losses on both devices. Skipped
 // when no CUDA device is present.
 #include "engine/backend/backend.h"
+#include "engine/gradcheck_backends.h"
 #include "gan/trainer.h"
 #include "helpers.h"
 #include "nn/optim.h"
@@ -29,28 +30,9 @@ double rel(const std::vector<double>& a, const std::vector<double>& b) {
   return d / m;
 }
 
-struct Run {
-  std::vector<double> y;
-  std::vector<std::vector<double>> grads;
-};
-
-// Forward, then backward with a fixed random upstream gradient, on one device.
-Run run_case(const GradcheckCase& c, Device dev) {
-  std::vector<Tensor> in;
-  for (const Tensor& t : c.inputs) {
-    Tensor x = t.to(DType::F32).to(dev).clone();
-    if (t.requires_grad()) x.set_requires_grad(true);
-    in.push_back(x);
-  }
-  Tensor y = c.fn(in);
-  Generator g(99);
-  Tensor u = randn(y.shape(), g).to(dev);
-  y.backward(u);
-  Run r{y.to_vector(), {}};
-  for (const Tensor& x : in)
-    if (x.requires_grad()) r.grads.push_back(x.grad().to_vector());
-  return r;
-}
+using Run = CaseRun;
+// Forward, then backward with the harness's fixed random upstream gradient, in float32.
+Run run_case(const GradcheckCase& c, Device dev) { return run_case_on(c, dev, DType::F32); }
 }  // namespace
 
 TEST_CASE("CUDA: every engine operator matches the CPU, forward and backward" * doctest::skip(no_cuda())) {
