@@ -37,6 +37,12 @@ struct LayerView {
   std::string type;
 };
 
+// The training settings the inspected step uses (a run's, or the architecture's defaults).
+struct StepSettings {
+  double lr = 1e-4, rms_eps = 1e-6;
+  bool ls = false, simultaneous = false;
+};
+
 // Everything inspect reports for one model, keyed by module name.
 struct Inspection {
   std::string variant;
@@ -45,74 +51,59 @@ struct Inspection {
   double d_real = 0, d_fake = 0, g = 0;
 };
 
-// Records BN's two projection terms from its output y and the gradient dy reaching it:
-// dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); reports |mean(dy)| and
-// |xhat mean(dy xhat)| relative to |dy| over the whole layer.
-void watch_bn(nn::Module& root, Inspection& ins) {
-  root.apply([&ins](nn::Module& m) {
-    auto* bn = dynamic_cast<nn::BatchNorm*>(&m);
-    if (!bn) return;
-    m.register_forward_hook([&ins, bn](nn::Module& mod, const Tensor& y) {
-      if (!y.requires_grad()) return;
-      Tensor(y).register_hook([&ins, bn, name = mod.name(), y = y.detach()](const Tensor& dy) -> std::optional<Tensor> {
-        NoGradGuard ng;
-        std::vector<int> axes{0};
-        for (int i = 2; i < y.rank(); ++i) axes.push_back(i);
-        Tensor xhat = div(sub(y, bn->bias), bn->weight);
-        Tensor m1 = mean(dy, axes, true), m2 = mul(xhat, mean(mul(dy, xhat), axes, true));
-        const double n = std::sqrt(sum_squares(dy)), cnt = double(dy.numel() / dy.dim(1));
-        auto& v = ins.layers[name];
-        v.bn_mean = n > 0 ? std::sqrt(sum_squares(m1) * cnt) / n : 0;
-        v.bn_xhat = n > 0 ? std::sqrt(sum_squares(m2)) / n : 0;
-        return std::nullopt;
-      });
-    });
-  });
+// BN layers' projection shares as their backward reported them (Node::stats) on the tape
+// behind root: dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); the norms of the
+// two removed terms relative to |dy| over the layer.
+void take_bn_shares(const Tensor& root, Inspection& ins) {
+  for (const NodeInfo& n : tape_nodes(root)) {
+    if (n.op != "batch_norm") continue;
+    auto& v = ins.layers[n.label];
+    for (const auto& [k, x] : n.stats) {
+      if (k == "mean share") v.bn_mean = x;
+      if (k == "xhat share") v.bn_xhat = x;
+    }
+  }
 }
 
+// The training step itself (gan::gan_step, with the run's optimizers, loss and protocol),
+// read through its hooks: gradients, WN cosines and BN shares after each backward and
+// before each update; update / weight ratios after the step.
 Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Tensor& real, uint64_t seed,
-                       const std::string& dot_path) {
+                       const StepSettings& st, const std::string& dot_path) {
   gan::Gan g = g0;
   Inspection ins;
   ins.variant = variant;
   Generator rng(seed);
-  nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+  gan::GanOptimizers opt = gan::make_optimizers(g, st.lr, st.rms_eps);
   nn::ActivationRecorder rg(*g.G), rd(*g.D);
-  watch_bn(*g.G, ins);
-  watch_bn(*g.D, ins);
   nn::UpdateTracker tg, td;
   tg.snapshot(*g.G);
   td.snapshot(*g.D);
-  // The step of gan_step, unrolled so that gradients can be read before each update.
-  const int64_t b = real.dim(0);
-  Tensor fake;
-  {
-    NoGradGuard ng;
-    fake = (*g.G)(randn({b, g.config.code}, rng).to(real.device()));
-  }
-  od.zero_grad();
-  const Tensor ones = Tensor::ones({b}, DType::F32, real.device()), zeros = Tensor::zeros({b}, DType::F32, real.device());
-  Tensor lr = bce_with_logits((*g.D)(real), ones);
-  lr.backward();
-  Tensor lf = bce_with_logits((*g.D)(fake), zeros);
-  lf.backward();
-  std::vector<nn::WNCosine> cos_d = nn::wn_cosines(*g.D);
-  std::vector<nn::ParamStat> grads_d = nn::param_stats(*g.D);
-  od.step();
-  nn::clip_slopes(*g.D);
-  og.zero_grad();
-  for (auto& [n, p] : g.D->named_parameters()) Tensor(p).set_requires_grad(false);
+  std::vector<nn::WNCosine> cos_d, cos_g;
+  std::vector<nn::ParamStat> grads_d, grads_g;
+  gan::StepHooks hooks;
+  hooks.retain_graphs = true;
+  hooks.before_d_update = [&](const std::vector<Tensor>& losses) {
+    cos_d = nn::wn_cosines(*g.D);
+    grads_d = nn::param_stats(*g.D);
+    take_bn_shares(losses[st.simultaneous ? 1 : 0], ins);  // the real batch's backward
+  };
+  hooks.before_g_update = [&](const std::vector<Tensor>& roots) {
+    cos_g = nn::wn_cosines(*g.G);
+    grads_g = nn::param_stats(*g.G);
+    take_bn_shares(roots.back(), ins);  // G's tape (simultaneous: through its output)
+    if (!dot_path.empty()) nn::write_dot(roots.back(), dot_path);
+  };
   set_record_grad_norms(true);
-  Tensor lg = bce_with_logits((*g.D)((*g.G)(randn({b, g.config.code}, rng).to(real.device()))), ones);
-  lg.backward(Tensor(), /*retain_graph=*/true);
+  gan::StepLosses losses;
+  try {
+    losses = gan::gan_step(g, *opt.g, *opt.d, real, rng, st.ls, st.simultaneous, &hooks);
+  } catch (...) {
+    set_record_grad_norms(false);
+    throw;
+  }
   set_record_grad_norms(false);
-  if (!dot_path.empty()) nn::write_dot(lg, dot_path);
-  for (auto& [n, p] : g.D->named_parameters()) Tensor(p).set_requires_grad(true);
-  std::vector<nn::WNCosine> cos_g = nn::wn_cosines(*g.G);
-  std::vector<nn::ParamStat> grads_g = nn::param_stats(*g.G);
-  og.step();
-  nn::clip_slopes(*g.G);
-  ins.d_real = lr.item(), ins.d_fake = lf.item(), ins.g = lg.item();
+  ins.d_real = losses.d_real, ins.d_fake = losses.d_fake, ins.g = losses.g;
   // Activations from the first forward of each network (D: the real batch).
   auto take_acts = [&](const std::vector<nn::ActivationStat>& stats, size_t limit) {
     std::map<std::string, bool> seen;
@@ -193,6 +184,8 @@ void add_inspect(CLI::App& app) {
   struct Opts {
     ModelOptions model;
     std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu";
+    std::string loss = "bce", protocol = "alternating";
+    double lr = 1e-4, rms_eps = 1e-6;
     int64_t batch = 32;
     uint64_t seed = 1;
   };
@@ -210,7 +203,15 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str()
       ->check(non_empty());
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->callback([o]() {
+  cmd->add_option("--lr", o->lr, "Learning rate of the step's RMSProp (the ResNet: 2e-5)")->capture_default_str()
+      ->check(above(0, 1e6));
+  cmd->add_option("--rms-eps", o->rms_eps, "RMSProp epsilon (the ResNet: 1e-8)")->capture_default_str()
+      ->check(above(0, 1));
+  cmd->add_option("--loss", o->loss, "bce | ls")->capture_default_str()->check(CLI::IsMember({"bce", "ls"}));
+  cmd->add_option("--protocol", o->protocol, "alternating | simultaneous (the ResNet's default)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"alternating", "simultaneous"}));
+  cmd->callback([o, cmd]() {
     std::vector<std::string> variants;
     if (!o->compare.empty()) {
       std::stringstream ss(o->compare);
@@ -222,12 +223,17 @@ void add_inspect(CLI::App& app) {
     }
     if (!o->checkpoint.empty() && variants.size() > 1)
       throw std::invalid_argument("--compare builds fresh models; it cannot be combined with --checkpoint");
+    gan::Gan from_checkpoint;
+    if (!o->checkpoint.empty()) from_checkpoint = gan::load_gan_from_checkpoint(o->checkpoint);
+    // The step trains as `wngan train` would: options not given take the architecture's defaults.
+    apply_arch_defaults(cmd, o->checkpoint.empty() ? o->model.arch : from_checkpoint.config.arch);
+    const StepSettings st{o->lr, o->rms_eps, o->loss == "ls", gan::parse_protocol_simultaneous(o->protocol)};
     fs::create_directories(o->out);
     std::vector<Inspection> all;
     for (auto& v : variants) {
       gan::Gan g;
       if (!o->checkpoint.empty()) {
-        g = gan::load_gan_from_checkpoint(o->checkpoint);
+        g = from_checkpoint;
       } else {
         ModelOptions m = o->model;
         m.norm = v;
@@ -248,7 +254,7 @@ void add_inspect(CLI::App& app) {
       g.D->to(device);
       Tensor real = gan::Loader::load(*data, idx).to(device);
       const std::string dot = fmt::format("{}/tape_{}.dot", o->out, g.config.arch + "_" + gan::norm_name(g.config.norm));
-      all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, dot));
+      all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, st, dot));
       print_one(all.back());
       const std::string svg = dot.substr(0, dot.size() - 4) + ".svg";
       if (std::system("command -v dot >/dev/null 2>&1") == 0 &&
@@ -260,7 +266,11 @@ void add_inspect(CLI::App& app) {
     if (all.size() > 1) print_compare(all);
     fmt::print("\n|grad W| / |grad b|: gradient norms of the layer's weight (v in WN layers, the slope in (T)PReLU) and bias. "
                "WN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v). BN mean / "
-               "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection.\n");
+               "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection, as BN's "
+               "backward reports it (D's layers: the real batch's backward of the D step; G's: the G step).\n");
+    fmt::print("The step: gan_step as in training ({} protocol, {} loss, RMSProp lr {:g} eps {:g}); gradients are "
+               "read after each network's backward, before its update.\n",
+               o->protocol, o->loss, o->lr, o->rms_eps);
   });
 }
 

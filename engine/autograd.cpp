@@ -16,6 +16,8 @@ namespace wn {
 namespace {
 thread_local bool t_grad_enabled = true;
 bool g_record_norms = false;
+// The node whose backward closure runs, in inspection mode (for node_stat).
+thread_local Node* g_current_node = nullptr;
 
 // Adds g into the gradient slot of a leaf or retained tensor (the stored gradient is
 // the engine's own buffer, never an alias of g).
@@ -33,6 +35,11 @@ bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 void set_record_grad_norms(bool on) { g_record_norms = on; }
+bool record_grad_norms() { return g_record_norms; }
+
+void node_stat(const std::string& name, double value) {
+  if (g_current_node) g_current_node->stats.emplace_back(name, value);
+}
 
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs,
               std::function<std::vector<Tensor>(const Tensor&)> backward_fn) {
@@ -110,7 +117,14 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
           "to the first backward to run it twice",
           node->op));
     if (g_record_norms) node->grad_norm = std::sqrt(sum_squares(g));
-    std::vector<Tensor> in_grads = node->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      struct Current {  // the node node_stat reports to, reset even when backward throws
+        explicit Current(Node* n) { g_current_node = n; }
+        ~Current() { g_current_node = nullptr; }
+      } current(g_record_norms ? node : nullptr);
+      in_grads = node->backward(g);
+    }
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       if (!node->needs(i) || i >= in_grads.size() || !in_grads[i].defined()) continue;
       const Tensor& in = node->inputs[i];

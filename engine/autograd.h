@@ -53,7 +53,13 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs,
 // one-element root when grad is undefined). Frees the graph unless retain_graph.
 void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
 
-// When on, backward stores each node's incoming gradient norm in Node::grad_norm.
+// When on, backward stores each node's incoming gradient norm in Node::grad_norm, and
+// backward closures may report statistics with node_stat.
 void set_record_grad_norms(bool on);
+// Whether backward is recording norms and statistics (inspection mode).
+bool record_grad_norms();
+// From inside a backward closure in inspection mode: appends a named statistic to the
+// node whose backward is running (e.g. batch norm's projection shares). A no-op otherwise.
+void node_stat(const std::string& name, double value);
 
 }  // namespace wn

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -58,6 +59,22 @@ std::string graph_to_dot(const Tensor& root) {
     }
   }
   return out + "}\n";
+}
+
+std::vector<NodeInfo> tape_nodes(const Tensor& root) {
+  std::vector<NodeInfo> out;
+  std::unordered_set<const TensorImpl*> seen{&root.impl()};
+  std::vector<std::shared_ptr<TensorImpl>> stack{root.impl_ptr()};
+  while (!stack.empty()) {
+    auto impl = stack.back();
+    stack.pop_back();
+    const Node* node = impl->grad_fn.get();
+    if (!node) continue;
+    out.push_back({node->op, node->label, impl->shape, node->grad_norm, node->stats});
+    for (const Tensor& in : node->inputs)
+      if (in.defined() && in.requires_grad() && seen.insert(&in.impl()).second) stack.push_back(in.impl_ptr());
+  }
+  return out;
 }
 
 }  // namespace wn

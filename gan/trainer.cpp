@@ -133,11 +133,9 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
     gan_.G->to(device_);
     gan_.D->to(device_);
   }
-  opt_g_ = std::make_unique<nn::RMSProp>(gan_.G->named_parameters(), cfg_.lr, 0.9, cfg_.rms_eps);
-  opt_d_ = std::make_unique<nn::RMSProp>(gan_.D->named_parameters(), cfg_.lr, 0.9, cfg_.rms_eps);
-  auto G = gan_.G, D = gan_.D;
-  opt_g_->add_post_step_hook([G] { nn::clip_slopes(*G); });
-  opt_d_->add_post_step_hook([D] { nn::clip_slopes(*D); });
+  GanOptimizers opts = make_optimizers(gan_, cfg_.lr, cfg_.rms_eps);
+  opt_g_ = std::move(opts.g);
+  opt_d_ = std::move(opts.d);
   loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
   Generator zgen(cfg_.seed * 31 + 3);
   fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen).to(device_);
@@ -167,8 +165,18 @@ bool parse_protocol_simultaneous(const std::string& p) {
   throw std::invalid_argument(fmt::format("unknown protocol '{}' (expected alternating or simultaneous)", p));
 }
 
+GanOptimizers make_optimizers(const Gan& gan, double lr, double eps) {
+  GanOptimizers o{std::make_unique<nn::RMSProp>(gan.G->named_parameters(), lr, 0.9, eps),
+                  std::make_unique<nn::RMSProp>(gan.D->named_parameters(), lr, 0.9, eps)};
+  auto G = gan.G, D = gan.D;
+  o.g->add_post_step_hook([G] { nn::clip_slopes(*G); });
+  o.d->add_post_step_hook([D] { nn::clip_slopes(*D); });
+  return o;
+}
+
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls, bool simultaneous) {
+                    bool ls, bool simultaneous, const StepHooks* hooks) {
+  const bool keep = hooks && hooks->retain_graphs;
   nn::Module &G = *gan.G, &D = *gan.D;
   const int64_t b = real.dim(0), code = gan.config.code;
   auto criterion = [&](const Tensor& logits, double target) {
@@ -190,14 +198,16 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     Tensor lg = criterion(d_fake, 1.0);
     backward(lg, Tensor(), /*retain_graph=*/true);
     set_trainable(D, true);
-    backward(fake, image.grad());
+    backward(fake, image.grad(), keep);
+    if (hooks && hooks->before_g_update) hooks->before_g_update({lg, fake});
     opt_g.step();
     // D: the fake loss on the same D output, then the real loss; one D update.
     opt_d.zero_grad();
     Tensor lf = criterion(d_fake, 0.0);
-    lf.backward();
+    backward(lf, Tensor(), keep);
     Tensor lr = criterion(D(real), 1.0);
-    lr.backward();
+    backward(lr, Tensor(), keep);
+    if (hooks && hooks->before_d_update) hooks->before_d_update({lf, lr});
     opt_d.step();
     out.d_real = lr.item();
     out.d_fake = lf.item();
@@ -212,9 +222,10 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     fake = G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()));
   }
   Tensor lr = criterion(D(real), 1.0);
-  lr.backward();
+  backward(lr, Tensor(), keep);
   Tensor lf = criterion(D(fake), 0.0);
-  lf.backward();
+  backward(lf, Tensor(), keep);
+  if (hooks && hooks->before_d_update) hooks->before_d_update({lr, lf});
   opt_d.step();
   out.d_real = lr.item();
   out.d_fake = lf.item();
@@ -222,8 +233,9 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   opt_g.zero_grad();
   set_trainable(D, false);
   Tensor lg = criterion(D(G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()))), 1.0);
-  lg.backward();
+  backward(lg, Tensor(), keep);
   set_trainable(D, true);
+  if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
   opt_g.step();
   out.g = lg.item();
   return out;

@@ -66,8 +66,29 @@ struct StepLosses {
 // one generated batch; G's non-saturating loss through D's current weights, G updated;
 // D's fake loss on that same D output, then D's real loss, D updated. ls: least squares
 // on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
+// Inspection hooks of one step (wngan inspect, gradient traces): each runs after a
+// network's backward and before its update, so gradients are the step's own and the
+// parameters those the backward saw. Hooks must not change parameters or gradients.
+struct StepHooks {
+  // Keep each backward's graph (for tapes and per-node statistics); no effect on numbers.
+  bool retain_graphs = false;
+  // D's losses, in the order of their backward (alternating: real, fake; simultaneous:
+  // fake, real).
+  std::function<void(const std::vector<Tensor>& losses)> before_d_update;
+  // G's backward roots (alternating: G's loss; simultaneous: G's loss, then its output,
+  // through which the images' gradient reached G).
+  std::function<void(const std::vector<Tensor>& roots)> before_g_update;
+};
+
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls = false, bool simultaneous = false);
+                    bool ls = false, bool simultaneous = false, const StepHooks* hooks = nullptr);
+
+// The optimizers of a run: RMSProp (smoothing 0.9, the authors') on G and on D with the
+// run's learning rate and epsilon, each step followed by the slope clipping of (T)PReLU.
+struct GanOptimizers {
+  std::unique_ptr<nn::RMSProp> g, d;
+};
+GanOptimizers make_optimizers(const Gan& gan, double lr, double eps);
 // "alternating" / "simultaneous", checked.
 bool parse_protocol_simultaneous(const std::string& protocol);
 

@@ -1,3 +1,7 @@
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/inspect.h"
 #include "helpers.h"
 
 using namespace wn;
@@ -88,4 +92,49 @@ TEST_CASE("batch norm argument errors") {
                     doctest::Contains("gamma and beta must have one value per channel"));
   CHECK_THROWS_WITH(batch_norm(Tensor::zeros({1, 3}), Tensor::ones({3}), Tensor::zeros({3}), Tensor(), Tensor(), true),
                     doctest::Contains("more than one value per channel"));
+}
+
+TEST_CASE("in inspection mode batch norm's backward reports its two projection shares, computed here by hand") {
+  const int64_t n = 5, c = 3;
+  Tensor x = rnd({n, c}, 21, -2, 2).set_requires_grad(), g = rnd({c}, 22, 0.5, 1.5).set_requires_grad(),
+         b = rnd({c}, 23).set_requires_grad();
+  Tensor u = rnd({n, c}, 24);
+  // By hand: xhat from the batch mean and biased variance; m1_c = mean_n dy;
+  // m2 = xhat mean_n(dy xhat); each term's norm over the layer relative to |dy|.
+  const std::vector<double> xv = x.to_vector(), uv = u.to_vector();
+  double m1sq = 0, m2sq = 0, dysq = 0;
+  for (int64_t j = 0; j < c; ++j) {
+    double mu = 0, var = 0, mdy = 0, mdyx = 0;
+    for (int64_t i = 0; i < n; ++i) mu += xv[i * c + j] / n;
+    for (int64_t i = 0; i < n; ++i) var += (xv[i * c + j] - mu) * (xv[i * c + j] - mu) / n;
+    const double inv = 1 / std::sqrt(var + 1e-5);
+    for (int64_t i = 0; i < n; ++i) {
+      mdy += uv[i * c + j] / n;
+      mdyx += uv[i * c + j] * (xv[i * c + j] - mu) * inv / n;
+      dysq += uv[i * c + j] * uv[i * c + j];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      m1sq += mdy * mdy;
+      m2sq += std::pow((xv[i * c + j] - mu) * inv * mdyx, 2);
+    }
+  }
+  Tensor y = batch_norm(x, g, b, Tensor(), Tensor(), true);
+  set_record_grad_norms(true);
+  backward(y, u, /*retain_graph=*/true);
+  set_record_grad_norms(false);
+  std::map<std::string, double> stats;
+  for (const NodeInfo& node : tape_nodes(y))
+    if (node.op == "batch_norm")
+      for (auto& [k, v] : node.stats) stats[k] = v;
+  REQUIRE(stats.size() == 2);
+  CHECK(stats["mean share"] == doctest::Approx(std::sqrt(m1sq / dysq)).epsilon(1e-12));
+  CHECK(stats["xhat share"] == doctest::Approx(std::sqrt(m2sq / dysq)).epsilon(1e-12));
+  CHECK(stats["mean share"] > 0.01);
+  // Outside inspection mode the node holds no statistics, and the gradient is the same.
+  const std::vector<double> dx = x.grad().to_vector();
+  Tensor x2 = x.detach().clone().set_requires_grad();
+  Tensor y2 = batch_norm(x2, g, b, Tensor(), Tensor(), true);
+  backward(y2, u, true);
+  CHECK(x2.grad().to_vector() == dx);
+  for (const NodeInfo& node : tape_nodes(y2)) CHECK(node.stats.empty());
 }

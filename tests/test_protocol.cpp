@@ -235,3 +235,46 @@ TEST_CASE("the order of the training images depends on the seed, and only on it"
   CHECK(first(1) != first(2));
   fs::remove_all(d);
 }
+
+TEST_CASE("gan_step's inspection hooks see each network's gradients before its update and change nothing") {
+  for (bool simultaneous : {false, true}) {
+    INFO((simultaneous ? "simultaneous" : "alternating"));
+    Gan a = small_gan(Norm::Batch, 5), b = small_gan(Norm::Batch, 5);
+    GanOptimizers oa = make_optimizers(a, 1e-3, 1e-6), ob = make_optimizers(b, 1e-3, 1e-6);
+    Tensor real = wn::test::rnd({4, 1, 8, 8}, 7, 0, 1);
+    Generator ra(3), rb(3);
+    int d_calls = 0, g_calls = 0;
+    std::map<std::string, std::vector<double>> seen_d, seen_g;
+    StepHooks h;
+    h.retain_graphs = true;
+    h.before_d_update = [&](const std::vector<Tensor>& losses) {
+      ++d_calls;
+      CHECK(losses.size() == 2);
+      for (auto& [n, p] : b.D->named_parameters()) seen_d[n] = p.grad().to_vector();
+    };
+    h.before_g_update = [&](const std::vector<Tensor>& roots) {
+      ++g_calls;
+      CHECK(roots.size() == (simultaneous ? 2u : 1u));
+      for (auto& [n, p] : b.G->named_parameters()) seen_g[n] = p.grad().to_vector();
+    };
+    for (int it = 0; it < 2; ++it) {
+      const StepLosses la = gan_step(a, *oa.g, *oa.d, real, ra, false, simultaneous);
+      const StepLosses lb = gan_step(b, *ob.g, *ob.d, real, rb, false, simultaneous, &h);
+      CHECK(la.d_real == lb.d_real);
+      CHECK(la.d_fake == lb.d_fake);
+      CHECK(la.g == lb.g);
+    }
+    CHECK(d_calls == 2);
+    CHECK(g_calls == 2);
+    // The same trajectory, bit for bit, and the hooks saw the gradients the updates used
+    // (each network's gradients stay in place after its update until the next step).
+    for (auto net : {&Gan::G, &Gan::D}) {
+      nn::Named pa = (a.*net)->named_parameters(), pb = (b.*net)->named_parameters();
+      for (size_t i = 0; i < pa.size(); ++i) {
+        CHECK(pa[i].second.to_vector() == pb[i].second.to_vector());
+        const auto& seen = net == &Gan::G ? seen_g : seen_d;
+        CHECK(seen.at(pb[i].first) == pb[i].second.grad().to_vector());
+      }
+    }
+  }
+}

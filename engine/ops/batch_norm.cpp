@@ -4,6 +4,7 @@
 
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
 
 namespace wn {
 
@@ -13,6 +14,18 @@ Tensor channel_sum(const Tensor& t) {
   std::vector<int64_t> keep(t.rank(), 1);
   keep[1] = t.dim(1);
   return view_as(reduce_to(t, Shape(keep)), Shape{t.dim(1)});
+}
+// Inspection: dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)) per channel; reports
+// the norms of the two projected-out terms relative to |dy| over the whole layer, as the
+// node's statistics "mean share" and "xhat share".
+void projection_shares(const Tensor& x, const Tensor& mu, const Tensor& invstd, const Tensor& dy) {
+  std::vector<int> axes{0};
+  for (int i = 2; i < x.rank(); ++i) axes.push_back(i);
+  Tensor xhat = mul(sub(x, mu), invstd);
+  Tensor m1 = mean(dy, axes, true), m2 = mul(xhat, mean(mul(dy, xhat), axes, true));
+  const double n = std::sqrt(sum_squares(dy)), per_channel = double(dy.numel() / dy.dim(1));
+  node_stat("mean share", n > 0 ? std::sqrt(sum_squares(m1) * per_channel) / n : 0.0);
+  node_stat("xhat share", n > 0 ? std::sqrt(sum_squares(m2)) / n : 0.0);
 }
 }  // namespace
 
@@ -51,6 +64,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   return record(y, "batch_norm", {x, gamma, beta}, [x, gamma, mean, invstd](const Tensor& g) -> std::vector<Tensor> {
     Tensor dx = empty_like(x), dgamma = empty_like(gamma), dbeta = empty_like(gamma);
     x.backend().batch_norm_backward(x, gamma, mean, invstd, g, dx, dgamma, dbeta);
+    if (record_grad_norms()) projection_shares(x, mean, invstd, g);
     return {dx, dgamma, dbeta};
   });
 }
