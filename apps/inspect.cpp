@@ -76,7 +76,8 @@ Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Ten
   Inspection ins;
   ins.variant = variant;
   Generator rng(seed);
-  nn::RMSProp og(g.G->named_parameters(), 1e-4, 0.9, 1e-6), od(g.D->named_parameters(), 1e-4, 0.9, 1e-6);
+  nn::RMSProp og(g.G->named_parameters(), 1e-4, nn::kPaperRMSPropAlpha, nn::kPaperRMSPropEps),
+      od(g.D->named_parameters(), 1e-4, nn::kPaperRMSPropAlpha, nn::kPaperRMSPropEps);
   nn::ActivationRecorder rg(*g.G), rd(*g.D);
   watch_bn(*g.G, ins);
   watch_bn(*g.D, ins);

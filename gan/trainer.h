@@ -24,6 +24,18 @@
 
 namespace wn::gan {
 
+// D's loss (and G's non-saturating one): binary cross-entropy on D's logit (the paper) or
+// least squares on D's sigmoid output (the authors' --ls).
+enum class Loss { BCE, LS };
+// The order of the updates in one iteration (see gan_step).
+enum class Protocol { Alternating, Simultaneous };
+// "bce" | "ls" (as config.json and --loss spell it); anything else is an error naming both.
+Loss parse_loss(const std::string& s);
+const char* loss_name(Loss loss);
+// "alternating" | "simultaneous"; anything else is an error naming both.
+Protocol parse_protocol(const std::string& s);
+const char* protocol_name(Protocol protocol);
+
 struct TrainConfig {
   ModelConfig model;  // channels, height, width 0: the data set's own
   std::string data = "fashion-mnist";
@@ -32,9 +44,9 @@ struct TrainConfig {
   int64_t batch = 32;
   double lr = 1e-4;
   int64_t iters = 2000;           // total iterations of the run
-  std::string loss = "bce";       // "bce" | "ls" (least squares on D's sigmoid output)
-  std::string protocol = "alternating";  // "alternating" | "simultaneous" (see gan_step)
-  double rms_eps = 1e-6;          // RMSProp epsilon of G and D (the ResNet code: 1e-8)
+  Loss loss = Loss::BCE;
+  Protocol protocol = Protocol::Alternating;
+  double rms_eps = nn::kPaperRMSPropEps;  // RMSProp epsilon of G and D (the ResNet code: 1e-8)
   uint64_t seed = 1;
   std::string out = "runs/wn";
   int64_t sample_every = 100, test_every = 1000, save_every = 0, log_every = 100;
@@ -42,7 +54,7 @@ struct TrainConfig {
   std::string select_on = "test";  // running test (and 'best') on final-test images (the paper) or "train" images
   std::string split_file;         // reuse this split instead of making one
   int64_t samples = 64;           // images in each sample grid
-  std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N" (not stored in config.json)
+  Device device = kCPU;           // where G and D train (not stored in config.json)
   int64_t test_steps = 50;        // RMSProp steps of the running test (the hook reads it)
   bool force = false;             // a new run may replace the run in `out` (not stored)
 };
@@ -68,8 +80,6 @@ struct StepLosses {
 // on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
                     bool ls = false, bool simultaneous = false);
-// "alternating" / "simultaneous", checked.
-bool parse_protocol_simultaneous(const std::string& protocol);
 
 class Trainer {
  public:
@@ -110,7 +120,13 @@ class Trainer {
  private:
   void write_config() const;
   void sample(int64_t it);
+  // The running test of an iteration at a test interval: a better loss saves `best`; then
+  // `last` is saved. Returns the loss (-1: no running test).
+  double test_and_save(const Tensor& running_images);
   void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
+  // What a checkpoint holds besides the tensors: the models, the data cursor, the random
+  // state, the optimizers' step counts and the best running test so far.
+  std::map<std::string, std::string> checkpoint_metadata() const;
   // Throws DivergedError when a loss is not sane or (with tensors) a parameter or an
   // optimizer state is not finite.
   void check_sane(const StepLosses& l, bool tensors) const;
