@@ -185,7 +185,7 @@ void add_inspect(CLI::App& app) {
     ModelOptions model;
     std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu";
     std::string loss = "bce", protocol = "alternating";
-    double lr = 1e-4, rms_eps = 1e-6;
+    double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
     int64_t batch = 32;
     uint64_t seed = 1;
   };
@@ -227,7 +227,7 @@ void add_inspect(CLI::App& app) {
     if (!o->checkpoint.empty()) from_checkpoint = gan::load_gan_from_checkpoint(o->checkpoint);
     // The step trains as `wngan train` would: options not given take the architecture's defaults.
     apply_arch_defaults(cmd, o->checkpoint.empty() ? o->model.arch : from_checkpoint.config.arch);
-    const StepSettings st{o->lr, o->rms_eps, o->loss == "ls", gan::parse_protocol_simultaneous(o->protocol)};
+    const StepSettings st{o->lr, o->rms_eps, o->loss == "ls", gan::parse_protocol(o->protocol) == gan::Protocol::Simultaneous};
     fs::create_directories(o->out);
     std::vector<Inspection> all;
     for (auto& v : variants) {

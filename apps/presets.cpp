@@ -33,7 +33,7 @@ void apply_preset(CLI::App* cmd, const std::string& preset) {
 }
 
 void apply_arch_defaults(CLI::App* cmd, const std::string& arch) {
-  for (const auto& o : gan::arch_defaults(arch)) set_unless_given(cmd, o);
+  for (const auto& o : gan::arch_defaults(gan::parse_arch(arch))) set_unless_given(cmd, o);
 }
 
 void add_presets(CLI::App& app) {
@@ -42,7 +42,7 @@ void add_presets(CLI::App& app) {
     for (const auto& p : gan::presets()) fmt::print("{}: {}\n", p.name, p.description);
     fmt::print("\n{}", gan::presets_markdown());
     fmt::print("\nWithout a preset, --arch resnet implies:");
-    for (const auto& o : gan::arch_defaults("resnet")) fmt::print(" --{} {}", o.option, o.value);
+    for (const auto& o : gan::arch_defaults(gan::Arch::ResNet)) fmt::print(" --{} {}", o.option, o.value);
     fmt::print(" (the authors' ResNet code)\n");
   });
 }

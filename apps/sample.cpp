@@ -29,8 +29,7 @@ void add_sample(CLI::App& app) {
   cmd->add_option("--checkpoint", o->checkpoint,
                   "A checkpoint file, or a run folder (its best checkpoint, else its last)")
       ->required();
-  cmd->add_option("--n", o->n, "Number of random codes for a PNG grid")->capture_default_str()
-      ->check(in_range(1, 65536));
+  add_checked(cmd, "--n", o->n, "Number of random codes for a PNG grid", in_range(1, 65536));
   cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str();
   cmd->add_option("--z", o->z, "Codes: a safetensors file with tensor 'z' (N, code); writes tensor 'x' to --out");
   cmd->add_option("--out", o->out, "Output: grid.png, or X.safetensors with --z")->required()

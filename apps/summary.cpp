@@ -1,6 +1,5 @@
 // `wngan summary`: each layer of G and D with its output shape and parameter count.
 #include <memory>
-#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -9,6 +8,7 @@
 #include "apps/commands.h"
 #include "engine/random.h"
 #include "gan/models.h"
+#include "gan/run_config.h"
 
 namespace wn::app {
 
@@ -16,10 +16,7 @@ namespace {
 // "64,128,256" -> {64, 128, 256}; anything else is an error naming --features.
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
+  for (const std::string& item : gan::split_list(s)) {
     size_t used = 0;
     int64_t x = 0;
     try {
@@ -94,7 +91,7 @@ gan::ModelConfig ModelOptions::config() const {
   c.code = code;
   c.nlayer = nlayer;
   c.features = parse_list(features);
-  if (c.arch == "resnet" && c.features.empty()) c.features = {64, 128, 256, 384, 512};  // the authors' ResNet
+  if (gan::parse_arch(c.arch) == gan::Arch::ResNet && c.features.empty()) c.features = {64, 128, 256, 384, 512};  // the authors' ResNet
   c.blocks = blocks;
   return c;
 }

@@ -8,12 +8,13 @@
 
 #include "engine/tensor.h"
 #include "nn/module.h"
+#include "nn/optim.h"
 
 namespace wn::eval {
 
 struct ReconstructOptions {
   int64_t steps = 50;     // RMSProp steps per image
-  double lr = 0.01, alpha = 0.9, eps = 1e-6;
+  double lr = 0.01, alpha = nn::kPaperRMSPropAlpha, eps = nn::kPaperRMSPropEps;
   int64_t batch = 100;    // images per batch (does not change the result)
 };
 

@@ -16,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include "nn/checkpoint.h"
+
 namespace wn::gan {
 
 namespace fs = std::filesystem;
@@ -58,12 +60,16 @@ class MemoryDataset : public Dataset {
 
 // Throws a DataError unless path is an existing regular file.
 void require_regular(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || st.type() == fs::file_type::not_found) throw DataError(fmt::format("{}: file not found", path));
-  if (st.type() == fs::file_type::directory) throw DataError(fmt::format("{}: is a folder, not a file", path));
-  if (st.type() != fs::file_type::regular)
-    throw DataError(fmt::format("{}: not a regular file (a pipe, device or socket)", path));
+  switch (nn::file_kind(path)) {
+    case nn::FileKind::Regular:
+      return;
+    case nn::FileKind::Missing:
+      throw DataError(fmt::format("{}: file not found", path));
+    case nn::FileKind::Folder:
+      throw DataError(fmt::format("{}: is a folder, not a file", path));
+    case nn::FileKind::Special:
+      throw DataError(fmt::format("{}: not a regular file (a pipe, device or socket)", path));
+  }
 }
 
 // The most bytes a data file may decompress to (a gzip bomb stops here, not in swap).

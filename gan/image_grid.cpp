@@ -1,5 +1,6 @@
 #include "gan/image_grid.h"
 
+#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
@@ -79,6 +80,25 @@ static std::vector<Tensor> grid_rows(const Tensor& images, int64_t cols) {
     out.push_back(Tensor::from_vector(row, {cols, images.dim(1), images.dim(2), images.dim(3)}));
   }
   return out;
+}
+
+Tensor read_grid_cells(const std::string& png, int64_t C, int64_t H, int64_t W, int64_t k, int64_t pad) {
+  int w = 0, h = 0, n = 0;
+  uint8_t* px = stbi_load(png.c_str(), &w, &h, &n, int(C));
+  if (!px) return Tensor();
+  const int64_t cells = std::min<int64_t>(k, (w - pad) / (W + pad));
+  if (cells < 1 || h < H + pad) {
+    stbi_image_free(px);
+    return Tensor();
+  }
+  std::vector<double> v(static_cast<size_t>(cells * C * H * W));
+  for (int64_t i = 0; i < cells; ++i)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          v[((i * C + c) * H + y) * W + x] = px[((pad + y) * w + pad + i * (W + pad) + x) * C + c] / 255.0;
+  stbi_image_free(px);
+  return Tensor::from_vector(v, {cells, C, H, W});
 }
 
 }  // namespace wn::gan

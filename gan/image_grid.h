@@ -14,5 +14,9 @@ void write_jpg_grid(const std::string& path, const Tensor& images, int64_t cols 
 // (N, C, H, W) tensor of equal shape); used for strips across iterations and
 // target / reconstruction pairs.
 void write_png_rows(const std::string& path, const std::vector<Tensor>& rows, int64_t pad = 2);
+// Reads back up to k images (C, H, W) of the top row of a grid written with a `pad`-pixel
+// border (the first k fixed codes of a sample grid) as (n <= k, C, H, W); an undefined
+// tensor when the file is unreadable or holds no whole image.
+Tensor read_grid_cells(const std::string& png, int64_t C, int64_t H, int64_t W, int64_t k, int64_t pad = 2);
 
 }  // namespace wn::gan

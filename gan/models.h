@@ -13,6 +13,8 @@
 namespace wn::gan {
 
 enum class Norm { None, Batch, Weight, WeightAffine };
+// The two architectures; ModelConfig::arch holds their names, "dcgan" and "resnet".
+enum class Arch { DCGAN, ResNet };
 
 // Version of the networks' definition, stored with every model description; a
 // checkpoint of another version is refused. 2: the authors' initialisation (fan-in of
@@ -23,6 +25,10 @@ constexpr int64_t kModelVersion = 2;
 // "none" | "batch" | "weight" | "weight-affine" (also "vanilla", "bn", "wn").
 Norm parse_norm(const std::string& s);
 std::string norm_name(Norm n);
+// "dcgan" | "resnet"; anything else is an error naming both (defined with the checked
+// readers of gan/run_config.cpp).
+Arch parse_arch(const std::string& s);
+const char* arch_name(Arch arch);
 
 // Everything that determines a model's architecture (stored in checkpoints).
 struct ModelConfig {

@@ -49,33 +49,33 @@ std::vector<PresetOption> with(std::vector<PresetOption> base, const std::vector
   return base;
 }
 
+// The geometry of the authors' CelebA example: centre crop 160, 160x160 images.
+std::vector<PresetOption> celeba_geometry(std::vector<PresetOption> base) {
+  return with(std::move(base), {{"crop", "160", kReadme}, {"image-size", "160", kReadme}});
+}
+
 std::vector<Preset> make_presets() {
   std::vector<Preset> p;
   p.push_back({"celeba-dcgan",
                "the paper's main experiment (Table 2): vanilla, BN and WN DCGANs on CelebA at the geometry of the "
                "authors' CelebA example (centre crop 160, 160x160 images: five layers to 1024 features)",
-               with(dcgan_protocol(), {{"crop", "160", kReadme}, {"image-size", "160", kReadme}})});
+               celeba_geometry(dcgan_protocol())});
   p.push_back({"celeba-dcgan-code256",
                "celeba-dcgan with the authors' later advice for their fixed code: code 256, lr 2e-5 (slower start, "
                "better samples), 200,000 iterations",
-               with(dcgan_protocol(), {{"crop", "160", kReadme},
-                                       {"image-size", "160", kReadme},
-                                       {"code", "256", kReadme},
-                                       {"lr", "2e-5", kReadme},
-                                       {"iters", "200000", kReadme}})});
+               with(celeba_geometry(dcgan_protocol()),
+                    {{"code", "256", kReadme}, {"lr", "2e-5", kReadme}, {"iters", "200000", kReadme}})});
   p.push_back({"celeba-resnet",
                "the 21-layer residual GANs on CelebA (the paper's stability demonstration), trained as the authors' "
                "ResNet code does",
-               with(dcgan_protocol(), {{"arch", "resnet", kPaper},
-                                       {"crop", "160", kReadme},
-                                       {"image-size", "160", kReadme},
-                                       {"features", "64,128,256,384,512", kCode},
-                                       {"blocks", "2", kPaper},
-                                       {"lr", "2e-5", kCode},
-                                       {"rms-eps", "1e-8", kCode},
-                                       {"protocol", "simultaneous", kCode},
-                                       {"iters", "1000000", kCode},
-                                       {"models", "resnet-none,resnet-weight", kPaper}})});
+               with(celeba_geometry(dcgan_protocol()), {{"arch", "resnet", kPaper},
+                                                        {"features", "64,128,256,384,512", kCode},
+                                                        {"blocks", "2", kPaper},
+                                                        {"lr", "2e-5", kCode},
+                                                        {"rms-eps", "1e-8", kCode},
+                                                        {"protocol", "simultaneous", kCode},
+                                                        {"iters", "1000000", kCode},
+                                                        {"models", "resnet-none,resnet-weight", kPaper}})});
   p.push_back({"cifar10-dcgan", "vanilla, BN and WN DCGANs on CIFAR-10 at its own 32x32 (three layers to 256 features)",
                with(dcgan_protocol(), {{"image-size", "32", kOurs}})});
   p.push_back({"lsun-bedroom-dcgan",
@@ -107,8 +107,8 @@ const Preset& find_preset(const std::string& name) {
   throw std::invalid_argument(fmt::format("unknown preset '{}' (expected one of: {})", name, names));
 }
 
-std::vector<PresetOption> arch_defaults(const std::string& arch) {
-  if (arch == "resnet")
+std::vector<PresetOption> arch_defaults(Arch arch) {
+  if (arch == Arch::ResNet)
     return {{"lr", "2e-5", kCode}, {"rms-eps", "1e-8", kCode}, {"protocol", "simultaneous", kCode}};
   return {};
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "gan/models.h"
+
 namespace wn::gan {
 
 // One option of a preset: the command-line name without "--", its value, and its source
@@ -26,7 +28,7 @@ const Preset& find_preset(const std::string& name);
 // Options an architecture implies when neither the user nor a preset set them:
 // "resnet" -> lr 2e-5, rms-eps 1e-8, protocol simultaneous (the authors' ResNet code);
 // "dcgan" -> none (the defaults are the paper's DCGAN protocol).
-std::vector<PresetOption> arch_defaults(const std::string& arch);
+std::vector<PresetOption> arch_defaults(Arch arch);
 // The presets as a Markdown table (preset, option, value, source), for the README and
 // `wngan presets`.
 std::string presets_markdown();

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "nn/checkpoint.h"
+
 namespace wn::gan {
 
 using nlohmann::json;
@@ -16,13 +18,18 @@ namespace {
 
 constexpr int64_t kBig = int64_t(1) << 40;  // iterations, intervals: any real run stays far below
 
+// j[key]; nullptr when it is absent and has a default, an error when it is absent without.
+const json* field(const json& j, const char* key, bool has_default) {
+  if (j.contains(key)) return &j.at(key);
+  if (has_default) return nullptr;
+  throw ConfigError(fmt::format("'{}' is missing", key));
+}
+
 // j[key] as a whole number in [lo, hi] (or def when absent and a default is given).
 int64_t get_int(const json& j, const char* key, int64_t lo, int64_t hi, const int64_t* def = nullptr) {
-  if (!j.contains(key)) {
-    if (def) return *def;
-    throw ConfigError(fmt::format("'{}' is missing", key));
-  }
-  const json& v = j.at(key);
+  const json* f = field(j, key, def != nullptr);
+  if (!f) return *def;
+  const json& v = *f;
   if (!v.is_number_integer()) throw ConfigError(fmt::format("'{}' is {}, not a whole number", key, v.dump()));
   if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
     throw ConfigError(fmt::format("'{}' = {} is out of range [{}, {}]", key, v.dump(), lo, hi));
@@ -37,11 +44,9 @@ int64_t get_int_or(const json& j, const char* key, int64_t lo, int64_t hi, int64
 
 // j[key] as a finite number in (lo, hi].
 double get_num(const json& j, const char* key, double lo, double hi, const double* def = nullptr) {
-  if (!j.contains(key)) {
-    if (def) return *def;
-    throw ConfigError(fmt::format("'{}' is missing", key));
-  }
-  const json& v = j.at(key);
+  const json* f = field(j, key, def != nullptr);
+  if (!f) return *def;
+  const json& v = *f;
   if (!v.is_number()) throw ConfigError(fmt::format("'{}' is {}, not a number", key, v.dump()));
   const double x = v.get<double>();
   if (!std::isfinite(x) || !(x > lo) || x > hi)
@@ -50,15 +55,32 @@ double get_num(const json& j, const char* key, double lo, double hi, const doubl
 }
 
 std::string get_str(const json& j, const char* key, const char* def = nullptr) {
-  if (!j.contains(key)) {
-    if (def) return def;
-    throw ConfigError(fmt::format("'{}' is missing", key));
+  const json* f = field(j, key, def != nullptr);
+  if (!f) return def;
+  if (!f->is_string()) throw ConfigError(fmt::format("'{}' is {}, not a string", key, f->dump()));
+  return f->get<std::string>();
+}
+
+// j[key] as a choice that parse (parse_loss, ...) reads, its error naming the key.
+template <class Parse>
+auto get_choice(const json& j, const char* key, Parse parse, const char* def = nullptr) {
+  const std::string s = get_str(j, key, def);
+  try {
+    return parse(s);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("'{}': {}", key, e.what()));
   }
-  if (!j.at(key).is_string()) throw ConfigError(fmt::format("'{}' is {}, not a string", key, j.at(key).dump()));
-  return j.at(key).get<std::string>();
 }
 
 }  // namespace
+
+Arch parse_arch(const std::string& s) {
+  if (s == "dcgan") return Arch::DCGAN;
+  if (s == "resnet") return Arch::ResNet;
+  throw std::invalid_argument(fmt::format("unknown architecture '{}' (expected dcgan or resnet)", s));
+}
+
+const char* arch_name(Arch arch) { return arch == Arch::ResNet ? "resnet" : "dcgan"; }
 
 json model_to_json(const ModelConfig& m) {
   return {{"arch", m.arch},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
@@ -67,8 +89,12 @@ json model_to_json(const ModelConfig& m) {
 }
 
 void validate_model(const ModelConfig& m) {
-  if (m.arch != "dcgan" && m.arch != "resnet")
+  Arch arch;
+  try {
+    arch = parse_arch(m.arch);
+  } catch (const std::invalid_argument&) {
     throw ConfigError(fmt::format("architecture '{}' (expected dcgan or resnet)", m.arch));
+  }
   auto range = [](const char* what, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi) throw ConfigError(fmt::format("{} = {} is out of range [{}, {}]", what, v, lo, hi));
   };
@@ -84,7 +110,7 @@ void validate_model(const ModelConfig& m) {
   // The parameter count, roughly, before anything is allocated.
   const double h = double(m.height), w = double(m.width), code = double(m.code);
   double params = 0;
-  if (m.arch == "dcgan") {
+  if (arch == Arch::DCGAN) {
     const int64_t n = m.nlayer > 0 ? m.nlayer : dcgan_layers(m.height, m.width);
     double f = double(m.nf), in = double(m.channels);
     for (int64_t i = 0; i < n; ++i, in = f, f *= 2) params += 2 * 16 * in * f;  // D's conv and G's mirror
@@ -142,8 +168,8 @@ ModelConfig model_from_json(const json& j) {
 json train_to_json(const TrainConfig& c) {
   return {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
           {"crop", {c.crop_h, c.crop_w}},   {"stretch", c.stretch},
-          {"lr", c.lr},                      {"iters", c.iters},       {"loss", c.loss},
-          {"protocol", c.protocol},          {"rms_eps", c.rms_eps},
+          {"lr", c.lr},                      {"iters", c.iters},       {"loss", loss_name(c.loss)},
+          {"protocol", protocol_name(c.protocol)}, {"rms_eps", c.rms_eps},
           {"seed", c.seed},                  {"sample_every", c.sample_every}, {"test_every", c.test_every},
           {"save_every", c.save_every},      {"log_every", c.log_every},       {"final_test", c.final_test},
           {"running_test", c.running_test},  {"samples", c.samples},         {"select_on", c.select_on},
@@ -151,9 +177,8 @@ json train_to_json(const TrainConfig& c) {
 }
 
 TrainConfig load_train_config(const std::string& run_dir) {
-  const std::string path = run_dir + "/config.json";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
+  const std::string path = RunDir(run_dir).config();
+  if (nn::file_kind(path) != nn::FileKind::Regular)
     throw std::runtime_error(fmt::format("{}: cannot open (is {} a run folder?)", path, run_dir));
   std::ifstream f(path);
   if (!f) throw std::runtime_error(fmt::format("{}: cannot open (is {} a run folder?)", path, run_dir));
@@ -187,9 +212,9 @@ TrainConfig load_train_config(const std::string& run_dir) {
     c.batch = get_int(j, "batch", 1, 1 << 20);
     c.lr = get_num(j, "lr", 0, 1e6);
     c.iters = get_int(j, "iters", 0, kBig);
-    c.loss = get_str(j, "loss");
-    c.protocol = get_str(j, "protocol", "alternating");
-    const double eps = 1e-6;
+    c.loss = get_choice(j, "loss", parse_loss);
+    c.protocol = get_choice(j, "protocol", parse_protocol, "alternating");
+    const double eps = nn::kPaperRMSPropEps;
     c.rms_eps = get_num(j, "rms_eps", 0, 1, &eps);
     c.seed = uint64_t(get_int(j, "seed", 0, std::numeric_limits<int64_t>::max()));
     c.sample_every = get_int(j, "sample_every", 0, kBig);
@@ -218,6 +243,18 @@ int64_t parse_int(const std::string& text, const std::string& what, int64_t lo, 
     throw ConfigError(fmt::format("{} is '{}', not a whole number", what, text));
   if (v < lo || v > hi) throw ConfigError(fmt::format("{} = {} is out of range [{}, {}]", what, v, lo, hi));
   return v;
+}
+
+std::vector<std::string> split_list(const std::string& s, char sep, bool keep_empty) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (keep_empty || end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace wn::gan

@@ -5,6 +5,7 @@
 // crash or a model of 11 GB.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,5 +30,8 @@ void validate_model(const ModelConfig& m);
 constexpr double kMaxModelParameters = 2e9;
 // A whole number written as text (checkpoint metadata) in [lo, hi]; what names it.
 int64_t parse_int(const std::string& text, const std::string& what, int64_t lo, int64_t hi);
+// "a,b,,c" -> {"a", "b", "c"} (empty items dropped: a list of names or sizes), or with
+// keep_empty {"a", "b", "", "c"} (the cells of a CSV row).
+std::vector<std::string> split_list(const std::string& s, char sep = ',', bool keep_empty = false);
 
 }  // namespace wn::gan

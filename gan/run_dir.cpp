@@ -5,17 +5,44 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "gan/run_config.h"
+#include "nn/checkpoint.h"
 
 namespace wn::gan {
 
 namespace fs = std::filesystem;
 
 const char* const kMetricsHeader = "iteration,d_real,d_fake,g_loss,seconds,running_test";
+const char* const kEvalHeader = "checkpoint,iteration,images,steps,final_test_loss,train_loss,seconds";
+const char* const kPerImageHeader = "index,set,loss";
+
+std::string RunDir::sample(int64_t iteration) const { return fmt::format("{}/iter_{:07d}.png", samples(), iteration); }
+
+std::map<int64_t, std::string> RunDir::sample_grids() const {
+  std::map<int64_t, std::string> g;
+  if (!fs::exists(samples())) return g;
+  for (auto& e : fs::directory_iterator(samples())) {
+    const std::string stem = e.path().stem().string();
+    if (e.path().extension() != ".png" || stem.rfind("iter_", 0) != 0) continue;
+    try {
+      g[std::stoll(stem.substr(5))] = e.path().string();
+    } catch (const std::exception&) {
+    }
+  }
+  return g;
+}
+
+std::string RunDir::eval_file(const std::string& tag, const std::string& suffix) const {
+  return eval_dir() + "/" + tag + "_" + suffix;
+}
 
 bool RunDir::holds_run() const {
   std::error_code ec;
@@ -23,11 +50,11 @@ bool RunDir::holds_run() const {
 }
 
 void RunDir::clear() const {
-  for (const char* name : {"config.json", "split.json", "metrics.csv", "eval.csv", "samples", "checkpoints", "eval",
-                           "report"}) {
+  for (const std::string& path : {config(), split(), metrics(), eval_table(), samples(), checkpoints(), eval_dir(),
+                                  report()}) {
     std::error_code ec;
-    fs::remove_all(dir_ + "/" + name, ec);
-    if (ec) throw std::runtime_error(fmt::format("cannot remove {}/{}: {}", dir_, name, ec.message()));
+    fs::remove_all(path, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot remove {}: {}", path, ec.message()));
   }
 }
 
@@ -37,6 +64,87 @@ std::string RunDir::describe_checkpoints() const {
   for (const char* name : {"best", "last"})
     if (fs::exists(checkpoint(name), ec)) s += (s.empty() ? "" : " and ") + std::string(name);
   return s.empty() ? "none" : s;
+}
+
+std::string format_metrics_row(const MetricsRow& r) {
+  return fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}", r.iteration, r.d_real, r.d_fake, r.g_loss, r.seconds,
+                     r.running_test >= 0 ? fmt::format("{:.8g}", r.running_test) : "");
+}
+
+namespace {
+// A whole cell as a number.
+std::optional<double> number(const std::string& cell) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(cell, &used);
+    if (used == cell.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+// The iteration in the first cell of a row, or -1.
+int64_t row_iteration(const std::string& line) {
+  int64_t it = 0;
+  const auto comma = line.find(',');
+  if (comma == std::string::npos) return -1;
+  const auto r = std::from_chars(line.data(), line.data() + comma, it);
+  return r.ec == std::errc() ? it : -1;
+}
+}  // namespace
+
+std::optional<MetricsRow> parse_metrics_row(const std::string& line) {
+  const std::vector<std::string> c = split_list(line, ',', /*keep_empty=*/true);
+  if (c.size() < 5) return std::nullopt;
+  std::optional<double> v[5];
+  for (int i = 0; i < 5; ++i)
+    if (!(v[i] = number(c[i]))) return std::nullopt;
+  MetricsRow r{int64_t(*v[0]), *v[1], *v[2], *v[3], *v[4], -1};
+  if (c.size() > 5 && !c[5].empty()) {
+    const std::optional<double> running = number(c[5]);
+    if (!running) return std::nullopt;
+    r.running_test = *running;
+  }
+  return r;
+}
+
+std::vector<MetricsRow> read_metrics(const std::string& path) {
+  std::vector<MetricsRow> rows;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);  // the header
+  while (std::getline(f, line))
+    if (std::optional<MetricsRow> r = parse_metrics_row(line)) rows.push_back(*r);
+  return rows;
+}
+
+void trim_metrics(const std::string& path, int64_t last_iteration) {
+  std::ifstream in(path);
+  std::string line, kept;
+  int64_t last_row = 0;
+  if (std::getline(in, line)) kept = line + "\n";
+  while (std::getline(in, line)) {
+    // Rows 1..last_iteration in order; a torn, repeated or later row is dropped.
+    const int64_t it = row_iteration(line);
+    if (it >= 0 && it <= last_iteration && it == last_row + 1) {
+      kept += line + "\n";
+      last_row = it;
+    }
+  }
+  if (kept.empty()) kept = std::string(kMetricsHeader) + "\n";
+  nn::write_file_atomic(path, kept);
+}
+
+void append_eval_row(const std::string& path, const EvalRow& r) {
+  const bool fresh = !fs::exists(path);
+  std::ofstream f(path, std::ios::app);
+  if (fresh) f << kEvalHeader << "\n";
+  f << fmt::format("{},{},{},{},{:.9g},{:.9g},{:.1f}\n", r.checkpoint, r.iteration, r.images, r.steps,
+                   r.final_test_loss, r.train_loss, r.seconds);
+  if (!f) throw std::runtime_error(fmt::format("cannot write {}", path));
+}
+
+std::string format_per_image_row(int64_t index, const char* set, double loss) {
+  return fmt::format("{},{},{:.9g}\n", index, set, loss);
 }
 
 RunLock::RunLock(const std::string& dir) {

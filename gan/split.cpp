@@ -68,12 +68,9 @@ std::vector<int64_t> index_array(const nlohmann::json& j, const std::string& key
 }  // namespace
 
 Split load_split(const std::string& path, int64_t n) {
-  {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-      throw std::runtime_error(fmt::format("{}: cannot open the split ({})", path,
-                                           std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
-  }
+  if (const nn::FileKind kind = nn::file_kind(path); kind != nn::FileKind::Regular)
+    throw std::runtime_error(fmt::format("{}: cannot open the split ({})", path,
+                                         kind == nn::FileKind::Missing ? "no such file" : "not a regular file"));
   std::ifstream f(path);
   if (!f) throw std::runtime_error(fmt::format("{}: cannot open the split", path));
   nlohmann::json j;

@@ -3,14 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,9 +17,9 @@
 #include "engine/ops/loss.h"
 #include "engine/ops/reduce.h"
 #include "gan/image_grid.h"
+#include "gan/run_config.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
-#include "gan/run_config.h"
 
 namespace wn::gan {
 
@@ -34,12 +31,96 @@ namespace {
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
 
+// SIGINT (Ctrl-C), SIGTERM (a batch scheduler's warning) and SIGHUP (a closed terminal)
+// only set a flag while a guard lives (the training loop then saves `last` and stops);
+// the previous handlers come back with the guard, so a second signal during that save
+// only sets the flag again.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~SignalGuard() {
+    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+  // The signal received (0: none).
+  int caught() const { return g_signal; }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[3];
+};
+
 std::string fmt_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   const int64_t t = static_cast<int64_t>(s + 0.5);
   if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
   if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
   return fmt::format("{}s", t);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The progress line of each iteration (losses, speed, time left, the running test): on a
+// terminal one line redrawn at most four times a second and kept at each running test,
+// elsewhere (a log file) a line every log_every iterations.
+class Progress {
+ public:
+  Progress(const TrainConfig& cfg, int64_t start_iter, const std::function<void(const std::string&)>& log)
+      : cfg_(cfg), log_(log), start_iter_(start_iter), tty_(::isatty(STDERR_FILENO)),
+        t_start_(std::chrono::steady_clock::now()), last_print_(t_start_) {}
+  // Shows iteration it (running < 0: no running test there).
+  void show(int64_t it, const StepLosses& l, double running) {
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t_start_).count();
+    const double rate = double(it - start_iter_) / std::max(elapsed, 1e-9);
+    const std::string line =
+        fmt::format("iter {}/{}  D real {:.4f} fake {:.4f}  G {:.4f}  {:.2f} it/s  ETA {}{}", it, cfg_.iters,
+                    l.d_real, l.d_fake, l.g, rate, fmt_duration(double(cfg_.iters - it) / rate),
+                    running >= 0 ? fmt::format("  running test {:.6f}", running) : "");
+    if (tty_) {
+      if (std::chrono::duration<double>(now - last_print_).count() > 0.25 || it == cfg_.iters || running >= 0) {
+        log_("\r\033[K" + line + (running >= 0 ? "\n" : ""));
+        last_print_ = now;
+      }
+    } else if (it % std::max<int64_t>(1, cfg_.log_every) == 0 || it == cfg_.iters || running >= 0) {
+      log_(line + "\n");
+    }
+  }
+  // What ends the progress line before another message: a newline on a terminal.
+  const char* line_end() const { return tty_ ? "\n" : ""; }
+  // Ends the progress line when training ends.
+  void end() {
+    if (tty_) log_("\n");
+  }
+
+ private:
+  const TrainConfig& cfg_;
+  const std::function<void(const std::string&)>& log_;
+  int64_t start_iter_;
+  bool tty_;
+  std::chrono::steady_clock::time_point t_start_, last_print_;
+};
+
+// The model description in a checkpoint's metadata (missing: an error saying `missing`).
+ModelConfig checkpoint_model(const nn::TensorFile& f, const std::string& path, const std::string& missing) {
+  auto it = f.metadata.find("model");
+  if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: {}", path, missing));
+  try {
+    return model_from_json(json::parse(it->second));
+  } catch (const ConfigError& e) {
+    throw nn::CheckpointError(fmt::format("{}: model description: {}", path, e.what()));
+  } catch (const json::exception& e) {
+    throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
+  }
 }
 
 // Sets requires_grad on every parameter of a module (used to freeze D during G's update
@@ -52,16 +133,7 @@ void set_trainable(nn::Module& m, bool on) {
 
 Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
   nn::TensorFile f = nn::load_safetensors(path);
-  auto it = f.metadata.find("model");
-  if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: no model description in its metadata", path));
-  ModelConfig m;
-  try {
-    m = model_from_json(json::parse(it->second));
-  } catch (const ConfigError& e) {
-    throw nn::CheckpointError(fmt::format("{}: model description: {}", path, e.what()));
-  } catch (const json::exception& e) {
-    throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
-  }
+  const ModelConfig m = checkpoint_model(f, path, "no model description in its metadata");
   Generator gen(0);
   Gan g = build_gan(m, gen);
   nn::assign_named(g.G->state(), f, "", "G.");
@@ -78,9 +150,6 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
     throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr a finite number > 0");
   if (cfg_.final_test < 1 || cfg_.running_test < 0 || cfg_.test_steps < 0)
     throw std::invalid_argument("the final test needs >= 1 image, the running test >= 0 images and >= 0 steps");
-  if (cfg_.loss != "bce" && cfg_.loss != "ls")
-    throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", cfg_.loss));
-  parse_protocol_simultaneous(cfg_.protocol);
   if (cfg_.select_on != "test" && cfg_.select_on != "train")
     throw std::invalid_argument(fmt::format("--select-on '{}': expected test or train", cfg_.select_on));
   if (!(cfg_.rms_eps > 0)) throw std::invalid_argument("the RMSProp epsilon must be > 0");
@@ -117,18 +186,18 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
   if (!cfg_.split_file.empty())
     split_ = load_split(cfg_.split_file, data_->size());
   else if (resume)
-    split_ = load_split(cfg_.out + "/split.json", data_->size());
+    split_ = load_split(dir_.split(), data_->size());
   else
     split_ = make_split(data_->size(), cfg_.final_test,
                         cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
                         cfg_.seed, cfg_.select_on == "train");
-  if (!resume || !cfg_.split_file.empty()) save_split(cfg_.out + "/split.json", split_);
+  if (!resume || !cfg_.split_file.empty()) save_split(dir_.split(), split_);
   // A given split decides where its running test comes from.
   cfg_.select_on = split_.running_from_train ? "train" : "test";
   if (!resume) write_config();
   Generator init(cfg_.seed);
   gan_ = build_gan(cfg_.model, init);
-  device_ = Device::parse(cfg_.device);
+  device_ = cfg_.device;
   if (device_ != kCPU) {
     gan_.G->to(device_);
     gan_.D->to(device_);
@@ -156,18 +225,30 @@ std::string Trainer::checkpoint_path(const std::string& name) const {
 }
 
 void Trainer::write_config() const {
-  nn::write_file_atomic(cfg_.out + "/config.json", train_to_json(cfg_).dump(2) + "\n");
+  nn::write_file_atomic(dir_.config(), train_to_json(cfg_).dump(2) + "\n");
 }
 
-bool parse_protocol_simultaneous(const std::string& p) {
-  if (p == "alternating") return false;
-  if (p == "simultaneous") return true;
-  throw std::invalid_argument(fmt::format("unknown protocol '{}' (expected alternating or simultaneous)", p));
+Loss parse_loss(const std::string& s) {
+  if (s == "bce") return Loss::BCE;
+  if (s == "ls") return Loss::LS;
+  throw std::invalid_argument(fmt::format("unknown loss '{}' (expected bce or ls)", s));
+}
+
+const char* loss_name(Loss loss) { return loss == Loss::LS ? "ls" : "bce"; }
+
+Protocol parse_protocol(const std::string& s) {
+  if (s == "alternating") return Protocol::Alternating;
+  if (s == "simultaneous") return Protocol::Simultaneous;
+  throw std::invalid_argument(fmt::format("unknown protocol '{}' (expected alternating or simultaneous)", s));
+}
+
+const char* protocol_name(Protocol protocol) {
+  return protocol == Protocol::Simultaneous ? "simultaneous" : "alternating";
 }
 
 GanOptimizers make_optimizers(const Gan& gan, double lr, double eps) {
-  GanOptimizers o{std::make_unique<nn::RMSProp>(gan.G->named_parameters(), lr, 0.9, eps),
-                  std::make_unique<nn::RMSProp>(gan.D->named_parameters(), lr, 0.9, eps)};
+  GanOptimizers o{std::make_unique<nn::RMSProp>(gan.G->named_parameters(), lr, nn::kPaperRMSPropAlpha, eps),
+                  std::make_unique<nn::RMSProp>(gan.D->named_parameters(), lr, nn::kPaperRMSPropAlpha, eps)};
   auto G = gan.G, D = gan.D;
   o.g->add_post_step_hook([G] { nn::clip_slopes(*G); });
   o.d->add_post_step_hook([D] { nn::clip_slopes(*D); });
@@ -242,7 +323,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
 }
 
 StepLosses Trainer::step(const Tensor& real) {
-  return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == "ls", parse_protocol_simultaneous(cfg_.protocol));
+  return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == Loss::LS, cfg_.protocol == Protocol::Simultaneous);
 }
 
 void Trainer::sample(int64_t it) {
@@ -255,12 +336,25 @@ void Trainer::sample(int64_t it) {
     imgs = G(fixed_z_);
   }
   G.train(was);
-  write_png_grid(fmt::format("{}/samples/iter_{:07d}.png", cfg_.out, it), imgs);
+  write_png_grid(dir_.sample(it), imgs);
+}
+
+double Trainer::test_and_save(const Tensor& running_images) {
+  double running = -1;
+  if (running_test && running_images.defined()) {
+    running = running_test(*gan_.G, running_images);
+    if (best_iter_ < 0 || running < best_loss_) {
+      best_loss_ = running;
+      best_iter_ = iter_;
+      save_checkpoint(checkpoint_path("best"));
+    }
+  }
+  save_checkpoint(checkpoint_path("last"));
+  return running;
 }
 
 void Trainer::append_metrics(int64_t it, const StepLosses& l, double secs, double running) {
-  const bool ok = metrics_->append(fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}", it, l.d_real, l.d_fake, l.g, secs,
-                                               running >= 0 ? fmt::format("{:.8g}", running) : ""));
+  const bool ok = metrics_->append(format_metrics_row({it, l.d_real, l.d_fake, l.g, secs, running}));
   if (!ok && !metrics_warned_) {
     log(fmt::format("\nwarning: cannot append to {} (disk full?); {} row(s) kept and written as soon as it works\n",
                     dir_.metrics(), metrics_->pending()));
@@ -297,20 +391,22 @@ void Trainer::save_checkpoint(const std::string& path) const {
   for (auto& [n, s] : opt_g_->state()) t.emplace_back("optim.G." + n, s);
   for (auto& [n, s] : opt_d_->state()) t.emplace_back("optim.D." + n, s);
   t.emplace_back("fixed_z", fixed_z_);
-  std::map<std::string, std::string> meta = {
-      {"format", "pt"},
-      {"model", model_to_json(cfg_.model).dump()},
-      {"train", train_to_json(cfg_).dump()},
-      {"iteration", std::to_string(iter_)},
-      {"data_epoch", std::to_string(loader_->epoch())},
-      {"data_position", std::to_string(loader_->position())},
-      {"rng", rng_.state()},
-      {"optim_G_steps", std::to_string(opt_g_->steps())},
-      {"optim_D_steps", std::to_string(opt_d_->steps())},
-      {"best_loss", fmt::format("{:.17g}", best_loss_)},
-      {"best_iteration", std::to_string(best_iter_)}};
-  nn::save_safetensors(path, t, meta);
+  nn::save_safetensors(path, t, checkpoint_metadata());
   if (path == checkpoint_path("last")) last_saved_ = iter_;
+}
+
+std::map<std::string, std::string> Trainer::checkpoint_metadata() const {
+  return {{"format", "pt"},
+          {"model", model_to_json(cfg_.model).dump()},
+          {"train", train_to_json(cfg_).dump()},
+          {"iteration", std::to_string(iter_)},
+          {"data_epoch", std::to_string(loader_->epoch())},
+          {"data_position", std::to_string(loader_->position())},
+          {"rng", rng_.state()},
+          {"optim_G_steps", std::to_string(opt_g_->steps())},
+          {"optim_D_steps", std::to_string(opt_d_->steps())},
+          {"best_loss", fmt::format("{:.17g}", best_loss_)},
+          {"best_iteration", std::to_string(best_iter_)}};
 }
 
 void Trainer::load_checkpoint(const std::string& path) {
@@ -320,14 +416,7 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: metadata '{}' missing", path, k));
     return it->second;
   };
-  ModelConfig m;
-  try {
-    m = model_from_json(json::parse(need("model")));
-  } catch (const ConfigError& e) {
-    throw nn::CheckpointError(fmt::format("{}: model description: {}", path, e.what()));
-  } catch (const json::exception& e) {
-    throw nn::CheckpointError(fmt::format("{}: malformed model description ({})", path, e.what()));
-  }
+  const ModelConfig m = checkpoint_model(f, path, "metadata 'model' missing");
   if (m.describe() != cfg_.model.describe())
     throw nn::CheckpointError(fmt::format("{}: the checkpoint holds {}, this run is {}", path, m.describe(),
                                           cfg_.model.describe()));
@@ -376,107 +465,49 @@ void Trainer::load_checkpoint(const std::string& path) {
   best_loss_ = best_loss;
   best_iter_ = best_iter;
   // Metrics after the checkpoint belong to a run that did not survive: drop them.
-  const std::string mp = cfg_.out + "/metrics.csv";
-  std::ifstream in(mp);
-  std::string line, kept;
-  int64_t last_row = 0;
-  if (std::getline(in, line)) kept = line + "\n";
-  while (std::getline(in, line)) {
-    // Rows 1..iter_ in order; a torn, repeated or later row is dropped.
-    int64_t it = 0;
-    const auto comma = line.find(',');
-    const auto r = std::from_chars(line.data(), line.data() + (comma == std::string::npos ? 0 : comma), it);
-    if (comma != std::string::npos && r.ec == std::errc() && it <= iter_ && it == last_row + 1) {
-      kept += line + "\n";
-      last_row = it;
-    }
-  }
-  if (kept.empty()) kept = std::string(kMetricsHeader) + "\n";
-  nn::write_file_atomic(mp, kept);
+  trim_metrics(dir_.metrics(), iter_);
 }
 
+// The story of training: a batch, a step (D, then G), the checks, samples, the running
+// test with its checkpoints, a row of metrics.csv and a progress line; a signal saves
+// `last` and stops.
 bool Trainer::run() {
-  g_signal = 0;
+  SignalGuard signals;
   signal_ = 0;
-  // SIGINT (Ctrl-C), SIGTERM (a batch scheduler's warning) and SIGHUP (a closed terminal)
-  // all end the run after saving `last`; the handlers stay until run() returns, so a
-  // second signal during the save only sets the flag again.
-  struct Restore {
-    struct sigaction old[3];
-    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-    Restore() {
-      struct sigaction sa {};
-      sa.sa_handler = on_signal;
-      sigemptyset(&sa.sa_mask);
-      for (int i = 0; i < 3; ++i) sigaction(sigs[i], &sa, &old[i]);
-    }
-    ~Restore() {
-      for (int i = 0; i < 3; ++i) sigaction(sigs[i], &old[i], nullptr);
-    }
-  } restore;
-
-  const bool tty = ::isatty(STDERR_FILENO);
   Tensor running_images;
   if (running_test && !split_.running_test.empty())
     running_images = Loader::load(*data_, split_.running_test).to(device_);
+  auto every = [&](int64_t interval) { return interval > 0 && iter_ % interval == 0; };
   if (iter_ == 0) sample(0);
-  const int64_t start_iter = iter_;
-  const auto t_start = std::chrono::steady_clock::now();
-  auto last_print = t_start;
-  bool saved_now = false;
+  Progress progress(cfg_, iter_, log);
+  bool saved_last = false;
   while (iter_ < cfg_.iters) {
     Tensor real = loader_->next().to(device_);
     const auto t0 = std::chrono::steady_clock::now();
     StepLosses l = step(real);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs = seconds_since(t0);
     ++iter_;
-    saved_now = false;
     // Weights are scanned every 100 iterations and before any checkpoint is written, so no
     // checkpoint holds a non-finite value; in between a bad weight shows in the losses.
-    const bool saves = (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) ||
-                       (cfg_.save_every > 0 && iter_ % cfg_.save_every == 0) || iter_ == cfg_.iters || g_signal != 0;
+    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || signals.caught();
     check_sane(l, saves || iter_ % 100 == 0);
+    if (every(cfg_.sample_every)) sample(iter_);
     double running = -1;
-    if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every == 0) sample(iter_);
-    if (cfg_.test_every > 0 && iter_ % cfg_.test_every == 0) {
-      if (running_test && running_images.defined()) {
-        running = running_test(*gan_.G, running_images);
-        if (best_iter_ < 0 || running < best_loss_) {
-          best_loss_ = running;
-          best_iter_ = iter_;
-          save_checkpoint(checkpoint_path("best"));
-        }
-      }
-      save_checkpoint(checkpoint_path("last"));
-      saved_now = true;
-    }
-    if (cfg_.save_every > 0 && iter_ % cfg_.save_every == 0) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
+    saved_last = every(cfg_.test_every);
+    if (saved_last) running = test_and_save(running_images);
+    if (every(cfg_.save_every)) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
     append_metrics(iter_, l, secs, running);
-    const auto now = std::chrono::steady_clock::now();
-    const double elapsed = std::chrono::duration<double>(now - t_start).count();
-    const double rate = double(iter_ - start_iter) / std::max(elapsed, 1e-9);
-    const std::string line =
-        fmt::format("iter {}/{}  D real {:.4f} fake {:.4f}  G {:.4f}  {:.2f} it/s  ETA {}{}", iter_, cfg_.iters,
-                    l.d_real, l.d_fake, l.g, rate, fmt_duration(double(cfg_.iters - iter_) / rate),
-                    running >= 0 ? fmt::format("  running test {:.6f}", running) : "");
-    if (tty) {
-      if (std::chrono::duration<double>(now - last_print).count() > 0.25 || iter_ == cfg_.iters || running >= 0) {
-        log("\r\033[K" + line + (running >= 0 ? "\n" : ""));
-        last_print = now;
-      }
-    } else if (iter_ % std::max<int64_t>(1, cfg_.log_every) == 0 || iter_ == cfg_.iters || running >= 0) {
-      log(line + "\n");
-    }
-    if (g_signal != 0) {
-      signal_ = g_signal;
+    progress.show(iter_, l, running);
+    if (signals.caught() != 0) {
+      signal_ = signals.caught();
       save_checkpoint(checkpoint_path("last"));
-      log(fmt::format("{}{} at iteration {}: saved {}\n", tty ? "\n" : "", strsignal(signal_), iter_,
+      log(fmt::format("{}{} at iteration {}: saved {}\n", progress.line_end(), strsignal(signal_), iter_,
                       checkpoint_path("last")));
       return false;
     }
   }
-  if (tty) log("\n");
-  if (!saved_now) save_checkpoint(checkpoint_path("last"));
+  progress.end();
+  if (!saved_last) save_checkpoint(checkpoint_path("last"));
   if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every != 0) sample(iter_);
   return true;
 }

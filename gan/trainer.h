@@ -24,6 +24,18 @@
 
 namespace wn::gan {
 
+// D's loss (and G's non-saturating one): binary cross-entropy on D's logit (the paper) or
+// least squares on D's sigmoid output (the authors' --ls).
+enum class Loss { BCE, LS };
+// The order of the updates in one iteration (see gan_step).
+enum class Protocol { Alternating, Simultaneous };
+// "bce" | "ls" (as config.json and --loss spell it); anything else is an error naming both.
+Loss parse_loss(const std::string& s);
+const char* loss_name(Loss loss);
+// "alternating" | "simultaneous"; anything else is an error naming both.
+Protocol parse_protocol(const std::string& s);
+const char* protocol_name(Protocol protocol);
+
 struct TrainConfig {
   ModelConfig model;  // channels, height, width 0: the data set's own
   std::string data = "fashion-mnist";
@@ -32,9 +44,9 @@ struct TrainConfig {
   int64_t batch = 32;
   double lr = 1e-4;
   int64_t iters = 2000;           // total iterations of the run
-  std::string loss = "bce";       // "bce" | "ls" (least squares on D's sigmoid output)
-  std::string protocol = "alternating";  // "alternating" | "simultaneous" (see gan_step)
-  double rms_eps = 1e-6;          // RMSProp epsilon of G and D (the ResNet code: 1e-8)
+  Loss loss = Loss::BCE;
+  Protocol protocol = Protocol::Alternating;
+  double rms_eps = nn::kPaperRMSPropEps;  // RMSProp epsilon of G and D (the ResNet code: 1e-8)
   uint64_t seed = 1;
   std::string out = "runs/wn";
   int64_t sample_every = 100, test_every = 1000, save_every = 0, log_every = 100;
@@ -42,7 +54,7 @@ struct TrainConfig {
   std::string select_on = "test";  // running test (and 'best') on final-test images (the paper) or "train" images
   std::string split_file;         // reuse this split instead of making one
   int64_t samples = 64;           // images in each sample grid
-  std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N" (not stored in config.json)
+  Device device = kCPU;           // where G and D train (not stored in config.json)
   int64_t test_steps = 50;        // RMSProp steps of the running test (the hook reads it)
   bool force = false;             // a new run may replace the run in `out` (not stored)
 };
@@ -60,12 +72,6 @@ struct StepLosses {
   double d_real = 0, d_fake = 0, g = 0;
 };
 
-// One iteration on a real batch. Alternating (the paper, the authors' DCGAN code): D on
-// the real batch and on a separately generated batch (one D update), then G with the
-// non-saturating loss on fresh codes, D frozen. Simultaneous (the authors' ResNet code):
-// one generated batch; G's non-saturating loss through D's current weights, G updated;
-// D's fake loss on that same D output, then D's real loss, D updated. ls: least squares
-// on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
 // Inspection hooks of one step (wngan inspect, gradient traces): each runs after a
 // network's backward and before its update, so gradients are the step's own and the
 // parameters those the backward saw. Hooks must not change parameters or gradients.
@@ -80,17 +86,22 @@ struct StepHooks {
   std::function<void(const std::vector<Tensor>& roots)> before_g_update;
 };
 
+// One iteration on a real batch. Alternating (the paper, the authors' DCGAN code): D on
+// the real batch and on a separately generated batch (one D update), then G with the
+// non-saturating loss on fresh codes, D frozen. Simultaneous (the authors' ResNet code):
+// one generated batch; G's non-saturating loss through D's current weights, G updated;
+// D's fake loss on that same D output, then D's real loss, D updated. ls: least squares
+// on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
+
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
                     bool ls = false, bool simultaneous = false, const StepHooks* hooks = nullptr);
 
-// The optimizers of a run: RMSProp (smoothing 0.9, the authors') on G and on D with the
+// The optimizers of a run: RMSProp (smoothing kPaperRMSPropAlpha, the authors') on G and on D with the
 // run's learning rate and epsilon, each step followed by the slope clipping of (T)PReLU.
 struct GanOptimizers {
   std::unique_ptr<nn::RMSProp> g, d;
 };
 GanOptimizers make_optimizers(const Gan& gan, double lr, double eps);
-// "alternating" / "simultaneous", checked.
-bool parse_protocol_simultaneous(const std::string& protocol);
 
 class Trainer {
  public:
@@ -131,7 +142,13 @@ class Trainer {
  private:
   void write_config() const;
   void sample(int64_t it);
+  // The running test of an iteration at a test interval: a better loss saves `best`; then
+  // `last` is saved. Returns the loss (-1: no running test).
+  double test_and_save(const Tensor& running_images);
   void append_metrics(int64_t it, const StepLosses& l, double secs, double running);
+  // What a checkpoint holds besides the tensors: the models, the data cursor, the random
+  // state, the optimizers' step counts and the best running test so far.
+  std::map<std::string, std::string> checkpoint_metadata() const;
   // Throws DivergedError when a loss is not sane or (with tensors) a parameter or an
   // optimizer state is not finite.
   void check_sane(const StepLosses& l, bool tensors) const;

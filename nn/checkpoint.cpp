@@ -93,15 +93,25 @@ void save_safetensors(const std::string& path, const Named& tensors, const std::
   write_file_atomic(path, out);
 }
 
-void require_regular_file(const std::string& path, const char* what) {
+FileKind file_kind(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || st.type() == fs::file_type::not_found)
-    throw CheckpointError(fmt::format("{}: cannot open the {} (no such file)", path, what));
-  if (st.type() == fs::file_type::directory)
-    throw CheckpointError(fmt::format("{}: is a folder, not a {}", path, what));
-  if (st.type() != fs::file_type::regular)
-    throw CheckpointError(fmt::format("{}: not a regular file (a pipe, device or socket), not a {}", path, what));
+  if (ec || st.type() == fs::file_type::not_found) return FileKind::Missing;
+  if (st.type() == fs::file_type::directory) return FileKind::Folder;
+  return st.type() == fs::file_type::regular ? FileKind::Regular : FileKind::Special;
+}
+
+void require_regular_file(const std::string& path, const char* what) {
+  switch (file_kind(path)) {
+    case FileKind::Regular:
+      return;
+    case FileKind::Missing:
+      throw CheckpointError(fmt::format("{}: cannot open the {} (no such file)", path, what));
+    case FileKind::Folder:
+      throw CheckpointError(fmt::format("{}: is a folder, not a {}", path, what));
+    case FileKind::Special:
+      throw CheckpointError(fmt::format("{}: not a regular file (a pipe, device or socket), not a {}", path, what));
+  }
 }
 
 namespace {

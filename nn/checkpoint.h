@@ -43,6 +43,11 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 TensorFile load_safetensors(const std::string& path, bool allow_nonfinite = false);
 // The same on the bytes of a file; path names it in messages.
 TensorFile parse_safetensors(const std::string& bytes, const std::string& path, bool allow_nonfinite = false);
+// What a path is, for the checks that a file to read is a regular file: each caller
+// words its own error (a data file, a checkpoint, a split, a run's config.json).
+enum class FileKind { Regular, Missing, Folder, Special };  // Special: a pipe, device or socket
+// The kind of the file at path, links followed (Missing also when it cannot be looked at).
+FileKind file_kind(const std::string& path);
 // Throws a CheckpointError unless path is an existing regular file (what: "checkpoint", ...).
 void require_regular_file(const std::string& path, const char* what);
 // Copies file tensors into the destinations of the same names (optionally under a

@@ -39,6 +39,11 @@ class Optimizer {
   std::vector<std::function<void()>> hooks_;
 };
 
+// The paper's RMSProp (the authors' code), for G, D and the codes of the reconstruction
+// test: decay alpha 0.9, epsilon 1e-6 (their ResNet code trains with epsilon 1e-8).
+constexpr double kPaperRMSPropAlpha = 0.9;
+constexpr double kPaperRMSPropEps = 1e-6;
+
 // s = alpha s + (1 - alpha) g^2; p -= lr g / (sqrt(s) + eps).
 class RMSProp : public Optimizer {
  public:

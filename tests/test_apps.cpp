@@ -7,7 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
-#include "apps/report.h"
+#include "eval/report.h"
+#include "eval/run_eval.h"
 #include "helpers.h"
 #include "nn/checkpoint.h"
 
@@ -45,12 +46,12 @@ TEST_CASE("train then eval: the final test writes per-image losses, pairs and a 
   std::string data = make_data(d);
   run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
            "--final-test", "30", "--no-final-test", "--out", d + "/run"});
-  app::EvalRequest r;
+  eval::EvalRequest r;
   r.run = d + "/run";
   r.n = 12;
   r.steps = 5;
   r.verbose = false;
-  app::EvalResult e = app::evaluate_run(r);
+  eval::EvalResult e = eval::evaluate_run(r);
   CHECK(e.n == 12);
   CHECK(e.iteration > 0);
   CHECK(std::isfinite(e.test_loss));
@@ -60,9 +61,9 @@ TEST_CASE("train then eval: the final test writes per-image losses, pairs and a 
   int lines = 0;
   for (std::string l; std::getline(per, l);) ++lines;
   CHECK(lines == 1 + 12 + 12);
-  CHECK(app::read_text(d + "/run/eval.csv").find("final_test_loss") != std::string::npos);
+  CHECK(eval::read_text(d + "/run/eval.csv").find("final_test_loss") != std::string::npos);
   r.checkpoint = d + "/nope.safetensors";
-  CHECK_THROWS_WITH(app::evaluate_run(r), doctest::Contains("no such checkpoint"));
+  CHECK_THROWS_WITH(eval::evaluate_run(r), doctest::Contains("no such checkpoint"));
   fs::remove_all(d);
 }
 
@@ -72,8 +73,8 @@ TEST_CASE("train ends with the final test and a report; sample and split work fr
   run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "10", "--test-every", "10",
            "--final-test", "30", "--final-n", "6", "--final-steps", "3", "--out", d + "/run"});
   CHECK(fs::exists(d + "/run/report/report.html"));
-  CHECK(app::read_text(d + "/run/report/results.md").find("| WN |") != std::string::npos);
-  CHECK(app::read_text(d + "/run/eval.csv").find("best.safetensors,10,6,3,") != std::string::npos);
+  CHECK(eval::read_text(d + "/run/report/results.md").find("| WN |") != std::string::npos);
+  CHECK(eval::read_text(d + "/run/eval.csv").find("best.safetensors,10,6,3,") != std::string::npos);
   // Raw generator output for given codes.
   Generator g(1);
   nn::save_safetensors(d + "/z.safetensors", {{"z", randn({3, 16}, g)}});
@@ -85,7 +86,7 @@ TEST_CASE("train ends with the final test and a report; sample and split work fr
   CHECK(fs::exists(d + "/grid.png"));
   // A run folder for --checkpoint (its best), and a JPEG by the extension.
   run_cli({"sample", "--checkpoint", d + "/run", "--n", "4", "--out", d + "/grid.jpg"});
-  CHECK(app::read_text(d + "/grid.jpg").substr(0, 2) == "\xff\xd8");
+  CHECK(eval::read_text(d + "/grid.jpg").substr(0, 2) == "\xff\xd8");
   nn::save_safetensors(d + "/empty_z.safetensors", {{"z", Tensor::zeros({0, 16})}});
   CHECK_THROWS_WITH(run_cli({"sample", "--checkpoint", d + "/run", "--z", d + "/empty_z.safetensors", "--out",
                              d + "/x3.safetensors"}),
@@ -95,7 +96,7 @@ TEST_CASE("train ends with the final test and a report; sample and split work fr
                              d + "/bad_z.safetensors", "--out", d + "/x2.safetensors"}),
                     doctest::Contains("'z' must be (N, 16)"));
   run_cli({"split", "--data", data, "--final-test", "40", "--running-test", "10", "--out", d + "/split.json"});
-  std::string sp = app::read_text(d + "/split.json");
+  std::string sp = eval::read_text(d + "/split.json");
   CHECK(sp.find("\"final_test\"") != std::string::npos);
   fs::remove_all(d);
 }
@@ -105,22 +106,22 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   std::string data = make_data(d);
   run_cli({"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
            "--sample-every", "5", "--final-test", "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out", d + "/study"});
-  std::string md = app::read_text(d + "/study/results.md");
+  std::string md = eval::read_text(d + "/study/results.md");
   CHECK(md.find("| vanilla |") != std::string::npos);
   CHECK(md.find("| BN |") != std::string::npos);
   CHECK(md.find("| WN |") != std::string::npos);
   CHECK(md.find(" ± ") != std::string::npos);  // two seeds: mean and spread
   CHECK(md.find("WN / BN = ") != std::string::npos);
   CHECK(md.find("0.005524") != std::string::npos);  // the paper's values, labelled
-  std::string csv = app::read_text(d + "/study/results.csv");
+  std::string csv = eval::read_text(d + "/study/results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 6);
-  std::string html = app::read_text(d + "/study/report.html");
+  std::string html = eval::read_text(d + "/study/report.html");
   CHECK(html.find("<table>") != std::string::npos);
   CHECK(html.find("data:image/png;base64,") != std::string::npos);
   CHECK(fs::exists(d + "/study/strips/weight_seed1.png"));
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) CHECK(fs::exists(d + "/study/plots/running_test.png"));
   // Every model of a seed used that seed's split.
-  CHECK(app::read_text(d + "/study/runs/none_seed2/split.json") == app::read_text(d + "/study/runs/weight_seed2/split.json"));
+  CHECK(eval::read_text(d + "/study/runs/none_seed2/split.json") == eval::read_text(d + "/study/runs/weight_seed2/split.json"));
   // The paper's figures, with captions naming checkpoints and images.
   for (const char* f : {"reconstructions_seed1.png", "fixed_code_seed2.png", "early_training_seed1.png"})
     CHECK_MESSAGE(fs::exists(d + "/study/figures/" + f), f);
@@ -133,14 +134,14 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
                                           "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out",
                                           d + "/study"};
   CHECK_THROWS_WITH(run_cli(again), doctest::Contains("holds a study already"));
-  const std::string before = app::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors");
+  const std::string before = eval::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors");
   std::vector<std::string> resume = again;
   resume.push_back("--resume");
   run_cli(resume);
-  CHECK(app::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors") == before);
-  CHECK(app::read_text(d + "/study/results.csv") == csv);
+  CHECK(eval::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors") == before);
+  CHECK(eval::read_text(d + "/study/results.csv") == csv);
   // An interrupted run (dropped from study.json, its checkpoint at iteration 10) resumes to 20.
-  nlohmann::json state = nlohmann::json::parse(app::read_text(d + "/study/study.json"));
+  nlohmann::json state = nlohmann::json::parse(eval::read_text(d + "/study/study.json"));
   state.erase("weight_seed2");
   std::ofstream(d + "/study/study.json") << state.dump();
   resume.back() = "--resume";
@@ -149,7 +150,7 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   run_cli(longer);
   nn::TensorFile f = nn::load_safetensors(d + "/study/runs/weight_seed2/checkpoints/last.safetensors");
   CHECK(f.metadata.at("iteration") == "30");
-  CHECK(nlohmann::json::parse(app::read_text(d + "/study/study.json")).contains("weight_seed2"));
+  CHECK(nlohmann::json::parse(eval::read_text(d + "/study/study.json")).contains("weight_seed2"));
   fs::remove_all(d);
 }
 
@@ -158,7 +159,7 @@ TEST_CASE("inspect: one step per variant, the tape as DOT") {
   std::string data = make_data(d);
   run_cli({"inspect", "--data", data, "--nf", "8", "--code", "16", "--batch", "4", "--compare", "none,batch,weight",
            "--out", d + "/insp"});
-  std::string dot = app::read_text(d + "/insp/tape_dcgan_weight.dot");
+  std::string dot = eval::read_text(d + "/insp/tape_dcgan_weight.dot");
   CHECK(dot.find("conv_transpose2d\\nG.level1.conv") != std::string::npos);
   CHECK(dot.find("|grad|") != std::string::npos);
   CHECK(fs::exists(d + "/insp/tape_dcgan_batch.dot"));
@@ -169,7 +170,7 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   std::string d = temp_dir("bench");
   run_cli({"bench", "--what", "iteration", "--profile", "--norms", "none,weight", "--image-size", "28", "--channels",
            "1", "--nf", "8", "--batch", "4", "--repeat", "1", "--json", d + "/it.json"});
-  nlohmann::json it = nlohmann::json::parse(app::read_text(d + "/it.json"));
+  nlohmann::json it = nlohmann::json::parse(eval::read_text(d + "/it.json"));
   REQUIRE(it["iterations"].size() == 2);
   for (auto& r : it["iterations"]) {
     CHECK(r["seconds"].get<double>() > 0);
@@ -181,7 +182,7 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   CHECK(it["iterations"][0]["gflop"].get<double>() == doctest::Approx(it["iterations"][1]["gflop"].get<double>()));
   run_cli({"bench", "--what", "recon", "--norms", "batch", "--image-size", "28", "--channels", "1", "--nf", "8",
            "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--json", d + "/recon.json"});
-  nlohmann::json rc = nlohmann::json::parse(app::read_text(d + "/recon.json"));
+  nlohmann::json rc = nlohmann::json::parse(eval::read_text(d + "/recon.json"));
   REQUIRE(rc["recon"].size() == 1);
   CHECK(rc["recon"][0]["gflop"].get<double>() > 0);
   // Per image, a reconstruction step (G forward and data gradient, no weight gradients,
@@ -189,7 +190,7 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   CHECK(rc["recon"][0]["gflop"].get<double>() / 3 < it["iterations"][0]["gflop"].get<double>() / 4 / 3);
   run_cli({"bench", "--what", "scaling", "--norms", "none", "--image-size", "16", "--channels", "1", "--nf", "4",
            "--batch", "2", "--repeat", "1", "--json", d + "/scaling.json"});
-  nlohmann::json sc = nlohmann::json::parse(app::read_text(d + "/scaling.json"));
+  nlohmann::json sc = nlohmann::json::parse(eval::read_text(d + "/scaling.json"));
   CHECK(sc["scaling"].size() == 1 + 5 + 2);  // the SGEMM ceiling, 5 batch sizes, 2 image sizes
   CHECK_THROWS(run_cli({"bench", "--what", "everything"}));
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "apps/commands.h"
+#include "gan/run_config.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
 #include "helpers.h"
@@ -130,6 +131,31 @@ TEST_CASE("--resume: options that change the run are refused by name; --iters an
   CHECK(f.metadata.at("iteration") == "6");
   CHECK(load_train_config(run).iters == 6);
   fs::remove_all(d);
+}
+
+TEST_CASE("the run folder's CSV rows read back as written; lists split in one place; options parse by name") {
+  CHECK(format_metrics_row({12, 0.5, 0.25, 1.5, 0.0123, 0.0421}) == "12,0.5,0.25,1.5,0.0123,0.0421");
+  CHECK(format_metrics_row({3, 1, 2, 3, 0.5, -1}) == "3,1,2,3,0.5000,");
+  const auto row = parse_metrics_row("12,0.5,0.25,1.5,0.0123,0.0421");
+  REQUIRE(row);
+  CHECK(row->iteration == 12);
+  CHECK(row->d_fake == 0.25);
+  CHECK(row->running_test == 0.0421);
+  const auto no_test = parse_metrics_row("3,1,2,3,0.5000,");
+  REQUIRE(no_test);
+  CHECK(no_test->running_test < 0);
+  CHECK_FALSE(parse_metrics_row("11,0.1"));
+  CHECK_FALSE(parse_metrics_row("1x,a,b,c,d,"));
+  CHECK(std::string(kEvalHeader) == "checkpoint,iteration,images,steps,final_test_loss,train_loss,seconds");
+  CHECK(format_per_image_row(7, "train", 0.5) == "7,train,0.5\n");
+  CHECK(split_list("a,,b,") == std::vector<std::string>{"a", "b"});
+  CHECK(split_list("a,,b,", ',', true) == std::vector<std::string>{"a", "", "b", ""});
+  CHECK(split_list("").empty());
+  CHECK(parse_protocol("simultaneous") == Protocol::Simultaneous);
+  CHECK(std::string(protocol_name(Protocol::Alternating)) == "alternating");
+  CHECK(std::string(loss_name(parse_loss("ls"))) == "ls");
+  CHECK_THROWS_WITH(parse_protocol("both"), doctest::Contains("expected alternating or simultaneous"));
+  CHECK_THROWS_WITH(parse_arch("vgg"), doctest::Contains("unknown architecture 'vgg'"));
 }
 
 TEST_CASE("metrics.csv: rows that cannot be written are kept and written later; a resume keeps 1..N only") {

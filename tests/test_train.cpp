@@ -174,9 +174,7 @@ TEST_CASE("bad runs fail before training") {
   std::string data = make_data(d, 100, 20);
   CHECK_THROWS_WITH(Trainer(tiny(data, "/proc/wngan_run"), false), doctest::Contains("cannot write the run folder /proc/wngan_run"));
   CHECK_THROWS_WITH(Trainer(tiny("mnist:" + d + "/missing", d + "/run"), false), doctest::Contains("not a folder"));
-  TrainConfig c = tiny(data, d + "/run2");
-  c.loss = "hinge";
-  CHECK_THROWS_WITH(Trainer(c, false), doctest::Contains("unknown loss 'hinge'"));
+  CHECK_THROWS_WITH(parse_loss("hinge"), doctest::Contains("unknown loss 'hinge'"));
   CHECK_THROWS_WITH(load_train_config(d + "/nothing"), doctest::Contains("cannot open"));
   fs::remove_all(d);
 }

@@ -25,6 +25,7 @@
 #include "engine/engine.h"
 #include "engine/profile.h"
 #include "eval/reconstruct.h"
+#include "gan/run_config.h"
 #include "gan/trainer.h"
 #include "nn/optim.h"
 
@@ -275,8 +276,8 @@ struct TrainRig {
   Backend& be;
   TrainRig(const Opts& o, const std::string& norm, const std::string& size, int64_t batch, Device dev, Generator& gen)
       : g(make_gan(o, norm, size, o.channels, dev)),
-        og(g.G->named_parameters(), 1e-4, 0.9, 1e-6),
-        od(g.D->named_parameters(), 1e-4, 0.9, 1e-6),
+        og(g.G->named_parameters(), 1e-4, nn::kPaperRMSPropAlpha, nn::kPaperRMSPropEps),
+        od(g.D->named_parameters(), 1e-4, nn::kPaperRMSPropAlpha, nn::kPaperRMSPropEps),
         real(rand_uniform({batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev)),
         be(backend_for(dev)) {}
   // One iteration, finished on the device.
@@ -286,22 +287,13 @@ struct TrainRig {
   }
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
   fmt::print("full training iteration (D on real + fake, then G), batch {}, {} x {}, nf {}, code {}\n", o.batch,
              o.channels, o.image_size, o.nf, o.code);
   fmt::print("  {:<8} {:>9} {:>7} {:>11} {:>9} {:>8} {:>13} {:>13}\n", "variant", "ms", "it/s", "GFLOP/iter",
              "GFLOP/s", "%SGEMM", "RSS@1 MiB", "RSS@end MiB");
   json iters = json::array();
-  for (const std::string& norm : split_list(o.norms)) {
+  for (const std::string& norm : gan::split_list(o.norms)) {
     TrainRig rig(o, norm, o.image_size, o.batch, dev, gen);
     auto step = [&] { rig.step(); };
     step();
@@ -331,7 +323,7 @@ json bench_recon(const Opts& o, Backend& be, Device dev, double sgemm, Generator
              o.channels, o.image_size, o.nf, o.code);
   fmt::print("  {:<8} {:>9} {:>11} {:>9} {:>8}\n", "variant", "ms/step", "GFLOP/step", "GFLOP/s", "%SGEMM");
   json out = json::array();
-  for (const std::string& norm : split_list(o.norms)) {
+  for (const std::string& norm : gan::split_list(o.norms)) {
     gan::Gan g = make_gan(o, norm, o.image_size, o.channels, dev);
     Tensor images = rand_uniform({o.batch, g.config.channels, g.config.height, g.config.width}, gen, 0, 1).to(dev);
     auto run = [&](int64_t steps) {
@@ -358,7 +350,7 @@ json bench_recon(const Opts& o, Backend& be, Device dev, double sgemm, Generator
 // --norms). The 1-thread and all-thread iterations alternate, so both medians see the
 // same state of a shared machine.
 json bench_scaling(const Opts& o, Backend& be, Device dev, Generator& gen) {
-  const std::string norm = split_list(o.norms).front();
+  const std::string norm = gan::split_list(o.norms).front();
   const int full = num_threads();
   json out = json::array();
   auto row = [&](int64_t batch, const std::string& size) {
@@ -417,7 +409,7 @@ void add_bench(CLI::App& app) {
     if (o->threads > 0) set_num_threads(o->threads);
     const Device dev = Device::parse(o->device);
     Backend& be = backend_for(dev);
-    if (split_list(o->norms).empty()) throw CLI::ValidationError("--norms", "no variant given");
+    if (gan::split_list(o->norms).empty()) throw CLI::ValidationError("--norms", "no variant given");
     Generator gen(1);
     json out;
     out["threads"] = num_threads();

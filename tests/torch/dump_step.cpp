@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     og.add_post_step_hook([&] { nn::clip_slopes(*g.G); });
     od.add_post_step_hook([&] { nn::clip_slopes(*g.D); });
     Generator rng(9), copy = rng;
-    gan::StepLosses l = gan::gan_step(g, og, od, real, rng, loss == "ls", gan::parse_protocol_simultaneous(protocol));
+    gan::StepLosses l = gan::gan_step(g, og, od, real, rng, gan::parse_loss(loss) == gan::Loss::LS,
+                                         gan::parse_protocol(protocol) == gan::Protocol::Simultaneous);
     dump.emplace_back("input.z1", randn({b, c.code}, copy));
     if (protocol == "alternating") dump.emplace_back("input.z2", randn({b, c.code}, copy));
     for (nn::Module* m : {g.G.get(), g.D.get()})

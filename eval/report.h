@@ -1,12 +1,15 @@
-// The study's outputs: results table (Markdown and CSV), gnuplot plots, sample strips
-// across iterations, and a self-contained HTML report.
+// The reports of a study and of one run: results table (Markdown and CSV), gnuplot plots,
+// sample strips across iterations, the paper's figures and a self-contained HTML report.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace wn::app {
+#include "eval/run_eval.h"
+#include "gan/trainer.h"
+
+namespace wn::eval {
 
 // One trained and evaluated model of a study.
 struct StudyRun {
@@ -30,9 +33,12 @@ struct StudyReport {
 // Writes results.md, results.csv, plots/*.png (gnuplot, when installed), strips/*.png
 // and report.html into dir.
 void write_study_report(const std::string& dir, const StudyReport& r);
+// The one-run report `wngan train` ends with, in RUN/report: the finished run and its
+// final test (eval_steps RMSProp steps) as a study of one.
+void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds);
 // A whole text file.
 std::string read_text(const std::string& path);
 // "none" -> "vanilla", "batch" -> "BN", "weight" -> "WN", ... (others unchanged).
 std::string model_label(const std::string& model);
 
-}  // namespace wn::app
+}  // namespace wn::eval

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/report.h"
+#include "eval/report.h"
 
-namespace wn::app {
+namespace wn::eval {
 
 struct Figure {
   std::string png, caption;
@@ -18,4 +18,4 @@ struct Figure {
 // Writes dir/figures/*.png for each seed of the runs; returns them in report order.
 std::vector<Figure> write_study_figures(const std::string& dir, const std::vector<StudyRun>& runs);
 
-}  // namespace wn::app
+}  // namespace wn::eval

@@ -1,8 +1,4 @@
-#include "apps/report.h"
-
-#include "apps/figures.h"
-
-#include <stb_image.h>
+#include "eval/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,16 +6,17 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "engine/tensor.h"
+#include "eval/figures.h"
 #include "gan/image_grid.h"
+#include "gan/run_dir.h"
 #include "gan/trainer.h"
 #include "nn/checkpoint.h"
 
-namespace wn::app {
+namespace wn::eval {
 
 namespace fs = std::filesystem;
 
@@ -69,27 +66,19 @@ double mean(const std::vector<double>& v) {
 
 std::string label(const std::string& m) { return model_label(m); }
 
-// metrics.csv columns: iteration,d_real,d_fake,g_loss,seconds,running_test
+// The curves of a run's metrics.csv: D's loss (real + fake), G's loss, the running test.
 struct Metrics {
   std::vector<double> it, d, g, test_it, test;
 };
-Metrics read_metrics(const std::string& path) {
+Metrics read_curves(const std::string& path) {
   Metrics m;
-  std::ifstream f(path);
-  std::string line;
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::vector<std::string> c;
-    std::stringstream ss(line);
-    std::string x;
-    while (std::getline(ss, x, ',')) c.push_back(x);
-    if (c.size() < 5) continue;
-    m.it.push_back(std::stod(c[0]));
-    m.d.push_back(std::stod(c[1]) + std::stod(c[2]));
-    m.g.push_back(std::stod(c[3]));
-    if (c.size() > 5 && !c[5].empty()) {
-      m.test_it.push_back(std::stod(c[0]));
-      m.test.push_back(std::stod(c[5]));
+  for (const gan::MetricsRow& r : gan::read_metrics(path)) {
+    m.it.push_back(double(r.iteration));
+    m.d.push_back(r.d_real + r.d_fake);
+    m.g.push_back(r.g_loss);
+    if (r.running_test >= 0) {
+      m.test_it.push_back(double(r.iteration));
+      m.test.push_back(r.running_test);
     }
   }
   return m;
@@ -114,31 +103,17 @@ bool run_gnuplot(const std::string& script) {
 // Rows of the first `k` cells of the top row of sample grids taken at evenly spaced
 // iterations: how the images of a fixed code change over training.
 bool write_strip(const std::string& run_dir, const std::string& out, int64_t k, int64_t rows) {
-  std::vector<fs::path> grids;
-  if (!fs::exists(run_dir + "/samples")) return false;
-  for (auto& e : fs::directory_iterator(run_dir + "/samples"))
-    if (e.path().extension() == ".png") grids.push_back(e.path());
-  std::sort(grids.begin(), grids.end());
+  std::vector<std::string> grids;
+  for (const auto& [it, file] : gan::RunDir(run_dir).sample_grids()) grids.push_back(file);
   if (grids.empty()) return false;
   gan::TrainConfig c = gan::load_train_config(run_dir);
-  const int64_t C = c.model.channels, H = c.model.height, W = c.model.width, pad = 2;
+  const int64_t C = c.model.channels, H = c.model.height, W = c.model.width;
   std::vector<Tensor> strip;
   const int64_t take = std::min<int64_t>(rows, grids.size());
   for (int64_t r = 0; r < take; ++r) {
-    const auto& g = grids[take == 1 ? 0 : r * (grids.size() - 1) / (take - 1)];
-    int w, h, n;
-    uint8_t* px = stbi_load(g.c_str(), &w, &h, &n, int(C));
-    if (!px) continue;
-    const int64_t cells = std::min<int64_t>(k, (w - pad) / (W + pad));
-    std::vector<double> v(static_cast<size_t>(cells * C * H * W));
-    for (int64_t i = 0; i < cells; ++i)
-      for (int64_t ch = 0; ch < C; ++ch)
-        for (int64_t y = 0; y < H; ++y)
-          for (int64_t x = 0; x < W; ++x)
-            v[((i * C + ch) * H + y) * W + x] = px[((pad + y) * w + pad + i * (W + pad) + x) * C + ch] / 255.0;
-    stbi_image_free(px);
-    if (!strip.empty() && strip[0].dim(0) != cells) continue;
-    strip.push_back(Tensor::from_vector(v, {cells, C, H, W}));
+    Tensor cells = gan::read_grid_cells(grids[take == 1 ? 0 : r * (grids.size() - 1) / (take - 1)], C, H, W, k);
+    if (!cells.defined() || (!strip.empty() && strip[0].dim(0) != cells.dim(0))) continue;
+    strip.push_back(cells);
   }
   if (strip.empty()) return false;
   gan::write_png_rows(out, strip);
@@ -253,7 +228,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   std::string test_plot, d_plot, g_plot;
   for (size_t i = 0; i < rep.runs.size(); ++i) {
     const auto& r = rep.runs[i];
-    Metrics m = read_metrics(r.dir + "/metrics.csv");
+    Metrics m = read_curves(gan::RunDir(r.dir).metrics());
     const std::string dat = fmt::format("{}/plots/{}_seed{}.dat", dir, r.model, r.seed);
     std::string s, t;
     std::vector<double> d = smooth(m.d, 50), g = smooth(m.g, 50);
@@ -334,4 +309,26 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   nn::write_file_atomic(dir + "/report.html", html);
 }
 
-}  // namespace wn::app
+void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds) {
+  const gan::TrainConfig& c = t.config();
+  StudyRun run;
+  run.model = gan::norm_name(c.model.norm);
+  run.seed = c.seed;
+  run.dir = c.out;
+  run.final_test = final_test.test_loss;
+  run.final_train = final_test.train_loss;
+  run.eval_iteration = final_test.iteration;
+  run.eval_steps = eval_steps;
+  run.eval_first = final_test.first_file;
+  run.best_running = t.best_loss();
+  run.best_iteration = t.best_iteration();
+  run.train_seconds = train_seconds;
+  StudyReport rep;
+  rep.title = fmt::format("wngan run {}: {} on {}, {} iterations", c.out, c.model.describe(), c.data, t.iteration());
+  rep.runs = {run};
+  rep.eval_n = final_test.n;
+  rep.eval_steps = eval_steps;
+  write_study_report(gan::RunDir(c.out).report(), rep);
+}
+
+}  // namespace wn::eval

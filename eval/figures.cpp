@@ -1,6 +1,4 @@
-#include "apps/figures.h"
-
-#include <stb_image.h>
+#include "eval/figures.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,10 +10,11 @@
 
 #include "engine/tensor.h"
 #include "gan/image_grid.h"
+#include "gan/run_dir.h"
 #include "gan/trainer.h"
 #include "nn/checkpoint.h"
 
-namespace wn::app {
+namespace wn::eval {
 
 namespace fs = std::filesystem;
 
@@ -24,39 +23,7 @@ namespace {
 constexpr int64_t kPad = 2;
 
 // The sample grids of a run: iteration -> file.
-std::map<int64_t, std::string> sample_grids(const std::string& run_dir) {
-  std::map<int64_t, std::string> g;
-  if (!fs::exists(run_dir + "/samples")) return g;
-  for (auto& e : fs::directory_iterator(run_dir + "/samples")) {
-    const std::string stem = e.path().stem().string();
-    if (e.path().extension() != ".png" || stem.rfind("iter_", 0) != 0) continue;
-    try {
-      g[std::stoll(stem.substr(5))] = e.path().string();
-    } catch (const std::exception&) {
-    }
-  }
-  return g;
-}
-
-// The first k cells of a sample grid's top row (images of the first k fixed codes).
-Tensor grid_cells(const std::string& png, int64_t C, int64_t H, int64_t W, int64_t k) {
-  int w = 0, h = 0, n = 0;
-  uint8_t* px = stbi_load(png.c_str(), &w, &h, &n, int(C));
-  if (!px) return Tensor();
-  const int64_t cells = std::min<int64_t>(k, (w - kPad) / (W + kPad));
-  if (cells < k || h < H + kPad) {
-    stbi_image_free(px);
-    return Tensor();
-  }
-  std::vector<double> v(static_cast<size_t>(k * C * H * W));
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x)
-          v[((i * C + c) * H + y) * W + x] = px[((kPad + y) * w + kPad + i * (W + kPad) + x) * C + c] / 255.0;
-  stbi_image_free(px);
-  return Tensor::from_vector(v, {k, C, H, W});
-}
+std::map<int64_t, std::string> sample_grids(const std::string& run_dir) { return gan::RunDir(run_dir).sample_grids(); }
 
 // Concatenates (n_i, C, H, W) tensors along the first dimension.
 Tensor cat(const std::vector<Tensor>& parts) {
@@ -122,8 +89,8 @@ bool samples_figure(const std::vector<const StudyRun*>& runs, const std::vector<
   for (int64_t it : iters) {
     std::vector<Tensor> parts;
     for (const StudyRun* r : runs) {
-      Tensor t = grid_cells(sample_grids(r->dir).at(it), C, H, W, k);
-      if (!t.defined()) return false;
+      Tensor t = gan::read_grid_cells(sample_grids(r->dir).at(it), C, H, W, k, kPad);
+      if (!t.defined() || t.dim(0) < k) return false;
       parts.push_back(t);
     }
     left.emplace_back(centre(int64_t(rows.size()), H), fmt::format("iteration {}", it));
@@ -230,4 +197,4 @@ std::vector<Figure> write_study_figures(const std::string& dir, const std::vecto
   return figs;
 }
 
-}  // namespace wn::app
+}  // namespace wn::eval

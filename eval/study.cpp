@@ -1,0 +1,184 @@
+#include "eval/study.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "eval/run_eval.h"
+#include "gan/run_dir.h"
+#include "gan/split.h"
+#include "nn/checkpoint.h"
+
+namespace wn::eval {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The finished runs of the study in plan.out (with resume), after making sure that a new
+// study does not mix with an old one: a folder holding a study is refused, or with force
+// cleared of everything a study writes.
+std::map<std::string, StudyRun> open_study(const StudyPlan& plan, const std::string& state) {
+  if (plan.resume) return read_study_state(state);
+  const std::string& out = plan.out;
+  if (fs::exists(state) || (fs::exists(out + "/runs") && !fs::is_empty(out + "/runs"))) {
+    if (!plan.force)
+      throw std::runtime_error(fmt::format("{} holds a study already: --resume continues it, --force replaces it, "
+                                           "or choose another --out",
+                                           out));
+    for (const char* name : {"runs", "study.json", "results.md", "results.csv", "report.html", "plots", "strips",
+                             "figures"})
+      fs::remove_all(out + "/" + name);
+    for (auto& e : fs::directory_iterator(out))
+      if (e.path().filename().string().rfind("split_seed", 0) == 0) fs::remove(e.path());
+  }
+  return {};
+}
+
+// Trains (or resumes) one run of a study and runs its final test. A signal that stops its
+// training is stored in *interrupted (the run is then neither tested nor recorded).
+StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::TrainConfig c, bool resume_run,
+                        const std::string& split, const std::function<void(const std::string&)>& log,
+                        int* interrupted) {
+  const auto t0 = std::chrono::steady_clock::now();
+  gan::Trainer t(c, resume_run);
+  if (!fs::exists(split)) gan::save_split(split, t.split());
+  t.running_test = running_test_hook(c.model.code, c.test_steps);
+  bool diverged = false;
+  try {
+    if (!t.run()) {
+      *interrupted = t.interrupted_by();
+      return {};
+    }
+  } catch (const gan::DivergedError& e) {
+    log(fmt::format("\n{}: {}\n", model, e.what()));
+    diverged = true;
+  }
+  StudyRun r;
+  r.model = model;
+  r.seed = c.seed;
+  r.dir = c.out;
+  r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // A run that ended before its first running test has no best: its last checkpoint is tested.
+  r.best_running = t.best_iteration() >= 0 ? t.best_loss() : NAN;
+  r.best_iteration = t.best_iteration();
+  r.diverged = diverged;
+  const std::string ckpt = final_checkpoint(c.out);
+  if (fs::exists(gan::RunDir(c.out).checkpoint(ckpt))) {
+    EvalRequest e;
+    e.run = c.out;
+    e.checkpoint = ckpt;
+    e.n = plan.eval_n;
+    e.steps = plan.eval_steps;
+    e.device = c.device;
+    EvalResult er = evaluate_run(e);
+    r.final_test = er.test_loss;
+    r.final_train = er.train_loss;
+    r.eval_iteration = er.iteration;
+    r.eval_steps = e.steps;
+    r.eval_first = er.first_file;
+    log(fmt::format("{}: final test loss {:.6f} (training images {:.6f}, {} checkpoint)\n", model, er.test_loss,
+                    er.train_loss, ckpt));
+  }
+  return r;
+}
+
+}  // namespace
+
+StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std::string&)>& log) {
+  const std::string state = plan.out + "/study.json";
+  std::map<std::string, StudyRun> done = open_study(plan, state);  // "model_seedS" -> its results
+  fs::create_directories(plan.out + "/runs");
+  StudyOutcome outcome;
+  for (int64_t s = 0; s < plan.seeds; ++s) {
+    const uint64_t seed = plan.first_seed + uint64_t(s);
+    for (const std::string& m : plan.models) {
+      gan::TrainConfig c = plan.config(m, seed);
+      c.out = fmt::format("{}/runs/{}_seed{}", plan.out, m, seed);
+      // One split per seed, shared by every model of that seed.
+      const std::string split = fmt::format("{}/split_seed{}.json", plan.out, seed);
+      if (fs::exists(split)) c.split_file = split;
+      const std::string key = fmt::format("{}_seed{}", m, seed);
+      if (done.count(key)) {
+        log(fmt::format("\n== {} (seed {}): finished before, kept ({})\n", m, seed, c.out));
+        outcome.runs.push_back(done.at(key));
+        continue;
+      }
+      // An interrupted run resumes (with this study's --iters); anything else starts anew.
+      const bool resume_run = plan.resume && fs::exists(gan::RunDir(c.out).checkpoint("last"));
+      if (resume_run) {
+        const int64_t iters = c.iters;
+        const Device device = c.device;
+        c = gan::load_train_config(c.out);
+        c.iters = iters;
+        c.device = device;
+      } else {
+        c.force = true;  // leftovers of a run that never saved are replaced
+      }
+      log(fmt::format("\n== {} (seed {}): {} iterations -> {}{}\n", m, seed, c.iters, c.out,
+                      resume_run ? " (resumed)" : ""));
+      const StudyRun r = train_and_test(plan, m, c, resume_run, split, log, &outcome.interrupted_by);
+      if (outcome.interrupted_by != 0) {
+        log(fmt::format("study interrupted; `wngan study --resume --out {}` continues it\n", plan.out));
+        return outcome;
+      }
+      done[key] = r;
+      write_study_state(state, done);
+      outcome.runs.push_back(r);
+    }
+  }
+  StudyReport rep;
+  rep.title = plan.title;
+  rep.runs = outcome.runs;
+  rep.eval_n = plan.eval_n;
+  rep.eval_steps = plan.eval_steps;
+  write_study_report(plan.out, rep);
+  return outcome;
+}
+
+void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done) {
+  nlohmann::json j = nlohmann::json::object();
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  for (const auto& [key, r] : done)
+    j[key] = {{"model", r.model},           {"dir", r.dir},
+              {"seed", r.seed},             {"final_test", num(r.final_test)},
+              {"final_train", num(r.final_train)}, {"best_running", num(r.best_running)},
+              {"train_seconds", r.train_seconds},  {"best_iteration", r.best_iteration},
+              {"diverged", r.diverged},     {"eval_iteration", r.eval_iteration},
+              {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first}};
+  nn::write_file_atomic(path, j.dump(2) + "\n");
+}
+
+std::map<std::string, StudyRun> read_study_state(const std::string& path) {
+  std::map<std::string, StudyRun> done;
+  if (!fs::exists(path)) return done;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(read_text(path));
+    auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const auto& v = it.value();
+      StudyRun r;
+      r.model = v.at("model").get<std::string>();
+      r.dir = v.at("dir").get<std::string>();
+      r.seed = v.at("seed").get<uint64_t>();
+      r.final_test = num(v.at("final_test"));
+      r.final_train = num(v.at("final_train"));
+      r.best_running = num(v.at("best_running"));
+      r.train_seconds = v.at("train_seconds").get<double>();
+      r.best_iteration = v.at("best_iteration").get<int64_t>();
+      r.diverged = v.at("diverged").get<bool>();
+      r.eval_iteration = v.at("eval_iteration").get<int64_t>();
+      r.eval_steps = v.at("eval_steps").get<int64_t>();
+      r.eval_first = v.at("eval_first").get<std::string>();
+      done[it.key()] = r;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not a study state ({}); --force starts the study anew", path, e.what()));
+  }
+  return done;
+}
+
+}  // namespace wn::eval

@@ -1,0 +1,45 @@
+// The paper's comparison (SPEC section 1) as a study folder: every model of a list
+// trained on the same data, split and seeds (runs/MODEL_seedS, one split_seedS.json per
+// seed), each tested on the final test set, the finished runs recorded in study.json so
+// that an interrupted study resumes, and the report written over all of them.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/report.h"
+#include "gan/trainer.h"
+
+namespace wn::eval {
+
+struct StudyPlan {
+  std::string out;                  // the study folder
+  bool resume = false, force = false;
+  std::vector<std::string> models;  // names as --models spells them ("weight", "resnet-batch", ...)
+  uint64_t first_seed = 1;
+  int64_t seeds = 1;
+  // The training configuration of a model for one seed (the study sets its folder and split).
+  std::function<gan::TrainConfig(const std::string& model, uint64_t seed)> config;
+  int64_t eval_n = 500, eval_steps = 200;  // the final test of each run
+  std::string title;                       // of the report
+};
+
+// How a study ended: its runs, or the signal that interrupted it (0: none).
+struct StudyOutcome {
+  std::vector<StudyRun> runs;
+  int interrupted_by = 0;
+};
+
+// Runs a study: with resume, keeps the runs study.json lists as finished, resumes an
+// interrupted one and starts the rest; otherwise refuses a folder holding a study unless
+// force, which removes it first. Writes the report into plan.out unless interrupted.
+// Progress lines go to log.
+StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std::string&)>& log);
+
+// study.json: the runs a study has finished ("MODEL_seedS" -> results).
+void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done);
+std::map<std::string, StudyRun> read_study_state(const std::string& path);
+
+}  // namespace wn::eval
