@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -21,6 +20,7 @@
 #include "engine/ops/reduce.h"
 #include "gan/data.h"
 #include "gan/loader.h"
+#include "gan/run_config.h"
 #include "gan/trainer.h"
 #include "nn/inspect.h"
 #include "nn/layers.h"
@@ -212,21 +212,15 @@ void add_inspect(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"alternating", "simultaneous"}));
   cmd->callback([o, cmd]() {
-    std::vector<std::string> variants;
-    if (!o->compare.empty()) {
-      std::stringstream ss(o->compare);
-      std::string v;
-      while (std::getline(ss, v, ','))
-        if (!v.empty()) variants.push_back(v);
-    } else {
-      variants.push_back(o->model.norm);
-    }
+    const Device device = Device::parse(o->device);
+    std::vector<std::string> variants =
+        o->compare.empty() ? std::vector<std::string>{o->model.norm} : gan::split_list(o->compare);
     if (!o->checkpoint.empty() && variants.size() > 1)
       throw std::invalid_argument("--compare builds fresh models; it cannot be combined with --checkpoint");
     gan::Gan from_checkpoint;
     if (!o->checkpoint.empty()) from_checkpoint = gan::load_gan_from_checkpoint(o->checkpoint);
     // The step trains as `wngan train` would: options not given take the architecture's defaults.
-    apply_arch_defaults(cmd, o->checkpoint.empty() ? o->model.arch : from_checkpoint.config.arch);
+    apply_arch_defaults(cmd, o->checkpoint.empty() ? o->model.arch : gan::arch_name(from_checkpoint.config.arch));
     const StepSettings st{o->lr, o->rms_eps, o->loss == "ls", gan::parse_protocol(o->protocol) == gan::Protocol::Simultaneous};
     fs::create_directories(o->out);
     std::vector<Inspection> all;
@@ -249,11 +243,10 @@ void add_inspect(CLI::App& app) {
       std::vector<int64_t> idx;
       Generator pick(o->seed);
       for (int64_t i = 0; i < o->batch; ++i) idx.push_back(static_cast<int64_t>(pick.below(uint64_t(data->size()))));
-      const Device device = Device::parse(o->device);
       g.G->to(device);
       g.D->to(device);
       Tensor real = gan::Loader::load(*data, idx).to(device);
-      const std::string dot = fmt::format("{}/tape_{}.dot", o->out, g.config.arch + "_" + gan::norm_name(g.config.norm));
+      const std::string dot = fmt::format("{}/tape_{}.dot", o->out, std::string(gan::arch_name(g.config.arch)) + "_" + gan::norm_name(g.config.norm));
       all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, st, dot));
       print_one(all.back());
       const std::string svg = dot.substr(0, dot.size() - 4) + ".svg";

@@ -115,7 +115,7 @@ void add_study(CLI::App& app) {
       c.model = model_for(m, o->model);
       c.data = o->data;
       c.batch = o->batch;
-      const gan::Arch arch = gan::parse_arch(c.model.arch);
+      const gan::Arch arch = c.model.arch;
       c.lr = std::stod(arch_value(cmd, "lr", arch, fmt::format("{:.17g}", o->lr)));
       c.rms_eps = std::stod(arch_value(cmd, "rms-eps", arch, fmt::format("{:.17g}", o->rms_eps)));
       c.protocol = gan::parse_protocol(arch_value(cmd, "protocol", arch, o->protocol));

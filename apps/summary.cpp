@@ -83,7 +83,7 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& 
 
 gan::ModelConfig ModelOptions::config() const {
   gan::ModelConfig c;
-  c.arch = arch;
+  c.arch = gan::parse_arch(arch);
   c.norm = gan::parse_norm(norm);
   c.channels = channels;
   std::tie(c.height, c.width) = parse_size(image_size, "--image-size");  // 0: the data set's own size
@@ -91,7 +91,7 @@ gan::ModelConfig ModelOptions::config() const {
   c.code = code;
   c.nlayer = nlayer;
   c.features = parse_list(features);
-  if (gan::parse_arch(c.arch) == gan::Arch::ResNet && c.features.empty()) c.features = {64, 128, 256, 384, 512};  // the authors' ResNet
+  if (c.arch == gan::Arch::ResNet && c.features.empty()) c.features = {64, 128, 256, 384, 512};  // the authors' ResNet
   c.blocks = blocks;
   return c;
 }

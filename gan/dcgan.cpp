@@ -35,8 +35,8 @@ std::string norm_name(Norm n) {
 }
 
 std::string ModelConfig::describe() const {
-  std::string s = fmt::format("{} {} {}x{}x{} code {}", arch, norm_name(norm), channels, height, width, code);
-  if (arch == "dcgan") return s + fmt::format(" nf {} layers {}", nf, nlayer > 0 ? nlayer : dcgan_layers(height, width));
+  std::string s = fmt::format("{} {} {}x{}x{} code {}", arch_name(arch), norm_name(norm), channels, height, width, code);
+  if (arch == Arch::DCGAN) return s + fmt::format(" nf {} layers {}", nf, nlayer > 0 ? nlayer : dcgan_layers(height, width));
   std::string f;
   for (auto v : features) f += (f.empty() ? "" : ",") + std::to_string(v);
   return s + fmt::format(" features {} blocks {}", f, blocks);
@@ -95,7 +95,7 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
   }
   G->set_name("G");
   ModelConfig cfg;
-  cfg.arch = "dcgan";
+  cfg.arch = Arch::DCGAN;
   cfg.norm = norm;
   cfg.channels = C, cfg.height = H, cfg.width = W, cfg.nf = nf, cfg.code = code, cfg.nlayer = nlayer;
   return {cfg, G, D};
@@ -103,9 +103,11 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
 
 Gan build_gan(const ModelConfig& c, Generator& gen) {
   validate_model(c);
-  if (c.arch == "dcgan") return dcgan(c.norm, c.channels, c.height, c.width, c.nf, c.code, c.nlayer, gen);
-  if (c.arch == "resnet") return resnet(c.norm, c.channels, c.height, c.width, c.features, c.blocks, c.code, gen);
-  throw std::invalid_argument(fmt::format("unknown architecture '{}' (expected dcgan or resnet)", c.arch));
+  switch (c.arch) {
+    case Arch::DCGAN: return dcgan(c.norm, c.channels, c.height, c.width, c.nf, c.code, c.nlayer, gen);
+    case Arch::ResNet: return resnet(c.norm, c.channels, c.height, c.width, c.features, c.blocks, c.code, gen);
+  }
+  throw std::logic_error("build_gan: unknown architecture");
 }
 
 std::vector<LayerRow> summarize(Module& net, const Tensor& input) {

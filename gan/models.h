@@ -13,7 +13,7 @@
 namespace wn::gan {
 
 enum class Norm { None, Batch, Weight, WeightAffine };
-// The two architectures; ModelConfig::arch holds their names, "dcgan" and "resnet".
+// The two architectures (stored by name, "dcgan" and "resnet").
 enum class Arch { DCGAN, ResNet };
 
 // Version of the networks' definition, stored with every model description; a
@@ -32,7 +32,7 @@ const char* arch_name(Arch arch);
 
 // Everything that determines a model's architecture (stored in checkpoints).
 struct ModelConfig {
-  std::string arch = "dcgan";  // "dcgan" | "resnet"
+  Arch arch = Arch::DCGAN;
   Norm norm = Norm::Weight;
   int64_t channels = 1, height = 28, width = 28;
   int64_t nf = 64, code = 128;

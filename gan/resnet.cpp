@@ -126,7 +126,7 @@ Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t
   }
   G->set_name("G");
   ModelConfig cfg;
-  cfg.arch = "resnet";
+  cfg.arch = Arch::ResNet;
   cfg.norm = norm;
   cfg.channels = C, cfg.height = H, cfg.width = W, cfg.code = code, cfg.features = f, cfg.blocks = blocks;
   return {cfg, G, D};

@@ -83,18 +83,13 @@ Arch parse_arch(const std::string& s) {
 const char* arch_name(Arch arch) { return arch == Arch::ResNet ? "resnet" : "dcgan"; }
 
 json model_to_json(const ModelConfig& m) {
-  return {{"arch", m.arch},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
+  return {{"arch", arch_name(m.arch)},     {"norm", norm_name(m.norm)}, {"channels", m.channels}, {"height", m.height},
           {"width", m.width},   {"nf", m.nf},                {"code", m.code},         {"nlayer", m.nlayer},
           {"features", m.features}, {"blocks", m.blocks}, {"version", kModelVersion}};
 }
 
 void validate_model(const ModelConfig& m) {
-  Arch arch;
-  try {
-    arch = parse_arch(m.arch);
-  } catch (const std::invalid_argument&) {
-    throw ConfigError(fmt::format("architecture '{}' (expected dcgan or resnet)", m.arch));
-  }
+  const Arch arch = m.arch;
   auto range = [](const char* what, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi) throw ConfigError(fmt::format("{} = {} is out of range [{}, {}]", what, v, lo, hi));
   };
@@ -139,7 +134,11 @@ ModelConfig model_from_json(const json& j) {
         "the authors' initialisation, D input and ResNet blocks); train it again",
         version, kModelVersion));
   ModelConfig m;
-  m.arch = get_str(j, "arch");
+  try {
+    m.arch = parse_arch(get_str(j, "arch"));
+  } catch (const std::invalid_argument&) {
+    throw ConfigError(fmt::format("architecture '{}' (expected dcgan or resnet)", get_str(j, "arch")));
+  }
   try {
     m.norm = parse_norm(get_str(j, "norm"));
   } catch (const std::invalid_argument& e) {

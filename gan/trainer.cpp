@@ -250,8 +250,8 @@ GanOptimizers make_optimizers(const Gan& gan, double lr, double eps) {
   GanOptimizers o{std::make_unique<nn::RMSProp>(gan.G->named_parameters(), lr, nn::kPaperRMSPropAlpha, eps),
                   std::make_unique<nn::RMSProp>(gan.D->named_parameters(), lr, nn::kPaperRMSPropAlpha, eps)};
   auto G = gan.G, D = gan.D;
-  o.g->add_post_step_hook([G] { nn::clip_slopes(*G); });
-  o.d->add_post_step_hook([D] { nn::clip_slopes(*D); });
+  o.g->add_post_step_hook([G] { nn::after_update_all(*G); });
+  o.d->add_post_step_hook([D] { nn::after_update_all(*D); });
   return o;
 }
 

@@ -93,7 +93,7 @@ Tensor Pad2d::forward(const Tensor& x) { return crop_ ? crop2d(x, t_, b_, l_, r_
 
 Tensor Unflatten::forward(const Tensor& x) { return reshape(x, {x.dim(0), c_, h_, w_}); }
 
-void clip_slopes(Module& root) {
+void after_update_all(Module& root) {
   root.apply([](Module& m) { m.after_update(); });
 }
 

@@ -131,7 +131,8 @@ class Unflatten : public Module {
   int64_t c_, h_, w_;
 };
 
-// Clips every PReLU / TPReLU slope below `root` to [0, 1]: the post-step hook.
-void clip_slopes(Module& root);
+// Runs after_update on every module below root (the optimizers' post-step hook): PReLU
+// and TPReLU clip their slopes to [0, 1] there, unless a TPReLU clamps in its forward.
+void after_update_all(Module& root);
 
 }  // namespace wn::nn

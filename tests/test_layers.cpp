@@ -21,7 +21,7 @@ TEST_CASE("PReLU and TPReLU slopes stay in [0, 1] after every update") {
   auto p = seq->add("p", std::make_shared<PReLU>(2));
   auto t = seq->add("t", std::make_shared<TPReLU>(2));
   SGD opt(seq->named_parameters(), 1.0);
-  opt.add_post_step_hook([&] { clip_slopes(*seq); });
+  opt.add_post_step_hook([&] { after_update_all(*seq); });
   // Gradients that push one slope below 0 and the other above 1.
   for (Tensor w : {p->weight, t->weight}) w.set_grad(Tensor::from_vector({5.0, -5.0}, {2}));
   opt.step();

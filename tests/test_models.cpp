@@ -206,7 +206,7 @@ TEST_CASE("the DCGAN discriminator reads images in [0, 1] as they are, the ResNe
   for (const char* arch : {"dcgan", "resnet"}) {
     Generator gen(24);
     ModelConfig c;
-    c.arch = arch;
+    c.arch = parse_arch(arch);
     c.norm = Norm::None;
     c.channels = 3, c.height = c.width = 16, c.nf = 4, c.code = 8, c.features = {4, 8}, c.blocks = 1;
     Gan g = build_gan(c, gen);

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   try {
     const std::string arch = argv[1], protocol = argv[3], loss = argv[4], out = argv[5];
     gan::ModelConfig c;
-    c.arch = arch;
+    c.arch = gan::parse_arch(arch);
     c.norm = gan::parse_norm(argv[2]);
     c.channels = 3, c.height = 32, c.width = 32, c.code = 20;
     if (argc == 7 && std::sscanf(argv[6], "%ldx%ld", &c.height, &c.width) != 2)
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
     // One iteration with the trainer's step and RMSProp (lr 1e-3 so that the update shows).
     const double eps = arch == "resnet" ? 1e-8 : 1e-6;
     nn::RMSProp og(g.G->named_parameters(), 1e-3, 0.9, eps), od(g.D->named_parameters(), 1e-3, 0.9, eps);
-    og.add_post_step_hook([&] { nn::clip_slopes(*g.G); });
-    od.add_post_step_hook([&] { nn::clip_slopes(*g.D); });
+    og.add_post_step_hook([&] { nn::after_update_all(*g.G); });
+    od.add_post_step_hook([&] { nn::after_update_all(*g.D); });
     Generator rng(9), copy = rng;
     gan::StepLosses l = gan::gan_step(g, og, od, real, rng, gan::parse_loss(loss) == gan::Loss::LS,
                                          gan::parse_protocol(protocol) == gan::Protocol::Simultaneous);
