@@ -46,19 +46,17 @@
 
 namespace wn::ew {
 
-// Math functions for host and device: the C++ library on the host, CUDA's overloads of
-// the same names (float and double) on the device.
+// Math functions for host and device: the C++ library on the host, CUDA's C functions on
+// the device (named explicitly: an unqualified call could find the Tensor ops wn::exp...).
 #ifdef __CUDA_ARCH__
-template <class T>
-__device__ inline T m_sqrt(T v) { return sqrt(v); }
-template <class T>
-__device__ inline T m_exp(T v) { return exp(v); }
-template <class T>
-__device__ inline T m_log(T v) { return log(v); }
-template <class T>
-__device__ inline T m_log1p(T v) { return log1p(v); }
-template <class T>
-__device__ inline T m_fabs(T v) { return fabs(v); }
+__device__ inline float m_sqrt(float v) { return sqrtf(v); }
+__device__ inline double m_sqrt(double v) { return ::sqrt(v); }
+__device__ inline float m_exp(float v) { return expf(v); }
+__device__ inline double m_exp(double v) { return ::exp(v); }
+__device__ inline float m_log(float v) { return logf(v); }
+__device__ inline double m_log(double v) { return ::log(v); }
+__device__ inline double m_log1p(double v) { return ::log1p(v); }
+__device__ inline double m_fabs(double v) { return ::fabs(v); }
 #else
 template <class T>
 inline T m_sqrt(T v) { return std::sqrt(v); }
