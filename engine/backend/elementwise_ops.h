@@ -6,8 +6,10 @@
 // backends cannot drift apart. The expressions are the CPU's own, in its operation order
 // and types (the CPU results are the reference and must not change by a bit).
 //
-// Adding an element-wise unary op: one line in WN_UNARY_OPS, one functor below, the
-// count in the static_assert; then the public op function and a gradcheck case.
+// Adding an element-wise unary op touches four files: here, one line at the end of
+// WN_UNARY_OPS, its functor (forward and derivative) and the count in the static_assert;
+// the public function in engine/ops/activation.{h,cpp} (or elementwise.{h,cpp}) calling
+// unary_op; a case in engine/gradcheck_suite.cpp. Both backends pick it up from the table.
 #pragma once
 #include <cmath>
 #include <cstdint>
