@@ -122,6 +122,8 @@ void shape_cases(Suite& s) {
   s.add("shape", "flatten", {leaf({2, 3, 2, 2}, 81)}, [](const Inputs& in) { return square(flatten(in[0])); });
   s.add("shape", "select", {leaf({3, 2, 4}, 84)},
         [](const Inputs& in) { return mul(select(in[0], 1), select(in[0], 2)); }, "rows 1, 2");
+  s.add("shape", "slice", {leaf({4, 3, 2}, 85)},
+        [](const Inputs& in) { return mul(slice(in[0], 1, 3), slice(in[0], 2, 4)); }, "rows [1, 3), [2, 4)");
   s.add("shape", "pad2d", {leaf({2, 3, 3, 4}, 82)}, [](const Inputs& in) { return pad2d(in[0], 1, 2, 0, 3); },
         "pad 1,2,0,3");
   s.add("shape", "crop2d", {leaf({1, 2, 6, 5}, 83)}, [](const Inputs& in) { return crop2d(in[0], 1, 2, 2, 0); },
@@ -154,15 +156,6 @@ void conv_cases(Suite& s) {
       {{2, 2, 8, 10}, {3, 2, 3, 3}, true, 3, 1},
       {{3, 4, 3, 2}, {2, 4, 3, 2}, true, 1, 0},
   };
-  uint64_t seed = 100;
-  for (const C& c : convs) {
-    Inputs in = {leaf(c.x, seed++), leaf(c.w, seed++)};
-    if (c.bias) in.push_back(leaf({c.w[0]}, seed++));
-    Hw st = c.stride, pd = c.pad;
-    s.add("conv", "conv2d", in,
-          [st, pd](const Inputs& v) { return conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), st, pd); },
-          fmt::format("stride {}x{} pad {}x{}", st.h, st.w, pd.h, pd.w));
-  }
   const C tconvs[] = {
       {{2, 3, 4, 4}, {3, 2, 4, 4}, true, 2, 1},
       {{1, 2, 5, 3}, {2, 3, 3, 3}, false, 1, 0},
@@ -172,16 +165,21 @@ void conv_cases(Suite& s) {
       {{2, 2, 3, 3}, {2, 3, 3, 3}, true, 3, 1},
       {{3, 4, 1, 1}, {4, 2, 3, 2}, true, 1, 0},
   };
-  for (const C& c : tconvs) {
-    Inputs in = {leaf(c.x, seed++), leaf(c.w, seed++)};
-    if (c.bias) in.push_back(leaf({c.w[1]}, seed++));
-    Hw st = c.stride, pd = c.pad;
-    s.add("conv", "conv_transpose2d", in,
-          [st, pd](const Inputs& v) {
-            return conv_transpose2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), st, pd);
-          },
-          fmt::format("stride {}x{} pad {}x{}", st.h, st.w, pd.h, pd.w));
-  }
+  uint64_t seed = 100;
+  // One case per geometry: input, weight and, with bias, a bias of size w[bias_dim].
+  using ConvFn = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, Hw, Hw);
+  auto add_all = [&](const char* name, const auto& cases, int bias_dim, ConvFn conv) {
+    for (const C& c : cases) {
+      Inputs in = {leaf(c.x, seed++), leaf(c.w, seed++)};
+      if (c.bias) in.push_back(leaf({c.w[bias_dim]}, seed++));
+      Hw st = c.stride, pd = c.pad;
+      s.add("conv", name, in,
+            [conv, st, pd](const Inputs& v) { return conv(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), st, pd); },
+            fmt::format("stride {}x{} pad {}x{}", st.h, st.w, pd.h, pd.w));
+    }
+  };
+  add_all("conv2d", convs, 0, conv2d);
+  add_all("conv_transpose2d", tconvs, 1, conv_transpose2d);
 }
 
 void pool_cases(Suite& s) {

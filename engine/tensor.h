@@ -117,7 +117,6 @@ class Tensor {
 
   TensorImpl& impl() const;
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
-  bool same(const Tensor& o) const { return impl_ == o.impl_; }
   // "f32(2, 3) on cpu" for messages.
   std::string describe() const;
 

@@ -5,11 +5,10 @@
 #include <fmt/format.h>
 
 #include "engine/autograd.h"
-#include "engine/backend/backend.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
-#include "engine/profile.h"
+#include "nn/optim.h"
 
 namespace wn::eval {
 
@@ -42,17 +41,17 @@ Reconstruction reconstruct(nn::Module& G, int64_t code, const Tensor& images, co
   Reconstruction r;
   r.losses.resize(static_cast<size_t>(n));
   std::vector<double> zs, outs;
-  const std::vector<double> all = images.to_vector();
+  const Tensor all = images.dtype() == DType::F32 ? images : images.to(DType::F32);
   for (int64_t b0 = 0; b0 < n; b0 += opt.batch) {
     const int64_t nb = std::min(opt.batch, n - b0);
-    std::vector<double> xv(all.begin() + b0 * per, all.begin() + (b0 + nb) * per);
-    Tensor x = Tensor::from_vector(xv, {nb, images.dim(1), images.dim(2), images.dim(3)}, DType::F32, images.device());
+    Tensor x = slice(all, b0, b0 + nb);
     Tensor z = Tensor::zeros({nb, code}, DType::F32, images.device());
-    Tensor s = Tensor::zeros({nb, code}, DType::F32, images.device());
     z.set_requires_grad(true);
+    // RMSProp keeps its state per element, so each image's result is independent of its batch.
+    nn::RMSProp rmsprop({{"z", z}}, opt.lr, opt.alpha, opt.eps);
     Tensor y;
     for (int64_t step = 0; step <= opt.steps; ++step) {
-      z.zero_grad();
+      rmsprop.zero_grad();
       y = G(z);
       if (y.shape() != x.shape())
         throw std::invalid_argument(fmt::format("reconstruct: G makes images {}, the test images are {}",
@@ -61,9 +60,7 @@ Reconstruction reconstruct(nn::Module& G, int64_t code, const Tensor& images, co
       // Sum of the per-image losses: each z_i receives exactly its own image's gradient.
       Tensor loss = sum(mul(square(sub(y, x)), 1.0 / double(per)));
       loss.backward();
-      NoGradGuard ng;
-      profile::Phase phase("update");
-      z.backend().rmsprop_update(z, z.grad(), s, opt.lr, opt.alpha, opt.eps);
+      rmsprop.step();
     }
     NoGradGuard ng;
     std::vector<double> e = sum(square(sub(y, x)), {1, 2, 3}).to_vector();

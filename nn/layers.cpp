@@ -1,7 +1,6 @@
 #include "nn/layers.h"
 
 #include "engine/autograd.h"
-#include "engine/backend/backend.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/batch_norm.h"
 #include "engine/ops/elementwise.h"
@@ -56,9 +55,10 @@ PReLU::PReLU(int64_t c, double init) { weight = register_parameter("weight", Ten
 Tensor PReLU::forward(const Tensor& x) { return prelu(x, weight); }
 
 namespace {
+// Clips a parameter's elements to [0, 1] in place, outside the graph.
 void clip01(Tensor& t) {
   NoGradGuard ng;
-  t.backend().unary(UnaryOp::Clamp, t, t, 0.0, 1.0);
+  t.copy_from(clamp(t, 0.0, 1.0));
 }
 }  // namespace
 

@@ -5,14 +5,12 @@
 
 namespace wn {
 
-Tensor unary_param_op(const char* name, UnaryOp op, const Tensor& x, double p, double q);
-
-Tensor sigmoid(const Tensor& x) { return unary_param_op("sigmoid", UnaryOp::Sigmoid, x, 0, 0); }
-Tensor relu(const Tensor& x) { return unary_param_op("relu", UnaryOp::Relu, x, 0, 0); }
+Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", UnaryOp::Sigmoid, x); }
+Tensor relu(const Tensor& x) { return unary_op("relu", UnaryOp::Relu, x); }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   if (!(lo <= hi)) throw OpError(fmt::format("clamp: lower bound {} exceeds upper bound {}", lo, hi));
-  return unary_param_op("clamp", UnaryOp::Clamp, x, lo, hi);
+  return unary_op("clamp", UnaryOp::Clamp, x, lo, hi);
 }
 
 Tensor prelu(const Tensor& x, const Tensor& slope) {

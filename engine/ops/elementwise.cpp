@@ -76,18 +76,6 @@ Tensor binary_op(const char* name, BinaryOp op, const Tensor& a0, const Tensor& 
   });
 }
 
-Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double p = 0, double q = 0) {
-  if (!x.defined()) throw OpError(fmt::format("{}: undefined tensor argument", name));
-  Tensor y = empty_like(x);
-  x.backend().unary(op, x, y, p, q);
-  Tensor yd = y.detach();
-  return record(y, name, {x}, [op, x, yd, p, q](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx = empty_like(x);
-    x.backend().unary_backward(op, x, yd, g, dx, p, q);
-    return {dx};
-  });
-}
-
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary_op("add", BinaryOp::Add, a, b); }
@@ -102,9 +90,16 @@ Tensor sqrt(const Tensor& x) { return unary_op("sqrt", UnaryOp::Sqrt, x); }
 Tensor exp(const Tensor& x) { return unary_op("exp", UnaryOp::Exp, x); }
 Tensor log(const Tensor& x) { return unary_op("log", UnaryOp::Log, x); }
 
-// Exposed for activation.cpp: unary maps with parameters share the same node shape.
-Tensor unary_param_op(const char* name, UnaryOp op, const Tensor& x, double p, double q) {
-  return unary_op(name, op, x, p, q);
+Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double p, double q) {
+  if (!x.defined()) throw OpError(fmt::format("{}: undefined tensor argument", name));
+  Tensor y = empty_like(x);
+  x.backend().unary(op, x, y, p, q);
+  Tensor yd = y.detach();
+  return record(y, name, {x}, [op, x, yd, p, q](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = empty_like(x);
+    x.backend().unary_backward(op, x, yd, g, dx, p, q);
+    return {dx};
+  });
 }
 
 }  // namespace wn

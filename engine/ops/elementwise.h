@@ -4,6 +4,7 @@
 // over dim 1 (so a (C) bias broadcasts over (N, C, H, W)). Gradients of broadcast
 // operands are summed back to their shape in one place: reduce_to.
 #pragma once
+#include "engine/backend/backend.h"
 #include "engine/tensor.h"
 
 namespace wn {
@@ -19,6 +20,10 @@ Tensor square(const Tensor& x);                // x^2
 Tensor sqrt(const Tensor& x);                  // sqrt(x)
 Tensor exp(const Tensor& x);                   // e^x
 Tensor log(const Tensor& x);                   // natural logarithm
+
+// A unary element-wise op y = f(x; p, q) from the table of engine/backend/elementwise_ops.h,
+// with its backward: how the op families define their maps (activation.cpp).
+Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double p = 0, double q = 0);
 
 // Sums a gradient of a broadcast result back down to an operand's shape.
 Tensor reduce_to(const Tensor& g, const Shape& shape);

@@ -5,6 +5,16 @@
 
 namespace wn {
 
+namespace {
+// The gradient of `like` as gemm(ta, tb, a, b), or undefined when like wants none.
+Tensor grad_gemm(const Tensor& like, bool ta, bool tb, const Tensor& a, const Tensor& b) {
+  if (!like.requires_grad()) return Tensor();
+  Tensor d = empty_like(like);
+  a.backend().gemm(ta, tb, 1.0, a, b, 0.0, d);
+  return d;
+}
+}  // namespace
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_compatible("matmul", a, b);
   if (a.rank() != 2 || b.rank() != 2 || a.dim(1) != b.dim(0))
@@ -12,16 +22,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor y = empty_like_shape(a, Shape{a.dim(0), b.dim(1)});
   a.backend().gemm(false, false, 1.0, a, b, 0.0, y);
   return record(y, "matmul", {a, b}, [a, b](const Tensor& g) -> std::vector<Tensor> {
-    Tensor da, db;
-    if (a.requires_grad()) {
-      da = empty_like(a);
-      g.backend().gemm(false, true, 1.0, g, b, 0.0, da);
-    }
-    if (b.requires_grad()) {
-      db = empty_like(b);
-      g.backend().gemm(true, false, 1.0, a, g, 0.0, db);
-    }
-    return {da, db};
+    return {grad_gemm(a, false, true, g, b), grad_gemm(b, true, false, a, g)};
   });
 }
 
@@ -37,17 +38,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   x.backend().gemm(false, true, 1.0, x, weight, 0.0, y);
   if (bias.defined()) x.backend().binary(BinaryOp::Add, y, bias, y);
   return record(y, "linear", {x, weight, bias}, [x, weight, bias](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx, dw, db;
-    if (x.requires_grad()) {
-      dx = empty_like(x);
-      g.backend().gemm(false, false, 1.0, g, weight, 0.0, dx);
-    }
-    if (weight.requires_grad()) {
-      dw = empty_like(weight);
-      g.backend().gemm(true, false, 1.0, g, x, 0.0, dw);
-    }
-    if (bias.defined() && bias.requires_grad()) db = reduce_to(g, bias.shape());
-    return {dx, dw, db};
+    Tensor db = bias.defined() && bias.requires_grad() ? reduce_to(g, bias.shape()) : Tensor();
+    return {grad_gemm(x, false, false, g, weight), grad_gemm(weight, true, false, g, x), db};
   });
 }
 

@@ -19,21 +19,41 @@ Tensor flatten(const Tensor& x) {
   return reshape(x, Shape{x.dim(0), x.numel() / std::max<int64_t>(1, x.dim(0))});
 }
 
+namespace {
+
+// Rows [begin, end) of x's dim 0 copied out with shape out_shape (same element count),
+// and its backward: the gradient placed back in those rows, zero elsewhere.
+Tensor take_rows(const char* op, const Tensor& x, int64_t begin, int64_t end, const Shape& out_shape) {
+  const int64_t per_row = x.dim(0) ? x.numel() / x.dim(0) : 0;
+  const size_t row_bytes = static_cast<size_t>(per_row) * dtype_size(x.dtype());
+  const size_t offset = static_cast<size_t>(begin) * row_bytes, bytes = static_cast<size_t>(end - begin) * row_bytes;
+  Tensor y = empty_like_shape(x, out_shape);
+  if (bytes) x.backend().device_to_device(y.raw(), static_cast<const char*>(x.raw()) + offset, bytes);
+  const Shape in = x.shape();
+  return record(y, op, {x}, [in, offset, bytes](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = Tensor::zeros(in, g.dtype(), g.device());
+    if (bytes) g.backend().device_to_device(static_cast<char*>(dx.raw()) + offset, g.raw(), bytes);
+    return {dx};
+  });
+}
+
+}  // namespace
+
 Tensor select(const Tensor& x, int64_t index) {
   if (!x.defined() || x.rank() < 1) throw OpError("select: needs a tensor of rank >= 1");
   if (index < 0 || index >= x.dim(0)) op_fail("select", fmt::format("index {} out of range", index), x);
   std::vector<int64_t> dims = x.shape().vec();
   dims.erase(dims.begin());
-  const Shape out_shape(dims);
-  const size_t row_bytes = static_cast<size_t>(out_shape.numel()) * dtype_size(x.dtype());
-  Tensor y = empty_like_shape(x, out_shape);
-  x.backend().device_to_device(y.raw(), static_cast<const char*>(x.raw()) + index * row_bytes, row_bytes);
-  const Shape in = x.shape();
-  return record(y, "select", {x}, [in, index, row_bytes](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx = Tensor::zeros(in, g.dtype(), g.device());
-    g.backend().device_to_device(static_cast<char*>(dx.raw()) + index * row_bytes, g.raw(), row_bytes);
-    return {dx};
-  });
+  return take_rows("select", x, index, index + 1, Shape(dims));
+}
+
+Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
+  if (!x.defined() || x.rank() < 1) throw OpError("slice: needs a tensor of rank >= 1");
+  if (begin < 0 || end < begin || end > x.dim(0))
+    op_fail("slice", fmt::format("rows [{}, {}) out of range", begin, end), x);
+  std::vector<int64_t> dims = x.shape().vec();
+  dims[0] = end - begin;
+  return take_rows("slice", x, begin, end, Shape(dims));
 }
 
 namespace {

@@ -143,6 +143,22 @@ void to_channel_major(const T* src, int64_t c, int64_t p, int64_t s, int64_t e, 
   for (int64_t i = s; i < e; ++i) std::memcpy(dst + (i % c) * ld + (i / c) * p, src + i * p, sizeof(T) * p);
 }
 
+// Runs f(b0, m, col, t) for the chunks of images [b0, b0 + m) of the forward and
+// backward-data passes, chunks split over tasks; each task has its own unfolded buffer col
+// (K, nb*P) and, when a chunk holds several images, a (Cout, nb*P) buffer t.
+template <class T, class F>
+void for_image_chunks(const ConvGeom& g, F f) {
+  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
+  const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
+  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
+    CpuScratch col(sizeof(T) * K * nb * P), t(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
+    for (int64_t c = s; c < e; ++c) {
+      const int64_t b0 = c * nb;
+      f(b0, std::min(nb, g.n - b0), col.as<T>(), t.as<T>());
+    }
+  });
+}
+
 template <class T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
@@ -153,28 +169,24 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
         for (int64_t co = 0; co < g.cout; ++co) y[b * g.cout + co] += bias[co];
     return;
   }
-  const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
-  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-    CpuScratch col(sizeof(T) * K * nb * P), yt(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
-    for (int64_t c = s; c < e; ++c) {
-      const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
-      im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col.as<T>());
-      // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
-      T* out = m == 1 ? y + b0 * g.cout * P : yt.as<T>();
-      cpu_gemm<T>(false, false, g.cout, cols, K, T(1), w, K, col.as<T>(), cols, T(0), out, cols);
-      for (int64_t b = 0; b < m; ++b)
-        for (int64_t co = 0; co < g.cout; ++co) {
-          T* dst = y + ((b0 + b) * g.cout + co) * P;
-          const T add = bias ? bias[co] : T(0);
-          if (m == 1) {
-            if (bias)
-              for (int64_t j = 0; j < P; ++j) dst[j] += add;
-          } else {
-            const T* src = out + co * cols + b * P;
-            for (int64_t j = 0; j < P; ++j) dst[j] = src[j] + add;
-          }
+  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* yt) {
+    const int64_t cols = m * P;
+    im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col);
+    // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
+    T* out = m == 1 ? y + b0 * g.cout * P : yt;
+    cpu_gemm<T>(false, false, g.cout, cols, K, T(1), w, K, col, cols, T(0), out, cols);
+    for (int64_t b = 0; b < m; ++b)
+      for (int64_t co = 0; co < g.cout; ++co) {
+        T* dst = y + ((b0 + b) * g.cout + co) * P;
+        const T add = bias ? bias[co] : T(0);
+        if (m == 1) {
+          if (bias)
+            for (int64_t j = 0; j < P; ++j) dst[j] += add;
+        } else {
+          const T* src = out + co * cols + b * P;
+          for (int64_t j = 0; j < P; ++j) dst[j] = src[j] + add;
         }
-    }
+      }
   });
 }
 
@@ -185,19 +197,15 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     cpu_gemm<T>(false, false, g.n, K, g.cout, T(1), dy, g.cout, w, K, T(0), dx, K);
     return;
   }
-  const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
-  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-    CpuScratch col(sizeof(T) * K * nb * P), dyt(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
-    for (int64_t c = s; c < e; ++c) {
-      const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
-      const T* src = dy + b0 * g.cout * P;
-      if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
-        to_channel_major(src, g.cout, P, 0, m * g.cout, dyt.as<T>(), cols);
-        src = dyt.as<T>();
-      }
-      cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col.as<T>(), cols);
-      col2im_chunk(g, col.as<T>(), b0, m, dx);
+  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* dyt) {
+    const int64_t cols = m * P;
+    const T* src = dy + b0 * g.cout * P;
+    if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
+      to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
+      src = dyt;
     }
+    cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col, cols);
+    col2im_chunk(g, col, b0, m, dx);
   });
 }
 

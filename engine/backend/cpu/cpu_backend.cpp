@@ -52,24 +52,8 @@ CpuScratch::CpuScratch(size_t bytes) : bytes_(bytes) {
 }
 CpuScratch::~CpuScratch() { backend_for(kCPU).allocator().release(p_, bytes_); }
 
-const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "square", "sqrt", "exp", "log", "sigmoid", "relu", "clamp", "scale", "add_scalar"};
-  return names[static_cast<int>(op)];
-}
-
-const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div"};
-  return names[static_cast<int>(op)];
-}
-
 std::string ConvGeom::str() const {
   return fmt::format("N{} {}x{}x{} -> {}x{}x{} k{}x{} s{} p{}", n, cin, h, w, cout, oh, ow, kh, kw, sh, ph);
-}
-
-NCR ncr_of(const Shape& s) {
-  NCR r{s[0], s.rank() > 1 ? s[1] : 1, 1};
-  for (int i = 2; i < s.rank(); ++i) r.r *= s[i];
-  return r;
 }
 
 #ifdef WN_HAVE_CUDA

@@ -1,5 +1,7 @@
 // CPU element-wise kernels: unary maps and their derivatives, broadcasting binary
 // ops, sum-to-shape (the reduction every broadcast gradient goes through) and PReLU.
+// The formulas are those of engine/backend/elementwise_ops.h, the layouts those of
+// engine/backend/shape_plan.h; this file only runs the loops.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -16,13 +18,6 @@ namespace wn {
 namespace {
 
 constexpr int64_t kGrain = 1 << 14;
-
-template <class T>
-inline T sigmoid_stable(T x) {
-  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
 
 template <class T, class F>
 void map1(const Tensor& x, Tensor& y, F f) {
@@ -44,60 +39,6 @@ void map_bwd(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, F f
   });
 }
 
-// Broadcast layout of up to three operands over an output, with adjacent dims merged
-// when every operand treats them alike (both broadcast or both full).
-struct Collapsed {
-  int rank = 0;
-  int64_t n[4]{};
-  int64_t st[3][4]{};  // per operand strides (0 where broadcast)
-};
-
-Collapsed collapse(const Shape& out, const std::vector<Shape>& ops) {
-  // Left-pad everything to rank 4.
-  int64_t on[4];
-  int pad = 4 - out.rank();
-  for (int i = 0; i < 4; ++i) on[i] = i < pad ? 1 : out[i - pad];
-  std::vector<std::array<bool, 4>> bc(ops.size());
-  for (size_t k = 0; k < ops.size(); ++k) {
-    int p = 4 - ops[k].rank();
-    for (int i = 0; i < 4; ++i) {
-      int64_t d = i < p ? 1 : ops[k][i - p];
-      bc[k][i] = (d == 1 && on[i] != 1);
-    }
-  }
-  Collapsed c;
-  // Merge dims, dropping size-1 dims entirely.
-  std::vector<int> keep;
-  for (int i = 0; i < 4; ++i)
-    if (on[i] != 1) keep.push_back(i);
-  std::vector<int64_t> dn;
-  std::vector<std::vector<bool>> dbc(ops.size());
-  for (int i : keep) {
-    bool same = !dn.empty();
-    for (size_t k = 0; k < ops.size() && same; ++k) same = dbc[k].back() == bc[k][i];
-    if (same) {
-      dn.back() *= on[i];
-    } else {
-      dn.push_back(on[i]);
-      for (size_t k = 0; k < ops.size(); ++k) dbc[k].push_back(bc[k][i]);
-    }
-  }
-  if (dn.empty()) {
-    dn.push_back(1);
-    for (size_t k = 0; k < ops.size(); ++k) dbc[k].push_back(false);
-  }
-  c.rank = static_cast<int>(dn.size());
-  for (int i = 0; i < c.rank; ++i) c.n[i] = dn[i];
-  for (size_t k = 0; k < ops.size(); ++k) {
-    int64_t s = 1;
-    for (int i = c.rank - 1; i >= 0; --i) {
-      c.st[k][i] = dbc[k][i] ? 0 : s;
-      if (!dbc[k][i]) s *= c.n[i];
-    }
-  }
-  return c;
-}
-
 template <class T, class F>
 void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pa = a.data<T>();
@@ -110,7 +51,7 @@ void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
     });
     return;
   }
-  Collapsed c = collapse(out.shape(), {a.shape(), b.shape()});
+  const BroadcastPlan c = plan_broadcast(out.shape(), a.shape(), b.shape());
   const int r = c.rank;
   const int64_t inner = c.n[r - 1];
   const int64_t sa = c.st[0][r - 1], sb = c.st[1][r - 1];
@@ -149,18 +90,9 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double 
   WN_PROFILE("unary", fmt::format("{} {}", unary_op_name(op), x.shape().str()), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
-    switch (op) {
-      case UnaryOp::Neg: map1<T>(x, y, [](T v) { return -v; }); break;
-      case UnaryOp::Square: map1<T>(x, y, [](T v) { return v * v; }); break;
-      case UnaryOp::Sqrt: map1<T>(x, y, [](T v) { return std::sqrt(v); }); break;
-      case UnaryOp::Exp: map1<T>(x, y, [](T v) { return std::exp(v); }); break;
-      case UnaryOp::Log: map1<T>(x, y, [](T v) { return std::log(v); }); break;
-      case UnaryOp::Sigmoid: map1<T>(x, y, [](T v) { return sigmoid_stable(v); }); break;
-      case UnaryOp::Relu: map1<T>(x, y, [](T v) { return v > T(0) ? v : T(0); }); break;
-      case UnaryOp::Clamp: map1<T>(x, y, [=](T v) { return std::min(std::max(v, ta), tb); }); break;
-      case UnaryOp::Scale: map1<T>(x, y, [=](T v) { return ta * v; }); break;
-      case UnaryOp::AddScalar: map1<T>(x, y, [=](T v) { return v + ta; }); break;
-    }
+    visit_unary(op, [&](auto f) {
+      map1<T>(x, y, [=](T v) { return decltype(f)::fwd(v, ta, tb); });
+    });
   });
 }
 
@@ -169,32 +101,18 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
   WN_PROFILE("unary_backward", fmt::format("{} {}", unary_op_name(op), x.shape().str()), 0);
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
-    switch (op) {
-      case UnaryOp::Neg: map_bwd<T>(x, y, dy, dx, [](T, T, T d) { return -d; }); break;
-      case UnaryOp::Square: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return T(2) * v * d; }); break;
-      case UnaryOp::Sqrt: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * T(0.5) / o; }); break;
-      case UnaryOp::Exp: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * o; }); break;
-      case UnaryOp::Log: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return d / v; }); break;
-      case UnaryOp::Sigmoid: map_bwd<T>(x, y, dy, dx, [](T, T o, T d) { return d * o * (T(1) - o); }); break;
-      case UnaryOp::Relu: map_bwd<T>(x, y, dy, dx, [](T v, T, T d) { return v > T(0) ? d : T(0); }); break;
-      case UnaryOp::Clamp:
-        map_bwd<T>(x, y, dy, dx, [=](T v, T, T d) { return (v >= ta && v <= tb) ? d : T(0); });
-        break;
-      case UnaryOp::Scale: map_bwd<T>(x, y, dy, dx, [=](T, T, T d) { return ta * d; }); break;
-      case UnaryOp::AddScalar: map_bwd<T>(x, y, dy, dx, [](T, T, T d) { return d; }); break;
-    }
+    visit_unary(op, [&](auto f) {
+      map_bwd<T>(x, y, dy, dx, [=](T v, T o, T d) { return decltype(f)::bwd(v, o, d, ta, tb); });
+    });
   });
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   WN_PROFILE("binary", fmt::format("{} {} {}", binary_op_name(op), a.shape().str(), b.shape().str()), 0);
   WN_DISPATCH_FLOAT(a.dtype(), T, {
-    switch (op) {
-      case BinaryOp::Add: broadcast_binary<T>(a, b, out, [](T u, T v) { return u + v; }); break;
-      case BinaryOp::Sub: broadcast_binary<T>(a, b, out, [](T u, T v) { return u - v; }); break;
-      case BinaryOp::Mul: broadcast_binary<T>(a, b, out, [](T u, T v) { return u * v; }); break;
-      case BinaryOp::Div: broadcast_binary<T>(a, b, out, [](T u, T v) { return u / v; }); break;
-    }
+    visit_binary(op, [&](auto f) {
+      broadcast_binary<T>(a, b, out, [](T u, T v) { return decltype(f)::fwd(u, v); });
+    });
   });
 }
 
@@ -203,17 +121,15 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
   WN_DISPATCH_FLOAT(x.dtype(), T, {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    // Collapse with x as the "output" and out as a broadcast operand: out's strides
-    // are 0 on the reduced dims.
-    Collapsed c = collapse(x.shape(), {out.shape(), x.shape()});
+    const ReducePlan c = plan_sum_to(x.shape(), out.shape());
     const int r = c.rank;
-    const bool tail_kept = c.st[0][r - 1] != 0 || c.n[r - 1] == 1;
+    const bool tail_kept = !c.reduced(r - 1);
     const int64_t tail = c.n[r - 1];
     const int64_t vec = tail_kept ? tail : 1;  // accumulated as a vector
     const int64_t seg = tail_kept ? 1 : tail;  // summed as a contiguous segment
     // Kept and reduced dims among the leading r - 1.
     std::vector<int> kept, red;
-    for (int i = 0; i < r - 1; ++i) (c.st[0][i] ? kept : red).push_back(i);
+    for (int i = 0; i < r - 1; ++i) (c.reduced(i) ? red : kept).push_back(i);
     int64_t n_out = 1, n_red = 1;
     for (int i : kept) n_out *= c.n[i];
     for (int i : red) n_red *= c.n[i];
@@ -225,15 +141,15 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
           int i = kept[k];
           int64_t idx = rem % c.n[i];
           rem /= c.n[i];
-          xbase += idx * c.st[1][i];
-          obase += idx * c.st[0][i];
+          xbase += idx * c.xs[i];
+          obase += idx * c.os[i];
         }
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t q = 0; q < n_red; ++q) {
           int64_t rq = q, off = xbase;
           for (int k = static_cast<int>(red.size()) - 1; k >= 0; --k) {
             int i = red[k];
-            off += (rq % c.n[i]) * c.st[1][i];
+            off += (rq % c.n[i]) * c.xs[i];
             rq /= c.n[i];
           }
           const T* row = px + off;

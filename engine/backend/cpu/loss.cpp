@@ -1,6 +1,5 @@
-// CPU loss kernels: binary cross-entropy on logits, computed stably for any |logit|.
-#include <cmath>
-
+// CPU loss kernels: binary cross-entropy on logits, computed stably for any |logit|
+// (the per-element formulas are in engine/backend/elementwise_ops.h), summed in double.
 #include <fmt/format.h>
 
 #include "engine/backend/cpu/cpu_backend.h"
@@ -15,10 +14,7 @@ void CpuBackend::bce_logits_forward(const Tensor& x, const Tensor& t, Tensor& lo
     const T* pt = t.data<T>();
     double s = 0;
     const int64_t n = x.numel();
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = px[i];
-      s += std::max(v, 0.0) - v * double(pt[i]) + std::log1p(std::exp(-std::fabs(v)));
-    }
+    for (int64_t i = 0; i < n; ++i) s += ew::bce_logits_term(double(px[i]), double(pt[i]));
     loss.data<T>()[0] = static_cast<T>(s / double(n));
   });
 }
@@ -31,11 +27,7 @@ void CpuBackend::bce_logits_backward(const Tensor& x, const Tensor& t, const Ten
     T* pd = dx.data<T>();
     const int64_t n = x.numel();
     const double scale = double(dloss.data<T>()[0]) / double(n);
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = px[i];
-      const double sig = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
-      pd[i] = static_cast<T>(scale * (sig - double(pt[i])));
-    }
+    for (int64_t i = 0; i < n; ++i) pd[i] = static_cast<T>(scale * ew::bce_logits_grad(double(px[i]), double(pt[i])));
   });
 }
 

@@ -1,6 +1,5 @@
-// CPU optimizer updates: one fused pass over each parameter and its state.
-#include <cmath>
-
+// CPU optimizer updates: one fused pass over each parameter and its state, with the
+// per-element formulas of engine/backend/elementwise_ops.h.
 #include <fmt/format.h>
 
 #include "engine/backend/cpu/cpu_backend.h"
@@ -15,12 +14,9 @@ void CpuBackend::rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
     T* ps = s.data<T>();
-    const T a = T(alpha), b = T(1 - alpha), l = T(lr), e = T(eps);
+    const ew::RmsPropStep<T> step(lr, alpha, eps);
     parallel_for(p.numel(), 1 << 15, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        ps[i] = a * ps[i] + b * pg[i] * pg[i];
-        pp[i] -= l * pg[i] / (std::sqrt(ps[i]) + e);
-      }
+      for (int64_t i = lo; i < hi; ++i) step(pp[i], pg[i], ps[i]);
     });
   });
 }
@@ -33,14 +29,9 @@ void CpuBackend::adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, d
     const T* pg = g.data<T>();
     T* pm = m.data<T>();
     T* pv = v.data<T>();
-    const double bc1 = 1 - std::pow(beta1, double(step)), bc2 = 1 - std::pow(beta2, double(step));
-    const T b1 = T(beta1), b2 = T(beta2), step_size = T(lr / bc1), sq = T(std::sqrt(bc2)), e = T(eps);
+    const ew::AdamStep<T> update(lr, beta1, beta2, eps, step);
     parallel_for(p.numel(), 1 << 15, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        pm[i] = b1 * pm[i] + (T(1) - b1) * pg[i];
-        pv[i] = b2 * pv[i] + (T(1) - b2) * pg[i] * pg[i];
-        pp[i] -= step_size * pm[i] / (std::sqrt(pv[i]) / sq + e);
-      }
+      for (int64_t i = lo; i < hi; ++i) update(pp[i], pg[i], pm[i], pv[i]);
     });
   });
 }
@@ -51,16 +42,9 @@ void CpuBackend::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, 
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
     T* pb = buf.defined() ? buf.data<T>() : nullptr;
-    const T mo = T(momentum), l = T(lr);
+    const ew::SgdStep<T> step(lr, momentum, first);
     parallel_for(p.numel(), 1 << 15, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        T d = pg[i];
-        if (pb) {
-          pb[i] = first ? d : mo * pb[i] + d;
-          d = pb[i];
-        }
-        pp[i] -= l * d;
-      }
+      for (int64_t i = lo; i < hi; ++i) step(pp[i], pg[i], pb ? pb + i : nullptr);
     });
   });
 }

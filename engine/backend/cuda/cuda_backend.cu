@@ -1,6 +1,6 @@
 // CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
-// updates and losses. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
-#include <cmath>
+// updates and losses. The element-wise formulas are the functors of
+// engine/backend/elementwise_ops.h, the layouts the plans of engine/backend/shape_plan.h. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -9,6 +9,7 @@
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/backend/cuda/cuda_common.cuh"
 #include "engine/backend/cuda/cudnn_conv.h"
+#include "engine/backend/shape_plan.h"
 
 namespace wn {
 
@@ -65,8 +66,10 @@ void CudaBackend::device_to_device(void* dst, const void* src, size_t bytes) {
 }
 Ncr ncr32(const Tensor& x, const char* op) {
   if (x.numel() >= 2147483647)
-    throw std::runtime_error(std::string(op) + ": input too large for the CUDA backend's 32-bit indexing");
-  return {int(x.dim(0)), int(x.dim(1)), int(x.numel() / (x.dim(0) * x.dim(1)))};
+    throw std::runtime_error(std::string(op) + ": input " + x.shape().str() +
+                             " too large for the CUDA backend's 32-bit indexing");
+  const NCR d = ncr_of(x.shape());
+  return {int(d.n), int(d.c), int(d.r)};
 }
 
 void CudaBackend::synchronize() { cuda_check(cudaDeviceSynchronize(), "synchronize"); }
@@ -83,111 +86,39 @@ __global__ void cast_k(const S* x, D* y, int64_t n) {
   GRID_LOOP(i, n) y[i] = static_cast<D>(x[i]);
 }
 
-template <class T>
-__device__ T sigmoid_d(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
-  T e = exp(x);
-  return e / (T(1) + e);
+// y = F(x), F a functor of engine/backend/elementwise_ops.h.
+template <class F, class T>
+__global__ void unary_k(const T* x, T* y, int64_t n, T a, T b) {
+  GRID_LOOP(i, n) y[i] = F::fwd(x[i], a, b);
 }
 
-template <class T>
-__global__ void unary_k(int op, const T* x, T* y, int64_t n, T a, T b) {
-  GRID_LOOP(i, n) {
-    T v = x[i], r;
-    switch (op) {
-      case int(UnaryOp::Neg): r = -v; break;
-      case int(UnaryOp::Square): r = v * v; break;
-      case int(UnaryOp::Sqrt): r = sqrt(v); break;
-      case int(UnaryOp::Exp): r = exp(v); break;
-      case int(UnaryOp::Log): r = log(v); break;
-      case int(UnaryOp::Sigmoid): r = sigmoid_d(v); break;
-      case int(UnaryOp::Relu): r = v > T(0) ? v : T(0); break;
-      case int(UnaryOp::Clamp): r = v < a ? a : (v > b ? b : v); break;
-      case int(UnaryOp::Scale): r = a * v; break;
-      default: r = v + a; break;  // AddScalar
-    }
-    y[i] = r;
-  }
+// dx = dy * F'(x), given y = F(x).
+template <class F, class T>
+__global__ void unary_bwd_k(const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
+  GRID_LOOP(i, n) dx[i] = F::bwd(x[i], y[i], dy[i], a, b);
 }
 
-template <class T>
-__global__ void unary_bwd_k(int op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
-  GRID_LOOP(i, n) {
-    T v = x[i], o = y[i], d = dy[i], r;
-    switch (op) {
-      case int(UnaryOp::Neg): r = -d; break;
-      case int(UnaryOp::Square): r = T(2) * v * d; break;
-      case int(UnaryOp::Sqrt): r = d * T(0.5) / o; break;
-      case int(UnaryOp::Exp): r = d * o; break;
-      case int(UnaryOp::Log): r = d / v; break;
-      case int(UnaryOp::Sigmoid): r = d * o * (T(1) - o); break;
-      case int(UnaryOp::Relu): r = v > T(0) ? d : T(0); break;
-      case int(UnaryOp::Clamp): r = (v >= a && v <= b) ? d : T(0); break;
-      case int(UnaryOp::Scale): r = a * d; break;
-      default: r = d; break;
-    }
-    dx[i] = r;
-  }
-}
-
-// Broadcast layout in at most 4 dims, adjacent dims merged where both operands treat
-// them alike; strides are 0 on broadcast dims. 32-bit: index arithmetic in 64 bits is
-// several times slower.
+// The broadcast plan (engine/backend/shape_plan.h) in 32-bit indices: index arithmetic
+// in 64 bits is several times slower.
 struct Bcast {
   int rank;
   int n[4], sa[4], sb[4];
 };
 
-Bcast make_bcast(const Shape& out, const Shape& a, const Shape& b) {
-  const int r = out.rank();
-  int64_t on[4];
-  bool ba[4], bb[4];
-  for (int i = 0; i < 4; ++i) {
-    const int k = i - (4 - r);
-    on[i] = k >= 0 ? out[k] : 1;
-    const int ka = k - (r - a.rank()), kb = k - (r - b.rank());
-    const int64_t da = (k >= 0 && ka >= 0) ? a[ka] : 1, db = (k >= 0 && kb >= 0) ? b[kb] : 1;
-    ba[i] = da == 1 && on[i] != 1;
-    bb[i] = db == 1 && on[i] != 1;
-  }
+Bcast bcast32(const Shape& out, const Shape& a, const Shape& b) {
+  const BroadcastPlan p = plan_broadcast(out, a, b);
   Bcast c{};
-  std::vector<int64_t> dn;
-  std::vector<bool> da, db;
-  for (int i = 0; i < 4; ++i) {
-    if (on[i] == 1) continue;
-    if (!dn.empty() && da.back() == ba[i] && db.back() == bb[i]) {
-      dn.back() *= on[i];
-    } else {
-      dn.push_back(on[i]);
-      da.push_back(ba[i]);
-      db.push_back(bb[i]);
-    }
-  }
-  if (dn.empty()) dn.push_back(1), da.push_back(false), db.push_back(false);
-  c.rank = static_cast<int>(dn.size());
-  int64_t sa = 1, sb = 1;
-  for (int i = c.rank - 1; i >= 0; --i) {
-    c.n[i] = int(dn[i]);
-    c.sa[i] = da[i] ? 0 : int(sa);
-    c.sb[i] = db[i] ? 0 : int(sb);
-    if (!da[i]) sa *= dn[i];
-    if (!db[i]) sb *= dn[i];
+  c.rank = p.rank;
+  for (int i = 0; i < p.rank; ++i) {
+    c.n[i] = int(p.n[i]);
+    c.sa[i] = int(p.st[0][i]);
+    c.sb[i] = int(p.st[1][i]);
   }
   return c;
 }
 
-template <class T>
-__device__ T apply_binary(int op, T u, T v) {
-  switch (op) {
-    case int(BinaryOp::Add): return u + v;
-    case int(BinaryOp::Sub): return u - v;
-    case int(BinaryOp::Mul): return u * v;
-    default: return u / v;
-  }
-}
-
-template <class T>
-__global__ void binary_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, Bcast c, int total) {
+template <class F, class T>
+__global__ void binary_k(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, Bcast c, int total) {
   GRID_LOOP(i, total) {
     int rem = i, oa = 0, ob = 0;
     for (int d = c.rank - 1; d >= 0; --d) {
@@ -196,16 +127,16 @@ __global__ void binary_k(int op, const T* __restrict__ a, const T* __restrict__ 
       oa += idx * c.sa[d];
       ob += idx * c.sb[d];
     }
-    o[i] = apply_binary(op, a[oa], b[ob]);
+    o[i] = F::fwd(a[oa], b[ob]);
   }
 }
 
-template <class T>
-__global__ void binary_same_k(int op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, int total) {
-  GRID_LOOP(i, total) o[i] = apply_binary(op, a[i], b[i]);
+template <class F, class T>
+__global__ void binary_same_k(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, int total) {
+  GRID_LOOP(i, total) o[i] = F::fwd(a[i], b[i]);
 }
 
-// sum_to: x's dims (merged where adjacent dims are both kept or both reduced) split
+// The sum_to plan (engine/backend/shape_plan.h) in 32-bit indices: x's merged dims split
 // into kept dims (those of the output) and reduced ones.
 struct Reduce {
   int n[4], xs[4];
@@ -214,27 +145,20 @@ struct Reduce {
   int R;
 };
 
+// Offset in x of the i-th element of the dims dims[0..nd) (row-major over them).
+__device__ inline int offset_over(const Reduce& r, const int* dims, int nd, int i) {
+  int off = 0;
+  for (int k = nd - 1; k >= 0; --k) {
+    const int d = dims[k], q = i / r.n[d];
+    off += (i - q * r.n[d]) * r.xs[d];
+    i = q;
+  }
+  return off;
+}
 // Offset in x of output element o (its kept-dim coordinates).
-__device__ inline int kept_offset(const Reduce& r, int o) {
-  int off = 0;
-  for (int k = r.nk - 1; k >= 0; --k) {
-    const int d = r.kept[k], q = o / r.n[d];
-    off += (o - q * r.n[d]) * r.xs[d];
-    o = q;
-  }
-  return off;
-}
-
+__device__ inline int kept_offset(const Reduce& r, int o) { return offset_over(r, r.kept, r.nk, o); }
 // Offset in x of the q-th reduced element (its reduced-dim coordinates).
-__device__ inline int reduced_offset(const Reduce& r, int q) {
-  int off = 0;
-  for (int k = r.nr - 1; k >= 0; --k) {
-    const int d = r.red[k], t = q / r.n[d];
-    off += (q - t * r.n[d]) * r.xs[d];
-    q = t;
-  }
-  return off;
-}
+__device__ inline int reduced_offset(const Reduce& r, int q) { return offset_over(r, r.red, r.nr, q); }
 
 template <class T, int BS>
 __global__ void sum_to_k(const T* __restrict__ x, T* __restrict__ out, Reduce r, int n_out) {
@@ -271,10 +195,7 @@ __global__ void sum_chunks_k(const T* __restrict__ x, double* __restrict__ parti
 template <class T>
 __global__ void bce_fwd_k(const T* x, const T* t, T* loss, int64_t n) {
   double acc = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double v = x[i];
-    acc += fmax(v, 0.0) - v * double(t[i]) + log1p(exp(-fabs(v)));
-  }
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += ew::bce_logits_term(double(x[i]), double(t[i]));
   acc = block_sum(acc);
   if (threadIdx.x == 0) loss[0] = static_cast<T>(acc / double(n));
 }
@@ -282,40 +203,22 @@ __global__ void bce_fwd_k(const T* x, const T* t, T* loss, int64_t n) {
 template <class T>
 __global__ void bce_bwd_k(const T* x, const T* t, const T* dloss, T* dx, int64_t n) {
   const double scale = double(dloss[0]) / double(n);
-  GRID_LOOP(i, n) {
-    const double v = x[i];
-    const double s = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
-    dx[i] = static_cast<T>(scale * (s - double(t[i])));
-  }
+  GRID_LOOP(i, n) dx[i] = static_cast<T>(scale * ew::bce_logits_grad(double(x[i]), double(t[i])));
 }
 
 template <class T>
-__global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, T lr, T alpha, T eps) {
-  GRID_LOOP(i, n) {
-    s[i] = alpha * s[i] + (T(1) - alpha) * g[i] * g[i];
-    p[i] -= lr * g[i] / (sqrt(s[i]) + eps);
-  }
+__global__ void rmsprop_k(T* p, const T* g, T* s, int64_t n, ew::RmsPropStep<T> step) {
+  GRID_LOOP(i, n) step(p[i], g[i], s[i]);
 }
 
 template <class T>
-__global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, T step_size, T b1, T b2, T sq, T eps) {
-  GRID_LOOP(i, n) {
-    m[i] = b1 * m[i] + (T(1) - b1) * g[i];
-    v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
-    p[i] -= step_size * m[i] / (sqrt(v[i]) / sq + eps);
-  }
+__global__ void adam_k(T* p, const T* g, T* m, T* v, int64_t n, ew::AdamStep<T> update) {
+  GRID_LOOP(i, n) update(p[i], g[i], m[i], v[i]);
 }
 
 template <class T>
-__global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, T lr, T mom, bool first) {
-  GRID_LOOP(i, n) {
-    T d = g[i];
-    if (buf) {
-      buf[i] = first ? d : mom * buf[i] + d;
-      d = buf[i];
-    }
-    p[i] -= lr * d;
-  }
+__global__ void sgd_k(T* p, const T* g, T* buf, int64_t n, ew::SgdStep<T> step) {
+  GRID_LOOP(i, n) step(p[i], g[i], buf ? buf + i : nullptr);
 }
 
 }  // namespace
@@ -336,66 +239,58 @@ void CudaBackend::cast(const Tensor& x, Tensor& y) {
 }
 
 void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double a, double b) {
-  WN_CUDA_DISPATCH(x.dtype(), T,
-                   { unary_k<T><<<grid_for(x.numel()), 256>>>(int(op), x.data<T>(), y.data<T>(), x.numel(), T(a), T(b)); });
+  WN_CUDA_DISPATCH(x.dtype(), T, {
+    visit_unary(op, [&](auto f) {
+      unary_k<decltype(f), T><<<grid_for(x.numel()), 256>>>(x.data<T>(), y.data<T>(), x.numel(), T(a), T(b));
+    });
+  });
   cuda_check(cudaGetLastError(), "unary");
 }
 
 void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, double a,
                                  double b) {
   WN_CUDA_DISPATCH(x.dtype(), T, {
-    unary_bwd_k<T><<<grid_for(x.numel()), 256>>>(int(op), x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>(),
-                                                   x.numel(), T(a), T(b));
+    visit_unary(op, [&](auto f) {
+      unary_bwd_k<decltype(f), T><<<grid_for(x.numel()), 256>>>(x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>(),
+                                                                x.numel(), T(a), T(b));
+    });
   });
   cuda_check(cudaGetLastError(), "unary backward");
 }
 
 void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  if (out.numel() >= (int64_t(1) << 31)) throw std::runtime_error("tensor too large for the CUDA backend's 32-bit indexing");
+  if (out.numel() >= (int64_t(1) << 31))
+    throw std::runtime_error(std::string("binary ") + binary_op_name(op) + ": output " + out.shape().str() +
+                             " too large for the CUDA backend's 32-bit indexing");
   const int total = int(out.numel());
   WN_CUDA_DISPATCH(a.dtype(), T, {
-    if (a.numel() == total && b.numel() == total) {
-      binary_same_k<T><<<grid_for(total), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), total);
-    } else {
-      Bcast c = make_bcast(out.shape(), a.shape(), b.shape());
-      binary_k<T><<<grid_for(total), 256>>>(int(op), a.data<T>(), b.data<T>(), out.data<T>(), c, total);
-    }
+    visit_binary(op, [&](auto f) {
+      using F = decltype(f);
+      if (a.numel() == total && b.numel() == total) {
+        binary_same_k<F, T><<<grid_for(total), 256>>>(a.data<T>(), b.data<T>(), out.data<T>(), total);
+      } else {
+        const Bcast c = bcast32(out.shape(), a.shape(), b.shape());
+        binary_k<F, T><<<grid_for(total), 256>>>(a.data<T>(), b.data<T>(), out.data<T>(), c, total);
+      }
+    });
   });
   cuda_check(cudaGetLastError(), "binary");
 }
 
 void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
-  if (x.numel() >= (int64_t(1) << 31)) throw std::runtime_error("tensor too large for the CUDA backend's 32-bit indexing");
-  const int rank = x.rank(), pad = 4 - rank;
-  // Merge adjacent dims of equal status (kept or reduced), dropping size-1 dims.
-  std::vector<int64_t> dn;
-  std::vector<bool> dred;
-  for (int i = 0; i < 4; ++i) {
-    const int64_t xd = i >= pad ? x.dim(i - pad) : 1, od = i >= pad ? out.dim(i - pad) : 1;
-    if (xd == 1) continue;
-    const bool red = od == 1;
-    if (!dn.empty() && dred.back() == red)
-      dn.back() *= xd;
-    else
-      dn.push_back(xd), dred.push_back(red);
-  }
+  if (x.numel() >= (int64_t(1) << 31))
+    throw std::runtime_error("sum_to: input " + x.shape().str() + " too large for the CUDA backend's 32-bit indexing");
+  const ReducePlan p = plan_sum_to(x.shape(), out.shape());
   Reduce r{};
-  r.R = 1;
-  int64_t acc = 1;
-  const int nd = static_cast<int>(dn.size());
-  for (int i = nd - 1; i >= 0; --i) {
-    r.n[i] = int(dn[i]);
-    r.xs[i] = int(acc);
-    acc *= dn[i];
+  r.R = int(p.n_red);
+  r.nk = p.nk;
+  r.nr = p.nr;
+  for (int i = 0; i < p.rank; ++i) {
+    r.n[i] = int(p.n[i]);
+    r.xs[i] = int(p.xs[i]);
   }
-  for (int i = 0; i < nd; ++i) {
-    if (dred[i]) {
-      r.red[r.nr++] = i;
-      r.R *= r.n[i];
-    } else {
-      r.kept[r.nk++] = i;
-    }
-  }
+  for (int k = 0; k < p.nk; ++k) r.kept[k] = p.kept[k];
+  for (int k = 0; k < p.nr; ++k) r.red[k] = p.red[k];
   const int n_out = int(out.numel());
   // Chunks of a fixed length (a function of the shape only): deterministic.
   const int len = 8192, chunks = (r.R + len - 1) / len;
@@ -462,25 +357,25 @@ void CudaBackend::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Te
 
 void CudaBackend::rmsprop_update(Tensor& p, const Tensor& g, Tensor& s, double lr, double alpha, double eps) {
   WN_CUDA_DISPATCH(p.dtype(), T, {
-    rmsprop_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), s.data<T>(), p.numel(), T(lr), T(alpha), T(eps));
+    rmsprop_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), s.data<T>(), p.numel(),
+                                                ew::RmsPropStep<T>(lr, alpha, eps));
   });
   cuda_check(cudaGetLastError(), "rmsprop");
 }
 
 void CudaBackend::adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double b1, double b2,
                               double eps, int64_t step) {
-  const double bc1 = 1 - std::pow(b1, double(step)), bc2 = 1 - std::pow(b2, double(step));
   WN_CUDA_DISPATCH(p.dtype(), T, {
-    adam_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), T(lr / bc1),
-                                             T(b1), T(b2), T(std::sqrt(bc2)), T(eps));
+    adam_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(),
+                                             ew::AdamStep<T>(lr, b1, b2, eps, step));
   });
   cuda_check(cudaGetLastError(), "adam");
 }
 
 void CudaBackend::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum, bool first) {
   WN_CUDA_DISPATCH(p.dtype(), T, {
-    sgd_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr, p.numel(),
-                                            T(lr), T(momentum), first);
+    sgd_k<T><<<grid_for(p.numel()), 256>>>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
+                                            p.numel(), ew::SgdStep<T>(lr, momentum, first));
   });
   cuda_check(cudaGetLastError(), "sgd");
 }

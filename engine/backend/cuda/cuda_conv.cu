@@ -212,32 +212,32 @@ void CudaBackend::conv2d_backward_weight(const ConvGeom& g, const Tensor& x, con
   cuda_check(cudaGetLastError(), "conv2d backward weight");
 }
 
+namespace {
+// Launches a plane kernel k(src, dst, planes, h, w) with one thread per element of dst;
+// planes, h and w are those of `dims`, the op's input side (x, or dx in a backward).
+template <class T>
+void launch_planes(void (*k)(const T*, T*, int, int, int), const Tensor& src, Tensor& dst, const Tensor& dims,
+                   const char* what) {
+  k<<<grid_for(dst.numel()), 256>>>(src.data<T>(), dst.data<T>(), int(dims.dim(0) * dims.dim(1)), int(dims.dim(2)),
+                                    int(dims.dim(3)));
+  cuda_check(cudaGetLastError(), what);
+}
+}  // namespace
+
 void CudaBackend::avg_pool2_forward(const Tensor& x, Tensor& y) {
-  WN_CUDA_DISPATCH(x.dtype(), T, {
-    pool_k<T><<<grid_for(y.numel()), 256>>>(x.data<T>(), y.data<T>(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3));
-  });
-  cuda_check(cudaGetLastError(), "avg_pool2");
+  WN_CUDA_DISPATCH(x.dtype(), T, { launch_planes<T>(pool_k<T>, x, y, x, "avg_pool2"); });
 }
 
 void CudaBackend::avg_pool2_backward(const Tensor& dy, Tensor& dx) {
-  WN_CUDA_DISPATCH(dy.dtype(), T, {
-    pool_bwd_k<T><<<grid_for(dx.numel()), 256>>>(dy.data<T>(), dx.data<T>(), dx.dim(0) * dx.dim(1), dx.dim(2), dx.dim(3));
-  });
-  cuda_check(cudaGetLastError(), "avg_pool2 backward");
+  WN_CUDA_DISPATCH(dy.dtype(), T, { launch_planes<T>(pool_bwd_k<T>, dy, dx, dx, "avg_pool2 backward"); });
 }
 
 void CudaBackend::upsample2_forward(const Tensor& x, Tensor& y) {
-  WN_CUDA_DISPATCH(x.dtype(), T, {
-    up_k<T><<<grid_for(y.numel()), 256>>>(x.data<T>(), y.data<T>(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3));
-  });
-  cuda_check(cudaGetLastError(), "upsample2");
+  WN_CUDA_DISPATCH(x.dtype(), T, { launch_planes<T>(up_k<T>, x, y, x, "upsample2"); });
 }
 
 void CudaBackend::upsample2_backward(const Tensor& dy, Tensor& dx) {
-  WN_CUDA_DISPATCH(dy.dtype(), T, {
-    up_bwd_k<T><<<grid_for(dx.numel()), 256>>>(dy.data<T>(), dx.data<T>(), dx.dim(0) * dx.dim(1), dx.dim(2), dx.dim(3));
-  });
-  cuda_check(cudaGetLastError(), "upsample2 backward");
+  WN_CUDA_DISPATCH(dy.dtype(), T, { launch_planes<T>(up_bwd_k<T>, dy, dx, dx, "upsample2 backward"); });
 }
 
 void CudaBackend::window_copy(const Tensor& src, Tensor& dst, int64_t top, int64_t left) {
