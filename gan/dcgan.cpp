@@ -94,10 +94,8 @@ Gan dcgan(Norm norm, int64_t C, int64_t H, int64_t W, int64_t nf, int64_t code, 
     G->add(fmt::format("level{}", L), level);
   }
   G->set_name("G");
-  ModelConfig cfg;
-  cfg.arch = Arch::DCGAN;
-  cfg.norm = norm;
-  cfg.channels = C, cfg.height = H, cfg.width = W, cfg.nf = nf, cfg.code = code, cfg.nlayer = nlayer;
+  ModelConfig cfg = ModelConfig::of(Arch::DCGAN, norm, C, H, W, code);
+  cfg.nf = nf, cfg.nlayer = nlayer;
   return {cfg, G, D};
 }
 

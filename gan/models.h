@@ -41,6 +41,12 @@ struct ModelConfig {
   int64_t blocks = 2;                 // ResNet: blocks per level (first one strided)
   // A one-line description, e.g. "dcgan weight 1x28x28 nf 64 code 128".
   std::string describe() const;
+  // The fields every architecture has; the others keep their defaults.
+  static ModelConfig of(Arch arch, Norm norm, int64_t channels, int64_t height, int64_t width, int64_t code) {
+    ModelConfig c;
+    c.arch = arch, c.norm = norm, c.channels = channels, c.height = height, c.width = width, c.code = code;
+    return c;
+  }
 };
 
 // A generator (code -> image in [0, 1]) and a discriminator (image in [0, 1] -> logit).

@@ -125,10 +125,8 @@ Gan resnet(Norm norm, int64_t C, int64_t H, int64_t W, const std::vector<int64_t
     G->add(fmt::format("level{}", L), level);
   }
   G->set_name("G");
-  ModelConfig cfg;
-  cfg.arch = Arch::ResNet;
-  cfg.norm = norm;
-  cfg.channels = C, cfg.height = H, cfg.width = W, cfg.code = code, cfg.features = f, cfg.blocks = blocks;
+  ModelConfig cfg = ModelConfig::of(Arch::ResNet, norm, C, H, W, code);
+  cfg.features = f, cfg.blocks = blocks;
   return {cfg, G, D};
 }
 

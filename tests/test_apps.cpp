@@ -9,7 +9,7 @@
 #include "apps/commands.h"
 #include "eval/report.h"
 #include "eval/run_eval.h"
-#include "helpers.h"
+#include "app_helpers.h"
 #include "nn/checkpoint.h"
 
 using namespace wn;
@@ -17,27 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 using wn::test::temp_dir;
+using wn::test::run_cli;
 // 140 images of horizontal stripes.
 std::string make_data(const std::string& dir) {
-  auto stripes = [](uint32_t i, int p) { return int(((p / 28 + i) % 7) * 30); };
-  wn::test::write_idx(dir + "/train-images-idx3-ubyte", 120, stripes);
-  wn::test::write_idx(dir + "/t10k-images-idx3-ubyte", 20, stripes);
-  return "mnist:" + dir;
-}
-// Runs `wngan ARGS...` through the same CLI as the program.
-void run_cli(std::vector<std::string> args) {
-  CLI::App app;
-  app.require_subcommand(1);
-  app::add_train(app);
-  app::add_eval(app);
-  app::add_study(app);
-  app::add_inspect(app);
-  app::add_sample(app);
-  app::add_split(app);
-  app::add_bench(app);
-  std::vector<const char*> argv{"wngan"};
-  for (auto& a : args) argv.push_back(a.c_str());
-  app.parse(static_cast<int>(argv.size()), argv.data());
+  return wn::test::write_mnist(dir, 120, 20, [](uint32_t i, int p) { return int(((p / 28 + i) % 7) * 30); });
 }
 }  // namespace
 

@@ -1,4 +1,3 @@
-#include <lmdb.h>
 #include <stb_image_write.h>
 #include <unistd.h>
 #include <webp/encode.h>
@@ -10,7 +9,7 @@
 #include "gan/data.h"
 #include "gan/loader.h"
 #include "gan/split.h"
-#include "helpers.h"
+#include "data_helpers.h"
 
 using namespace wn;
 using namespace wn::gan;
@@ -139,14 +138,6 @@ TEST_CASE("image folder: PNG and JPEG, centre crop and resize; bad images are na
 
 TEST_CASE("LSUN reader: an LMDB of encoded images (PNG and WebP)") {
   std::string d = temp_dir("lsun");
-  MDB_env* env;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_mapsize(env, 1 << 24);
-  REQUIRE(mdb_env_open(env, d.c_str(), 0, 0664) == 0);
-  MDB_txn* txn;
-  MDB_dbi dbi;
-  mdb_txn_begin(env, nullptr, 0, &txn);
-  mdb_dbi_open(txn, nullptr, 0, &dbi);
   std::string png = png_bytes(40, 40);
   auto px = gradient_rgb(40, 40);
   uint8_t* webp = nullptr;
@@ -154,13 +145,7 @@ TEST_CASE("LSUN reader: an LMDB of encoded images (PNG and WebP)") {
   REQUIRE(webp_n > 0);
   std::string wv(reinterpret_cast<char*>(webp), webp_n);
   WebPFree(webp);
-  std::vector<std::pair<std::string, std::string>> kv = {{"key0", png}, {"key1", wv}, {"key2", "garbage"}};
-  for (auto& [k, v] : kv) {
-    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
-    REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
-  }
-  mdb_txn_commit(txn);
-  mdb_env_close(env);
+  wn::test::write_lmdb(d, {{"key0", png}, {"key1", wv}, {"key2", "garbage"}});
   auto ds = open_dataset("lsun:" + d, 32, 32);
   CHECK(ds->size() == 3);
   std::vector<float> a(3 * 32 * 32), b(3 * 32 * 32);

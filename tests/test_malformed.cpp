@@ -2,7 +2,6 @@
 // error naming the file, for many damaged versions of a good file (truncated at every
 // length, bytes changed, fields replaced by wrong types and absurd values). Under the
 // sanitizer build (tests/fuzz/sanitize.sh) these also prove the absence of memory errors.
-#include <lmdb.h>
 #include <stb_image_write.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -17,7 +16,7 @@
 #include "gan/data.h"
 #include "gan/run_config.h"
 #include "gan/split.h"
-#include "helpers.h"
+#include "data_helpers.h"
 #include "nn/checkpoint.h"
 #include "tests/fuzz/harness.h"
 
@@ -310,21 +309,9 @@ TEST_CASE("images: a decompression bomb is refused from its header; a truncated 
   // An LMDB of a few images, then its data file cut at many lengths.
   const std::string l = d + "/lmdb";
   fs::create_directories(l);
-  MDB_env* env;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_mapsize(env, 1 << 24);
-  REQUIRE(mdb_env_open(env, l.c_str(), 0, 0664) == 0);
-  MDB_txn* txn;
-  MDB_dbi dbi;
-  mdb_txn_begin(env, nullptr, 0, &txn);
-  mdb_dbi_open(txn, nullptr, 0, &dbi);
-  for (int i = 0; i < 40; ++i) {
-    std::string k = fmt::format("key{:03d}", i), v = png + std::string(size_t(i) * 300, 'x');
-    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
-    REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
-  }
-  mdb_txn_commit(txn);
-  mdb_env_close(env);
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int i = 0; i < 40; ++i) kv.emplace_back(fmt::format("key{:03d}", i), png + std::string(size_t(i) * 300, 'x'));
+  wn::test::write_lmdb(l, kv);
   const std::string full = read_bytes(l + "/data.mdb");
   int refused = 0, cases = 0;
   for (size_t n = 0; n < full.size(); n += 1531, ++cases) {

@@ -7,26 +7,15 @@
 
 #include "apps/commands.h"
 #include "gan/presets.h"
-#include "helpers.h"
+#include "app_helpers.h"
 
 using namespace wn;
 namespace fs = std::filesystem;
 
 namespace {
+using wn::test::run_cli;
 std::string make_data(const std::string& dir) {
-  auto stripes = [](uint32_t i, int p) { return int(((p / 28 + i) % 7) * 30); };
-  wn::test::write_idx(dir + "/train-images-idx3-ubyte", 60, stripes);
-  wn::test::write_idx(dir + "/t10k-images-idx3-ubyte", 20, stripes);
-  return "mnist:" + dir;
-}
-void run_cli(std::vector<std::string> args) {
-  CLI::App app;
-  app.require_subcommand(1);
-  app::add_train(app);
-  app::add_study(app);
-  std::vector<const char*> argv{"wngan"};
-  for (auto& a : args) argv.push_back(a.c_str());
-  app.parse(static_cast<int>(argv.size()), argv.data());
+  return wn::test::write_mnist(dir, 60, 20, [](uint32_t i, int p) { return int(((p / 28 + i) % 7) * 30); });
 }
 nlohmann::json config(const std::string& run) {
   std::ifstream f(run + "/config.json");

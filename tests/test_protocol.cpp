@@ -6,7 +6,7 @@
 #include "eval/reconstruct.h"
 #include "gan/loader.h"
 #include "gan/trainer.h"
-#include "helpers.h"
+#include "app_helpers.h"
 #include "nn/layers.h"
 
 using namespace wn;
@@ -155,21 +155,11 @@ TEST_CASE("--loss ls: least squares on the sigmoid of D's logit, against 1 and 0
 
 TEST_CASE("the trainer clips every PReLU and TPReLU slope of G and D to [0, 1] after each update") {
   const std::string d = wn::test::temp_dir("clip");
-  auto blob = [](uint32_t i, int p) { return (p * 7 + int(i) * 13) % 256; };
-  wn::test::write_idx(d + "/train-images-idx3-ubyte", 60, blob);
-  wn::test::write_idx(d + "/t10k-images-idx3-ubyte", 10, blob);
+  const std::string data =
+      wn::test::write_mnist(d, 60, 10, [](uint32_t i, int p) { return (p * 7 + int(i) * 13) % 256; });
   for (Norm norm : {Norm::None, Norm::Weight}) {
-    TrainConfig c;
-    c.data = "mnist:" + d;
-    c.out = d + "/run_" + norm_name(norm);
+    TrainConfig c = wn::test::tiny_config(data, d + "/run_" + norm_name(norm), 4, 8, 4, 10, 5);
     c.model.norm = norm;
-    c.model.nf = 4;
-    c.model.code = 8;
-    c.model.channels = c.model.height = c.model.width = 0;
-    c.batch = 4;
-    c.final_test = 10;
-    c.running_test = 5;
-    c.sample_every = c.test_every = 0;
     c.lr = 0.2;  // RMSProp moves each slope by ~0.3 in the first step: they leave [0, 1] unless clipped
     Trainer t(c, false);
     t.log = [](const std::string&) {};

@@ -15,7 +15,7 @@
 #include "gan/run_config.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
-#include "helpers.h"
+#include "app_helpers.h"
 #include "nn/checkpoint.h"
 
 using namespace wn;
@@ -24,22 +24,10 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string make_data(const std::string& dir) {
-  auto blob = [](uint32_t i, int p) { return (p * 7 + int(i) * 13) % 256; };
-  wn::test::write_idx(dir + "/train-images-idx3-ubyte", 60, blob);
-  wn::test::write_idx(dir + "/t10k-images-idx3-ubyte", 10, blob);
-  return "mnist:" + dir;
+  return wn::test::write_mnist(dir, 60, 10, [](uint32_t i, int p) { return (p * 7 + int(i) * 13) % 256; });
 }
 TrainConfig tiny(const std::string& data, const std::string& out) {
-  TrainConfig c;
-  c.data = data;
-  c.out = out;
-  c.model.nf = 4;
-  c.model.code = 8;
-  c.model.channels = c.model.height = c.model.width = 0;
-  c.batch = 4;
-  c.final_test = 10;
-  c.running_test = 5;
-  c.sample_every = 0;
+  TrainConfig c = wn::test::tiny_config(data, out, 4, 8, 4, 10, 5);
   c.test_every = 5;
   c.iters = 10;
   return c;
@@ -52,23 +40,7 @@ std::string read_bytes(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
-// Runs `wngan ARGS...` (train) through the program's CLI; returns the error text, or "".
-std::string cli(std::vector<std::string> args) {
-  CLI::App app;
-  app.require_subcommand(1);
-  app::add_train(app);
-  app::add_study(app);
-  app::add_eval(app);
-  app::add_sample(app);
-  std::vector<const char*> argv{"wngan"};
-  for (auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string cli(const std::vector<std::string>& args) { return wn::test::cli_error(args); }
 }  // namespace
 
 TEST_CASE("a folder that holds a run is not trained into again unless --resume or --force; --force clears it") {

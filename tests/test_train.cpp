@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "gan/trainer.h"
-#include "helpers.h"
+#include "app_helpers.h"
 #include "nn/checkpoint.h"
 
 using namespace wn;
@@ -26,20 +26,18 @@ std::string make_data(const std::string& dir, uint32_t n_train, uint32_t n_test)
   return "mnist:" + dir;
 }
 TrainConfig tiny(const std::string& data, const std::string& out, Norm norm = Norm::Batch) {
-  TrainConfig c;
-  c.data = data;
-  c.out = out;
+  TrainConfig c = wn::test::tiny_config(data, out, 8, 16, 8, 20, 10);
   c.model.norm = norm;
-  c.model.nf = 8;
-  c.model.code = 16;
-  c.model.channels = c.model.height = c.model.width = 0;
-  c.batch = 8;
-  c.final_test = 20;
-  c.running_test = 10;
   c.sample_every = 50;
   c.test_every = 50;
   c.samples = 4;
   return c;
+}
+// Trains a new run of c without progress lines; returns what Trainer::run returns.
+bool train_quietly(const TrainConfig& c) {
+  Trainer t(c, false);
+  t.log = [](const std::string&) {};
+  return t.run();
 }
 std::string read_bytes(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
@@ -135,11 +133,7 @@ TEST_CASE("a NaN loss stops training naming the iteration, and the last good che
   std::string d = temp_dir("nan");
   TrainConfig c = tiny(make_data(d, 100, 20), d + "/run");
   c.iters = 50;
-  {
-    Trainer t(c, false);
-    t.log = [](const std::string&) {};
-    CHECK(t.run());
-  }
+  CHECK(train_quietly(c));
   const std::string last = d + "/run/checkpoints/last.safetensors", before = read_bytes(last);
   TrainConfig more = load_train_config(d + "/run");
   more.iters = 100;
@@ -183,11 +177,7 @@ TEST_CASE("a checkpoint of another architecture or image size is refused with a 
   std::string d = temp_dir("arch");
   TrainConfig c = tiny(make_data(d, 100, 20), d + "/run");
   c.iters = 2;
-  {
-    Trainer t(c, false);
-    t.log = [](const std::string&) {};
-    t.run();
-  }
+  CHECK(train_quietly(c));
   TrainConfig other = tiny(make_data(d, 100, 20), d + "/other");
   other.model.nf = 16;
   Trainer t(other, false);

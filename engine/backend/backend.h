@@ -165,13 +165,13 @@ struct WNGeom {
   /* dx, da and dt (each may be undefined: not wanted). */                                                           \
   X(tprelu_backward, (const Tensor& x, const Tensor& a, const Tensor& t, const Tensor& dy, Tensor& dx, Tensor& da,    \
                       Tensor& dt))                                                                                   \
-  /* Weight normalization: w = v * g_u / norm_u (g undefined: 1), writing norm (units). */                           \
-  X(weight_norm_forward, (const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm))            \
+  /* Weight normalization: w = v * scale_u / norm_u (scale undefined: 1), writing norm (units). */                           \
+  X(weight_norm_forward, (const WNGeom& geom, const Tensor& v, const Tensor& scale, Tensor& w, Tensor& norm))            \
   /* Given dw: dv = (g_u / norm_u) (dw - factor v_u (dw_u . v_u) / (norm_u root_u)), */                              \
-  /* root_u = norm_u - eps_out, and dg_u = (dw_u . v_u) / norm_u; either output may be */                            \
+  /* root_u = norm_u - eps_out, and dscale_u = (dw_u . v_u) / norm_u; either output may be */                            \
   /* undefined (not wanted). */                                                                                      \
-  X(weight_norm_backward, (const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,                  \
-                           const Tensor& dw, Tensor& dv, Tensor& dg))
+  X(weight_norm_backward, (const WNGeom& geom, const Tensor& v, const Tensor& scale, const Tensor& norm,                  \
+                           const Tensor& dw, Tensor& dv, Tensor& dscale))
 
 #define WN_BACKEND_PURE(name, params) virtual void name params = 0;
 #define WN_BACKEND_DEFAULT(name, params) virtual void name params;

@@ -10,10 +10,10 @@ namespace wn {
 namespace {
 Tensor temp(const Shape& s, const Tensor& like) { return Tensor::empty(s, like.dtype(), like.device()); }
 
-// k = g / n per unit (g undefined: 1 / n), all (1, units, 1).
-void scale_over_norm(Backend& be, const Tensor& g, const Tensor& n3, Tensor& k) {
-  if (g.defined()) {
-    be.binary(BinaryOp::Div, view_as(g, n3.shape()), n3, k);
+// k = scale / n per unit (scale undefined: 1 / n), all (1, units, 1).
+void scale_over_norm(Backend& be, const Tensor& scale, const Tensor& n3, Tensor& k) {
+  if (scale.defined()) {
+    be.binary(BinaryOp::Div, view_as(scale, n3.shape()), n3, k);
   } else {
     be.fill(k, 1.0);
     be.binary(BinaryOp::Div, k, n3, k);
@@ -50,7 +50,7 @@ void Backend::tprelu_backward(const Tensor& x, const Tensor& a, const Tensor& t,
   }
 }
 
-void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& scale, Tensor& w, Tensor& norm) {
   const Shape s3{geom.outer, geom.units, geom.inner}, u3{1, geom.units, 1};
   Tensor v3 = view_as(v, s3), w3 = view_as(w, s3), n3 = view_as(norm, u3);
   Tensor sq = temp(s3, v), ss = temp(u3, v), t = temp(u3, v), k = temp(u3, v);
@@ -60,23 +60,23 @@ void Backend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Ten
   unary(UnaryOp::AddScalar, t, ss, geom.eps, 0);
   unary(UnaryOp::Sqrt, ss, t, 0, 0);
   unary(UnaryOp::AddScalar, t, n3, geom.eps_out, 0);
-  scale_over_norm(*this, g, n3, k);
+  scale_over_norm(*this, scale, n3, k);
   binary(BinaryOp::Mul, v3, k, w3);
 }
 
-void Backend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
-                                   const Tensor& dw, Tensor& dv, Tensor& dg) {
+void Backend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& scale, const Tensor& norm,
+                                   const Tensor& dw, Tensor& dv, Tensor& dscale) {
   const Shape s3{geom.outer, geom.units, geom.inner}, u3{1, geom.units, 1};
   Tensor v3 = view_as(v, s3), dw3 = view_as(dw, s3), n3 = view_as(norm, u3);
   Tensor prod = temp(s3, v), dot = temp(u3, v), t = temp(u3, v);
   binary(BinaryOp::Mul, dw3, v3, prod);
   sum_to(prod, dot);
-  binary(BinaryOp::Div, dot, n3, t);  // t = dot / n = dg
-  if (dg.defined()) device_to_device(dg.raw(), t.raw(), dg.nbytes());
+  binary(BinaryOp::Div, dot, n3, t);  // t = dot / n = dscale
+  if (dscale.defined()) device_to_device(dscale.raw(), t.raw(), dscale.nbytes());
   if (!dv.defined()) return;
-  // k = g / n; c = factor * k * dot / (n r) with the root r = n - eps_out; dv = k dw - c v.
+  // k = scale / n; c = factor * k * dot / (n r) with the root r = n - eps_out; dv = k dw - c v.
   Tensor k = temp(u3, v), c = temp(u3, v), c2 = temp(u3, v), r = temp(u3, v);
-  scale_over_norm(*this, g, n3, k);
+  scale_over_norm(*this, scale, n3, k);
   unary(UnaryOp::AddScalar, n3, r, -geom.eps_out, 0);
   binary(BinaryOp::Div, t, r, c);  // dot / (n r)
   binary(BinaryOp::Mul, c, k, c2);

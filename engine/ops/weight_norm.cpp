@@ -4,7 +4,7 @@
 
 namespace wn {
 
-Tensor weight_norm(const Tensor& v, const Tensor& g, int unit_dim, double factor, double eps, double eps_out) {
+Tensor weight_norm(const Tensor& v, const Tensor& scale, int unit_dim, double factor, double eps, double eps_out) {
   const char* op = "weight_norm";
   if (!v.defined() || v.rank() < 1) throw OpError("weight_norm: the weight must have at least one dimension");
   if (unit_dim < 0 || unit_dim >= v.rank())
@@ -17,17 +17,17 @@ Tensor weight_norm(const Tensor& v, const Tensor& g, int unit_dim, double factor
   geom.factor = factor;
   geom.eps = eps;
   geom.eps_out = eps_out;
-  if (g.defined()) {
-    check_compatible(op, v, g);
-    if (g.rank() != 1 || g.dim(0) != geom.units) op_fail(op, "the scale must have one value per unit", v, g);
+  if (scale.defined()) {
+    check_compatible(op, v, scale);
+    if (scale.rank() != 1 || scale.dim(0) != geom.units) op_fail(op, "the scale must have one value per unit", v, scale);
   }
   Tensor w = empty_like(v), norm = empty_like_shape(v, Shape{geom.units});
-  v.backend().weight_norm_forward(geom, v, g, w, norm);
-  return record(w, "weight_norm", {v, g}, [geom, v, g, norm](const Tensor& dw) -> std::vector<Tensor> {
+  v.backend().weight_norm_forward(geom, v, scale, w, norm);
+  return record(w, "weight_norm", {v, scale}, [geom, v, scale, norm](const Tensor& dw) -> std::vector<Tensor> {
     Tensor dv = v.requires_grad() ? empty_like(v) : Tensor();
-    Tensor dg = g.defined() && g.requires_grad() ? empty_like(g) : Tensor();
-    dw.backend().weight_norm_backward(geom, v, g, norm, dw, dv, dg);
-    return {dv, dg};
+    Tensor dscale = scale.defined() && scale.requires_grad() ? empty_like(scale) : Tensor();
+    dw.backend().weight_norm_backward(geom, v, scale, norm, dw, dv, dscale);
+    return {dv, dscale};
   });
 }
 

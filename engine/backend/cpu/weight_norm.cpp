@@ -14,11 +14,11 @@ namespace wn {
 // Units per task of the weight-norm kernels.
 constexpr int64_t kUnitBlock = 16;
 
-void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& scale, Tensor& w, Tensor& norm) {
   WN_PROFILE("weight_norm_forward", v.shape().str(), 0);
   WN_DISPATCH_FLOAT(v.dtype(), T, {
     const T* pv = v.data<T>();
-    const T* pg = g.defined() ? g.data<T>() : nullptr;
+    const T* pscale = scale.defined() ? scale.data<T>() : nullptr;
     T* pw = w.data<T>();
     T* pn = norm.data<T>();
     const int64_t U = geom.units, I = geom.inner;
@@ -35,7 +35,7 @@ void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const 
       for (int64_t u = ub; u < ue; ++u) {
         const double n = std::sqrt(geom.factor * ss[u - ub] + geom.eps) + geom.eps_out;
         pn[u] = static_cast<T>(n);
-        k[u - ub] = static_cast<T>((pg ? double(pg[u]) : 1.0) / n);
+        k[u - ub] = static_cast<T>((pscale ? double(pscale[u]) : 1.0) / n);
       }
       for (int64_t o = 0; o < geom.outer; ++o)
         for (int64_t u = ub; u < ue; ++u) {
@@ -48,16 +48,16 @@ void CpuBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const 
   });
 }
 
-void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
-                                      const Tensor& dw, Tensor& dv, Tensor& dg) {
+void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& scale, const Tensor& norm,
+                                      const Tensor& dw, Tensor& dv, Tensor& dscale) {
   WN_PROFILE("weight_norm_backward", v.shape().str(), 0);
   WN_DISPATCH_FLOAT(v.dtype(), T, {
     const T* pv = v.data<T>();
-    const T* pg = g.defined() ? g.data<T>() : nullptr;
+    const T* pscale = scale.defined() ? scale.data<T>() : nullptr;
     const T* pn = norm.data<T>();
     const T* pd = dw.data<T>();
     T* pdv = dv.defined() ? dv.data<T>() : nullptr;
-    T* pdg = dg.defined() ? dg.data<T>() : nullptr;
+    T* pdscale = dscale.defined() ? dscale.data<T>() : nullptr;
     const int64_t U = geom.units, I = geom.inner;
     parallel_for(U, kUnitBlock, [&](int64_t ub, int64_t ue) {
       double dot[kUnitBlock] = {};
@@ -68,8 +68,8 @@ void CpuBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const
         }
       T a[kUnitBlock], c[kUnitBlock];
       for (int64_t u = ub; u < ue; ++u) {
-        const double n = pn[u], k = (pg ? double(pg[u]) : 1.0) / n, d = dot[u - ub];
-        if (pdg) pdg[u] = static_cast<T>(d / n);
+        const double n = pn[u], k = (pscale ? double(pscale[u]) : 1.0) / n, d = dot[u - ub];
+        if (pdscale) pdscale[u] = static_cast<T>(d / n);
         a[u - ub] = static_cast<T>(k);
         c[u - ub] = static_cast<T>(geom.factor * k * d / (n * (n - geom.eps_out)));
       }

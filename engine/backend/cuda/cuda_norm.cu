@@ -39,22 +39,22 @@ __global__ void bn_stats_k(const T* x, int n, int c, int r, double eps, double m
 }
 
 template <class T>
-__global__ void bn_apply_k(const T* x, const T* g, const T* b, const T* mean, const T* invstd, T* y, int total, int c,
+__global__ void bn_apply_k(const T* x, const T* gamma, const T* b, const T* mean, const T* invstd, T* y, int total, int c,
                            int r) {
   GRID_LOOP(i, total) {
     const int ch = (i / r) % c;
-    const double is = double(invstd[ch]), gm = double(g[ch]);
+    const double is = double(invstd[ch]), gm = double(gamma[ch]);
     const T scale = static_cast<T>(is * gm), shift = static_cast<T>(double(b[ch]) - double(mean[ch]) * is * gm);
     y[i] = x[i] * scale + shift;
   }
 }
 
 template <class T>
-__global__ void bn_eval_k(const T* x, const T* g, const T* b, const T* rm, const T* rv, double eps, T* y, int total,
+__global__ void bn_eval_k(const T* x, const T* gamma, const T* b, const T* rm, const T* rv, double eps, T* y, int total,
                           int c, int r) {
   GRID_LOOP(i, total) {
     const int ch = (i / r) % c;
-    const double is = 1.0 / sqrt(double(rv[ch]) + eps), gm = double(g[ch]);
+    const double is = 1.0 / sqrt(double(rv[ch]) + eps), gm = double(gamma[ch]);
     const T scale = static_cast<T>(is * gm), shift = static_cast<T>(double(b[ch]) - double(rm[ch]) * is * gm);
     y[i] = x[i] * scale + shift;
   }
@@ -69,9 +69,9 @@ __global__ void bn_bwd_sums_k(const T* x, const T* dy, const T* mean, const T* i
   for (int bi = 0; bi < n; ++bi)
     for (int j = threadIdx.x; j < r; j += blockDim.x) {
       const int off = (bi * c + ch) * r + j;
-      const double g = dy[off];
-      a += g;
-      b += g * (double(x[off]) - mu) * is;
+      const double d = dy[off];
+      a += d;
+      b += d * (double(x[off]) - mu) * is;
     }
   a = block_sum(a);
   b = block_sum(b);
@@ -84,11 +84,11 @@ __global__ void bn_bwd_sums_k(const T* x, const T* dy, const T* mean, const T* i
 }
 
 template <class T>
-__global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* g, const T* mean, const T* invstd, const double* sums,
+__global__ void bn_bwd_dx_k(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const double* sums,
                             T* dx, int total, int c, int r, double m) {
   GRID_LOOP(i, total) {
     const int ch = (i / r) % c;
-    const double is = invstd[ch], k = double(g[ch]) * is;
+    const double is = invstd[ch], k = double(gamma[ch]) * is;
     const T a = static_cast<T>(k), b = static_cast<T>(-k * sums[2 * ch] / m),
             cc = static_cast<T>(-k * sums[2 * ch + 1] / m * is);
     dx[i] = a * dy[i] + b + cc * (x[i] - mean[ch]);
@@ -102,9 +102,9 @@ __device__ inline int wn_offset(int e, int u, int units, int inner) {
 
 // Weight norm, one block per unit u: the unit's elements are v[o, u, j] for o < outer,
 // j < inner, walked as one flat index e = o * inner + j. norm_u = sqrt(factor * sum v^2 +
-// eps) + eps_out in double; w = v g_u / norm_u (g null: 1).
+// eps) + eps_out in double; w = v g_u / norm_u (scale null: 1).
 template <class T>
-__global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __restrict__ w, T* __restrict__ norm,
+__global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ scale, T* __restrict__ w, T* __restrict__ norm,
                          int outer, int units, int inner, double factor, double eps, double eps_out) {
   const int u = blockIdx.x, m = outer * inner;
   double ss = 0;
@@ -117,7 +117,7 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
   if (threadIdx.x == 0) {
     const double n = sqrt(factor * ss + eps) + eps_out;
     norm[u] = static_cast<T>(n);
-    k_s = (g ? double(g[u]) : 1.0) / n;
+    k_s = (scale ? double(scale[u]) : 1.0) / n;
   }
   __syncthreads();
   const T k = static_cast<T>(k_s);
@@ -128,11 +128,11 @@ __global__ void wn_fwd_k(const T* __restrict__ v, const T* __restrict__ g, T* __
 }
 
 // Its backward, one block per unit: dot = sum dw v; dg_u = dot / norm_u; dv = k dw - c v
-// with k = g_u / norm_u and c = factor k dot / (norm_u (norm_u - eps_out)) (dv, dg null:
+// with k = g_u / norm_u and c = factor k dot / (norm_u (norm_u - eps_out)) (dv, dscale null:
 // not wanted).
 template <class T>
-__global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const T* __restrict__ norm,
-                         const T* __restrict__ dw, T* __restrict__ dv, T* __restrict__ dg, int outer, int units,
+__global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ scale, const T* __restrict__ norm,
+                         const T* __restrict__ dw, T* __restrict__ dv, T* __restrict__ dscale, int outer, int units,
                          int inner, double factor, double eps_out) {
   const int u = blockIdx.x, m = outer * inner;
   double dot = 0;
@@ -143,8 +143,8 @@ __global__ void wn_bwd_k(const T* __restrict__ v, const T* __restrict__ g, const
   dot = block_sum(dot);
   __shared__ double kc_s[2];
   if (threadIdx.x == 0) {
-    const double n = norm[u], k = (g ? double(g[u]) : 1.0) / n;
-    if (dg) dg[u] = static_cast<T>(dot / n);
+    const double n = norm[u], k = (scale ? double(scale[u]) : 1.0) / n;
+    if (dscale) dscale[u] = static_cast<T>(dot / n);
     kc_s[0] = k;
     kc_s[1] = factor * k * dot / (n * (n - eps_out));
   }
@@ -210,10 +210,10 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, cons
   cuda_check(cudaGetLastError(), "batch_norm backward");
 }
 
-void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& g, Tensor& w, Tensor& norm) {
+void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const Tensor& scale, Tensor& w, Tensor& norm) {
   wn_check(geom);
   WN_CUDA_DISPATCH(v.dtype(), T, {
-    wn_fwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(v.data<T>(), g.defined() ? g.data<T>() : nullptr,
+    wn_fwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(v.data<T>(), scale.defined() ? scale.data<T>() : nullptr,
                                                              w.data<T>(), norm.data<T>(), int(geom.outer),
                                                              int(geom.units), int(geom.inner), geom.factor, geom.eps,
                                                              geom.eps_out);
@@ -221,13 +221,13 @@ void CudaBackend::weight_norm_forward(const WNGeom& geom, const Tensor& v, const
   cuda_check(cudaGetLastError(), "weight norm");
 }
 
-void CudaBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& g, const Tensor& norm,
-                                       const Tensor& dw, Tensor& dv, Tensor& dg) {
+void CudaBackend::weight_norm_backward(const WNGeom& geom, const Tensor& v, const Tensor& scale, const Tensor& norm,
+                                       const Tensor& dw, Tensor& dv, Tensor& dscale) {
   wn_check(geom);
   WN_CUDA_DISPATCH(v.dtype(), T, {
     wn_bwd_k<T><<<unsigned(geom.units), wn_threads(geom)>>>(
-        v.data<T>(), g.defined() ? g.data<T>() : nullptr, norm.data<T>(), dw.data<T>(),
-        dv.defined() ? dv.data<T>() : nullptr, dg.defined() ? dg.data<T>() : nullptr, int(geom.outer),
+        v.data<T>(), scale.defined() ? scale.data<T>() : nullptr, norm.data<T>(), dw.data<T>(),
+        dv.defined() ? dv.data<T>() : nullptr, dscale.defined() ? dscale.data<T>() : nullptr, int(geom.outer),
         int(geom.units), int(geom.inner), geom.factor, geom.eps_out);
   });
   cuda_check(cudaGetLastError(), "weight norm backward");
