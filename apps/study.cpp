@@ -50,7 +50,7 @@ void add_study(CLI::App& app) {
     bool resume = false, force = false;
     int64_t final_test = 2000, running_test = 200;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
-            test_steps = 50;
+            test_steps = 50, trace_grads = 0;
     double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
     uint64_t seed = 1;
     int threads = 0;
@@ -81,6 +81,9 @@ void add_study(CLI::App& app) {
   add_checked(cmd, "--test-steps", o->test_steps, "RMSProp steps of the running test", in_range(0, 1e9));
   add_checked(cmd, "--test-every", o->test_every, "Iterations between running tests", in_range(0, 1e12));
   add_checked(cmd, "--sample-every", o->sample_every, "Iterations between sample grids", in_range(0, 1e12));
+  add_checked(cmd, "--trace-grads", o->trace_grads,
+              "Trace each model's gradient flow at iteration 1 and every N (its grad_trace.csv; 0: off)",
+              in_range(0, 1e12));
   add_checked(cmd, "--final-test", o->final_test, "Images in each seed's final test set", in_range(1, 1e12));
   add_checked(cmd, "--final-n,--eval-n", o->eval_n, "Final-test images reconstructed per run", in_range(1, 1e12));
   add_checked(cmd, "--final-steps,--eval-steps", o->eval_steps, "RMSProp steps of the final test", in_range(0, 1e9));
@@ -131,6 +134,7 @@ void add_study(CLI::App& app) {
       c.test_every = o->test_every;
       c.test_steps = o->test_steps;
       c.sample_every = o->sample_every;
+      c.trace_grads = o->trace_grads;
       c.save_every = 0;
       return c;
     };

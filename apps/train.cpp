@@ -33,6 +33,10 @@ std::vector<std::string> resume_changes(CLI::App* cmd, gan::TrainConfig& run, co
     notes.push_back(fmt::format("--sample-every: {} (was {})", given.sample_every, run.sample_every));
     run.sample_every = given.sample_every;
   }
+  if (given_opt("--trace-grads") && given.trace_grads != run.trace_grads) {
+    notes.push_back(fmt::format("--trace-grads: {} (was {})", given.trace_grads, run.trace_grads));
+    run.trace_grads = given.trace_grads;
+  }
   if (given_opt("--save-every") && given.save_every != run.save_every) {
     notes.push_back(fmt::format("--save-every: {} (was {})", given.save_every, run.save_every));
     run.save_every = given.save_every;
@@ -103,12 +107,15 @@ void add_train(CLI::App& app) {
   cmd->add_option("--seed", t.seed, "Random seed (initialisation, split, batches, codes)")->capture_default_str();
   add_checked(cmd, "--out", t.out, "Run folder", non_empty());
   cmd->add_option("--resume", o->resume,
-                  "Continue the run in this folder up to --iters (--iters, --sample-every, --save-every, --log-every "
-                  "and --device may change; other options must agree with its config.json)");
+                  "Continue the run in this folder up to --iters (--iters, --sample-every, --trace-grads, --save-every, "
+                  "--log-every and --device may change; other options must agree with its config.json)");
   cmd->add_flag("--force", t.force, "Replace the run already in --out (its checkpoints, samples and report are removed)");
   cmd->add_option("--split", t.split_file, "Reuse this split.json");
   add_checked(cmd, "--final-test", t.final_test, "Images in the final test set", in_range(1, 1e12));
   add_checked(cmd, "--sample-every", t.sample_every, "Iterations between sample grids", in_range(0, 1e12));
+  add_checked(cmd, "--trace-grads", t.trace_grads,
+              "Trace the gradient flow per layer at iteration 1 and every N (RUN/grad_trace.csv; 0: off)",
+              in_range(0, 1e12));
   add_checked(cmd, "--test-every", t.test_every, "Iterations between running tests (and 'last' saves)",
               in_range(0, 1e12));
   add_checked(cmd, "--test-steps", t.test_steps, "RMSProp steps of the running test", in_range(0, 1e9));

@@ -165,7 +165,7 @@ ModelConfig model_from_json(const json& j) {
 }
 
 json train_to_json(const TrainConfig& c) {
-  return {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
+  json j = {{"model", model_to_json(c.model)}, {"data", c.data},         {"batch", c.batch},
           {"crop", {c.crop_h, c.crop_w}},   {"stretch", c.stretch},
           {"lr", c.lr},                      {"iters", c.iters},       {"loss", loss_name(c.loss)},
           {"protocol", protocol_name(c.protocol)}, {"rms_eps", c.rms_eps},
@@ -173,6 +173,9 @@ json train_to_json(const TrainConfig& c) {
           {"save_every", c.save_every},      {"log_every", c.log_every},       {"final_test", c.final_test},
           {"running_test", c.running_test},  {"samples", c.samples},         {"select_on", c.select_on},
           {"test_steps", c.test_steps}};
+  // Only when on: a run without a trace stores (and checkpoints) exactly what it did before.
+  if (c.trace_grads > 0) j["trace_grads"] = c.trace_grads;
+  return j;
 }
 
 TrainConfig load_train_config(const std::string& run_dir) {
@@ -217,6 +220,7 @@ TrainConfig load_train_config(const std::string& run_dir) {
     c.rms_eps = get_num(j, "rms_eps", 0, 1, &eps);
     c.seed = uint64_t(get_int(j, "seed", 0, std::numeric_limits<int64_t>::max()));
     c.sample_every = get_int(j, "sample_every", 0, kBig);
+    c.trace_grads = get_int_or(j, "trace_grads", 0, kBig, 0);
     c.test_every = get_int(j, "test_every", 0, kBig);
     c.save_every = get_int(j, "save_every", 0, kBig);
     c.log_every = get_int_or(j, "log_every", 1, kBig, 100);

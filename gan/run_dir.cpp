@@ -50,8 +50,8 @@ bool RunDir::holds_run() const {
 }
 
 void RunDir::clear() const {
-  for (const std::string& path : {config(), split(), metrics(), eval_table(), samples(), checkpoints(), eval_dir(),
-                                  report()}) {
+  for (const std::string& path : {config(), split(), metrics(), grad_trace(), eval_table(), samples(), checkpoints(),
+                                  eval_dir(), report()}) {
     std::error_code ec;
     fs::remove_all(path, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot remove {}: {}", path, ec.message()));

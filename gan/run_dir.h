@@ -19,6 +19,8 @@ class RunDir {
   std::string config() const { return dir_ + "/config.json"; }
   std::string split() const { return dir_ + "/split.json"; }
   std::string metrics() const { return dir_ + "/metrics.csv"; }
+  // grad_trace.csv: the gradient-flow trace (`--trace-grads N`, gan/grad_trace.h).
+  std::string grad_trace() const { return dir_ + "/grad_trace.csv"; }
   std::string samples() const { return dir_ + "/samples"; }
   // samples/iter_0000100.png: the sample grid of an iteration.
   std::string sample(int64_t iteration) const;

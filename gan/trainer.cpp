@@ -16,6 +16,7 @@
 #include "engine/ops/activation.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/reduce.h"
+#include "gan/grad_trace.h"
 #include "gan/image_grid.h"
 #include "gan/run_config.h"
 #include "nn/checkpoint.h"
@@ -205,6 +206,7 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
   GanOptimizers opts = make_optimizers(gan_, cfg_.lr, cfg_.rms_eps);
   opt_g_ = std::move(opts.g);
   opt_d_ = std::move(opts.d);
+  if (cfg_.trace_grads > 0) trace_ = std::make_unique<GradTrace>(dir_.grad_trace(), gan_);
   loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
   Generator zgen(cfg_.seed * 31 + 3);
   fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen).to(device_);
@@ -323,7 +325,24 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
 }
 
 StepLosses Trainer::step(const Tensor& real) {
-  return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, cfg_.loss == Loss::LS, cfg_.protocol == Protocol::Simultaneous);
+  const bool ls = cfg_.loss == Loss::LS, simultaneous = cfg_.protocol == Protocol::Simultaneous;
+  if (!trace_ || !GradTrace::traced(iter_ + 1, cfg_.trace_grads))
+    return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous);
+  // A traced iteration: the same step, read through its hooks.
+  const StepHooks& hooks = trace_->begin(iter_ + 1, simultaneous);
+  StepLosses l;
+  try {
+    l = gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous, &hooks);
+  } catch (...) {
+    trace_->end();
+    throw;
+  }
+  if (!trace_->end() && !trace_warned_) {
+    log(fmt::format("\nwarning: cannot append to {} (disk full?); the trace misses iteration {}\n", dir_.grad_trace(),
+                    iter_ + 1));
+    trace_warned_ = true;
+  }
+  return l;
 }
 
 void Trainer::sample(int64_t it) {
@@ -466,6 +485,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   best_iter_ = best_iter;
   // Metrics after the checkpoint belong to a run that did not survive: drop them.
   trim_metrics(dir_.metrics(), iter_);
+  trim_trace(dir_.grad_trace(), iter_);
 }
 
 // The story of training: a batch, a step (D, then G), the checks, samples, the running

@@ -50,6 +50,7 @@ struct TrainConfig {
   uint64_t seed = 1;
   std::string out = "runs/wn";
   int64_t sample_every = 100, test_every = 1000, save_every = 0, log_every = 100;
+  int64_t trace_grads = 0;        // gradient-flow trace at iteration 1 and every N (0: none)
   int64_t final_test = 2000, running_test = 200;
   std::string select_on = "test";  // running test (and 'best') on final-test images (the paper) or "train" images
   std::string split_file;         // reuse this split instead of making one
@@ -102,6 +103,8 @@ struct GanOptimizers {
   std::unique_ptr<nn::RMSProp> g, d;
 };
 GanOptimizers make_optimizers(const Gan& gan, double lr, double eps);
+
+class GradTrace;  // gan/grad_trace.h
 
 class Trainer {
  public:
@@ -163,6 +166,8 @@ class Trainer {
   Split split_;
   Gan gan_;
   std::unique_ptr<nn::RMSProp> opt_g_, opt_d_;
+  std::unique_ptr<GradTrace> trace_;  // with --trace-grads
+  bool trace_warned_ = false;
   std::unique_ptr<Loader> loader_;
   Generator rng_;
   Tensor fixed_z_;
