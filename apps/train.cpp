@@ -25,22 +25,16 @@ namespace wn::app {
 std::vector<std::string> resume_changes(CLI::App* cmd, gan::TrainConfig& run, const gan::TrainConfig& given) {
   std::vector<std::string> notes;
   auto given_opt = [&](const char* name) { return cmd->get_option(name)->count() > 0; };
-  if (given_opt("--iters") && given.iters != run.iters) {
-    notes.push_back(fmt::format("--iters: {} (was {})", given.iters, run.iters));
-    run.iters = given.iters;
-  }
-  if (given_opt("--sample-every") && given.sample_every != run.sample_every) {
-    notes.push_back(fmt::format("--sample-every: {} (was {})", given.sample_every, run.sample_every));
-    run.sample_every = given.sample_every;
-  }
-  if (given_opt("--trace-grads") && given.trace_grads != run.trace_grads) {
-    notes.push_back(fmt::format("--trace-grads: {} (was {})", given.trace_grads, run.trace_grads));
-    run.trace_grads = given.trace_grads;
-  }
-  if (given_opt("--save-every") && given.save_every != run.save_every) {
-    notes.push_back(fmt::format("--save-every: {} (was {})", given.save_every, run.save_every));
-    run.save_every = given.save_every;
-  }
+  // An option that may change on resume: applied when given and different, with a note.
+  auto may_change = [&](const char* name, int64_t gan::TrainConfig::*field) {
+    if (!given_opt(name) || given.*field == run.*field) return;
+    notes.push_back(fmt::format("{}: {} (was {})", name, given.*field, run.*field));
+    run.*field = given.*field;
+  };
+  may_change("--iters", &gan::TrainConfig::iters);
+  may_change("--sample-every", &gan::TrainConfig::sample_every);
+  may_change("--trace-grads", &gan::TrainConfig::trace_grads);
+  may_change("--save-every", &gan::TrainConfig::save_every);
   if (given_opt("--log-every")) run.log_every = given.log_every;
   run.device = given.device;
   if (given_opt("--split")) throw std::invalid_argument("--split: a resumed run keeps its own split.json");
