@@ -146,14 +146,21 @@ std::string num(double v, const char* f = "{:.3g}") { return std::isfinite(v) ? 
 
 void print_one(const Inspection& ins) {
   fmt::print("\n{}: D loss real {:.4f} fake {:.4f}, G loss {:.4f}\n", ins.variant, ins.d_real, ins.d_fake, ins.g);
-  fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean",
-             "act std", "|grad W|", "upd/weight", "|grad b|", "WN|cos|", "BN mean", "BN xhat");
-  for (auto& name : ins.order) {
-    const LayerView& v = ins.layers.at(name);
-    if (v.type == "Sequential" || v.type.rfind("DCGAN", 0) == 0 || v.type.rfind("ResNet", 0) == 0) continue;
-    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type, num(v.act_mean),
-               num(v.act_std), num(v.grad), num(v.ratio), num(v.grad_b), num(v.wn_cos, "{:.1e}"),
-               num(v.bn_mean, "{:.2f}"), num(v.bn_xhat, "{:.2f}"));
+  // One table per step: G's layers as the G step saw them, D's as the D step did.
+  for (const char* net : {"G", "D"}) {
+    fmt::print("  {}\n", net[0] == 'G' ? "G step (G's layers: its forward, its gradients before G's update)"
+                                        : "D step (D's layers: the real batch's forward, the gradients of the real "
+                                          "and fake losses before D's update)");
+    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean",
+               "act std", "|grad W|", "upd/weight", "|grad b|", "WN|cos|", "BN mean", "BN xhat");
+    for (auto& name : ins.order) {
+      const LayerView& v = ins.layers.at(name);
+      if (name.rfind(std::string(net) + ".", 0) != 0) continue;
+      if (v.type == "Sequential" || v.type.rfind("DCGAN", 0) == 0 || v.type.rfind("ResNet", 0) == 0) continue;
+      fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type,
+                 num(v.act_mean), num(v.act_std), num(v.grad), num(v.ratio), num(v.grad_b), num(v.wn_cos, "{:.1e}"),
+                 num(v.bn_mean, "{:.2f}"), num(v.bn_xhat, "{:.2f}"));
+    }
   }
 }
 
@@ -258,7 +265,8 @@ void add_inspect(CLI::App& app) {
     }
     if (all.size() > 1) print_compare(all);
     fmt::print("\n|grad W| / |grad b|: gradient norms of the layer's weight (v in WN layers, the slope in (T)PReLU) and bias. "
-               "WN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v). BN mean / "
+               "WN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v; \"-\": no "
+               "gradient reached the layer, 0/0). BN mean / "
                "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection, as BN's "
                "backward reports it (D's layers: the real batch's backward of the D step; G's: the G step).\n");
     fmt::print("The step: gan_step as in training ({} protocol, {} loss, RMSProp lr {:g} eps {:g}); gradients are "

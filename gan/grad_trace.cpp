@@ -120,8 +120,9 @@ struct GradTrace::Impl {
         add(step, m.name(), fmt::format("max:{}", what), hi);
       };
       if (auto* w = dynamic_cast<nn::WNLayer*>(&m)) {
-        double c = 0;
-        for (double x : w->v_grad_cosines()) c = std::max(c, std::fabs(x));
+        double c = NAN;  // units without a gradient (0/0) do not count; none: no row
+        for (double x : w->v_grad_cosines())
+          if (std::isfinite(x)) c = std::isnan(c) ? std::fabs(x) : std::max(c, std::fabs(x));
         add(step, m.name(), "wn_max_abs_cos", c);
         const std::vector<double> n = w->norms();
         if (!n.empty()) {

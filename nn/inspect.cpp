@@ -81,7 +81,10 @@ std::vector<WNCosine> wn_cosines(Module& root) {
     auto* wn = dynamic_cast<WNLayer*>(&m);
     if (!wn) return;
     WNCosine c{m.name(), wn->mode() == WNMode::Strict, 0.0};
-    for (double v : wn->v_grad_cosines()) c.max_abs_cos = std::max(c.max_abs_cos, std::fabs(v));
+    // Units without a gradient (0/0) do not count; none with one: NaN, shown as "-".
+    c.max_abs_cos = NAN;
+    for (double v : wn->v_grad_cosines())
+      if (std::isfinite(v)) c.max_abs_cos = std::isnan(c.max_abs_cos) ? std::fabs(v) : std::max(c.max_abs_cos, std::fabs(v));
     out.push_back(c);
   });
   return out;

@@ -58,7 +58,7 @@ class UpdateTracker {
 struct WNCosine {
   std::string layer;
   bool strict = true;
-  double max_abs_cos = 0;
+  double max_abs_cos = 0;  // NaN when no unit received a gradient
 };
 std::vector<WNCosine> wn_cosines(Module& root);
 

@@ -57,7 +57,7 @@ std::vector<double> WNLayer::norms() const {
 std::vector<double> WNLayer::v_grad_cosines() const {
   const Tensor g = weight.grad();
   const int64_t units = weight.dim(out_dim_);
-  std::vector<double> cos(static_cast<size_t>(units), 0.0);
+  std::vector<double> cos(static_cast<size_t>(units), NAN);
   if (!g.defined()) return cos;
   std::vector<double> v = weight.to_vector(), d = g.to_vector();
   // Element i belongs to unit (i / inner) % units, inner = product of dims after out_dim.
@@ -71,7 +71,7 @@ std::vector<double> WNLayer::v_grad_cosines() const {
     dd[u] += d[i] * d[i];
   }
   for (int64_t u = 0; u < units; ++u)
-    cos[u] = (vv[u] > 0 && dd[u] > 0) ? vd[u] / std::sqrt(vv[u] * dd[u]) : 0.0;
+    cos[u] = (vv[u] > 0 && dd[u] > 0) ? vd[u] / std::sqrt(vv[u] * dd[u]) : NAN;
   return cos;
 }
 

@@ -26,8 +26,8 @@ class WNLayer : public Module {
   Tensor normalized_weight() const;
   // Per output unit: ||v|| as used in the forward (including factor and epsilon).
   std::vector<double> norms() const;
-  // Per output unit: cos(v, dL/dv) from the current gradient (0 for a unit without
-  // gradient); these must be ~0 since the output does not change with |v|.
+  // Per output unit: cos(v, dL/dv) from the current gradient (NaN where it is 0/0: no
+  // gradient reached the unit); these must be ~0 since the output does not change with |v|.
   std::vector<double> v_grad_cosines() const;
   WNMode mode() const { return mode_; }
   WNEps eps_style() const { return eps_; }

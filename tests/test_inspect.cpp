@@ -58,6 +58,13 @@ TEST_CASE("gradient norms, update ratios, WN cosines and the DOT dump") {
   REQUIRE(cos.size() == 1);
   CHECK(cos[0].layer == "D.conv");
   CHECK(cos[0].max_abs_cos < 1e-4);  // float32, and eps = 1e-6 inside the root
+  // A WN layer no gradient reached: cos is 0/0, reported as NaN (inspect prints "-"), not 0.
+  {
+    auto fresh = small_net(gen);
+    std::vector<WNCosine> none = wn_cosines(*fresh);
+    REQUIRE(none.size() == 1);
+    CHECK(std::isnan(none[0].max_abs_cos));
+  }
   UpdateTracker tr;
   tr.snapshot(*net);
   SGD opt(net->named_parameters(), 0.01);
