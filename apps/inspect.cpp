@@ -54,14 +54,11 @@ struct Inspection {
 // BN layers' projection shares as their backward reported them (Node::stats) on the tape
 // behind root: dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); the norms of the
 // two removed terms relative to |dy| over the layer.
-void take_bn_shares(const Tensor& root, Inspection& ins) {
-  for (const NodeInfo& n : tape_nodes(root)) {
-    if (n.op != "batch_norm") continue;
-    auto& v = ins.layers[n.label];
-    for (const auto& [k, x] : n.stats) {
-      if (k == "mean share") v.bn_mean = x;
-      if (k == "xhat share") v.bn_xhat = x;
-    }
+// Only the network's own layers (prefix "D." or "G."): G's backward also runs through D.
+void take_bn_shares(const Tensor& root, const char* prefix, Inspection& ins) {
+  for (const nn::BNShares& b : nn::bn_shares(root, prefix)) {
+    ins.layers[b.layer].bn_mean = b.mean_share;
+    ins.layers[b.layer].bn_xhat = b.xhat_share;
   }
 }
 
@@ -86,12 +83,12 @@ Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Ten
   hooks.before_d_update = [&](const std::vector<Tensor>& losses) {
     cos_d = nn::wn_cosines(*g.D);
     grads_d = nn::param_stats(*g.D);
-    take_bn_shares(losses[st.simultaneous ? 1 : 0], ins);  // the real batch's backward
+    take_bn_shares(losses[st.simultaneous ? 1 : 0], "D.", ins);  // the real batch's backward
   };
   hooks.before_g_update = [&](const std::vector<Tensor>& roots) {
     cos_g = nn::wn_cosines(*g.G);
     grads_g = nn::param_stats(*g.G);
-    take_bn_shares(roots.back(), ins);  // G's tape (simultaneous: through its output)
+    take_bn_shares(roots.back(), "G.", ins);  // G's tape (simultaneous: through its output)
     if (!dot_path.empty()) nn::write_dot(roots.back(), dot_path);
   };
   set_record_grad_norms(true);

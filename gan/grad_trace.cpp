@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "engine/autograd.h"
-#include "engine/inspect.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "nn/checkpoint.h"
@@ -81,7 +80,7 @@ struct GradTrace::Impl {
   StepHooks hooks;
   std::vector<TraceRow> rows;
   std::unique_ptr<nn::ActivationRecorder> acts_g, acts_d;
-  nn::Named before_g, before_d;  // parameter copies before the step
+  nn::UpdateTracker track_g, track_d;  // parameters before the step, for update ratios
 
   Impl(std::string p, Gan& g) : path(std::move(p)), gan(g) {
     hooks.retain_graphs = true;
@@ -101,14 +100,18 @@ struct GradTrace::Impl {
   // After a network's backward, before its update: gradients, cosines, parameter values,
   // BN shares, and the activations of the forwards so far.
   void on_backward(const char* step, nn::Module& net, const Tensor& root) {
-    for (auto& [name, p] : net.named_parameters()) {
-      const auto [layer, what] = split_name(name);
-      const Tensor g = p.grad();
-      const double pn = std::sqrt(sum_squares(p)), gn = g.defined() ? std::sqrt(sum_squares(g)) : 0.0;
+    const nn::Named params = net.named_parameters();
+    const std::vector<nn::ParamStat> ps = nn::param_stats(net);  // same order as params
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const auto [layer, what] = split_name(ps[i].name);
+      const double pn = ps[i].weight_norm, gn = ps[i].grad_norm;
       add(step, layer, "grad_norm:" + what, gn);
       add(step, layer, "weight_norm:" + what, pn);
-      if (what == "weight" && pn > 0 && gn > 0 && p.rank() >= 2) add(step, layer, "cos_grad:weight", dot_of(p, g) / (pn * gn));
+      const Tensor& p = params[i].second;
+      if (what == "weight" && pn > 0 && gn > 0 && p.rank() >= 2)
+        add(step, layer, "cos_grad:weight", dot_of(p, p.grad()) / (pn * gn));
     }
+    for (const nn::WNCosine& c : nn::wn_cosines(net)) add(step, c.layer, "wn_max_abs_cos", c.max_abs_cos);
     net.apply([&](nn::Module& m) {
       auto stats = [&](const char* what, const Tensor& t) {
         if (!t.defined()) return;
@@ -120,10 +123,6 @@ struct GradTrace::Impl {
         add(step, m.name(), fmt::format("max:{}", what), hi);
       };
       if (auto* w = dynamic_cast<nn::WNLayer*>(&m)) {
-        double c = NAN;  // units without a gradient (0/0) do not count; none: no row
-        for (double x : w->v_grad_cosines())
-          if (std::isfinite(x)) c = std::isnan(c) ? std::fabs(x) : std::max(c, std::fabs(x));
-        add(step, m.name(), "wn_max_abs_cos", c);
         const std::vector<double> n = w->norms();
         if (!n.empty()) {
           add(step, m.name(), "wn_norm_min", *std::min_element(n.begin(), n.end()));
@@ -138,9 +137,10 @@ struct GradTrace::Impl {
         stats("slope", pr->weight);
       }
     });
-    for (const NodeInfo& n : tape_nodes(root))
-      if (n.op == "batch_norm" && n.label.rfind(net.name() + ".", 0) == 0)
-        for (const auto& [k, v] : n.stats) add(step, n.label, k == "mean share" ? "bn_mean_share" : "bn_xhat_share", v);
+    for (const nn::BNShares& b : nn::bn_shares(root, net.name() + ".")) {
+      add(step, b.layer, "bn_mean_share", b.mean_share);
+      add(step, b.layer, "bn_xhat_share", b.xhat_share);
+    }
     take_activations(step, net);
   }
 
@@ -174,10 +174,8 @@ const StepHooks& GradTrace::begin(int64_t it, bool simultaneous) {
   s.it = it;
   s.simultaneous = simultaneous;
   s.rows.clear();
-  s.before_g.clear();
-  s.before_d.clear();
-  for (auto& [n, p] : s.gan.G->named_parameters()) s.before_g.emplace_back(n, p.clone());
-  for (auto& [n, p] : s.gan.D->named_parameters()) s.before_d.emplace_back(n, p.clone());
+  s.track_g.snapshot(*s.gan.G);
+  s.track_d.snapshot(*s.gan.D);
   s.acts_g = std::make_unique<nn::ActivationRecorder>(*s.gan.G);
   s.acts_d = std::make_unique<nn::ActivationRecorder>(*s.gan.D);
   set_record_grad_norms(true);
@@ -189,15 +187,11 @@ bool GradTrace::end() {
   set_record_grad_norms(false);
   s.acts_g.reset();
   s.acts_d.reset();
-  NoGradGuard ng;
-  for (auto [step, net, before] : {std::tuple{"D", s.gan.D.get(), &s.before_d}, std::tuple{"G", s.gan.G.get(), &s.before_g}}) {
-    const nn::Named now = net->named_parameters();
-    for (size_t i = 0; i < now.size() && i < before->size(); ++i) {
-      const auto [layer, what] = split_name(now[i].first);
-      const double w = std::sqrt(sum_squares((*before)[i].second));
-      if (w > 0) s.add(step, layer, "update_ratio:" + what, std::sqrt(sum_squares(sub(now[i].second, (*before)[i].second))) / w);
+  for (auto [step, net, tracker] : {std::tuple{"D", s.gan.D.get(), &s.track_d}, std::tuple{"G", s.gan.G.get(), &s.track_g}})
+    for (const nn::ParamStat& p : tracker->measure(*net)) {
+      const auto [layer, what] = split_name(p.name);
+      s.add(step, layer, "update_ratio:" + what, p.update_ratio);  // NaN (a zero weight): no row
     }
-  }
   std::string text;
   for (const TraceRow& r : s.rows) text += fmt::format("{},{},{},{},{:.9g}\n", r.iteration, r.step, r.layer, r.quantity, r.value);
   std::ofstream f(s.path, std::ios::app);

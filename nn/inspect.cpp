@@ -70,7 +70,7 @@ std::vector<ParamStat> UpdateTracker::measure(const Module& root) const {
   for (size_t i = 0; i < out.size() && i < before_.size(); ++i) {
     const double w = std::sqrt(sum_squares(before_[i].second));
     const double d = std::sqrt(sum_squares(sub(now[i].second, before_[i].second)));
-    out[i].update_ratio = w > 0 ? d / w : 0.0;
+    out[i].update_ratio = w > 0 ? d / w : NAN;
   }
   return out;
 }
@@ -87,6 +87,17 @@ std::vector<WNCosine> wn_cosines(Module& root) {
       if (std::isfinite(v)) c.max_abs_cos = std::isnan(c.max_abs_cos) ? std::fabs(v) : std::max(c.max_abs_cos, std::fabs(v));
     out.push_back(c);
   });
+  return out;
+}
+
+std::vector<BNShares> bn_shares(const Tensor& root, const std::string& prefix) {
+  std::vector<BNShares> out;
+  for (const NodeInfo& n : tape_nodes(root)) {
+    if (n.op != "batch_norm" || n.label.rfind(prefix, 0) != 0) continue;
+    BNShares s{n.label};
+    for (const auto& [k, v] : n.stats) (k == "mean share" ? s.mean_share : s.xhat_share) = v;
+    out.push_back(s);
+  }
   return out;
 }
 

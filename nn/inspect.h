@@ -2,6 +2,7 @@
 // activation statistics, per-parameter gradient statistics and update ratios, the
 // cosine between v and dL/dv in weight-normalized layers, and DOT dumps of the tape.
 #pragma once
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,7 +38,7 @@ class ActivationRecorder {
 struct ParamStat {
   std::string name;
   double weight_norm = 0, grad_norm = 0, grad_max_abs = 0;
-  double update_ratio = -1;  // ||p_after - p_before|| / ||p_before||, -1 until measured
+  double update_ratio = -1;  // ||p_after - p_before|| / ||p_before||, -1 until measured, NaN for a zero p_before
 };
 
 // Current statistics of every parameter below root (gradient fields 0 without a gradient).
@@ -61,6 +62,15 @@ struct WNCosine {
   double max_abs_cos = 0;  // NaN when no unit received a gradient
 };
 std::vector<WNCosine> wn_cosines(Module& root);
+
+// Batch norm's projection shares as its backward reported them (Node::stats, inspection
+// mode) on the tape behind root, for the BN layers whose names start with prefix ("D."):
+// the norms of the mean and xhat terms it removes, relative to |dy| over the layer.
+struct BNShares {
+  std::string layer;
+  double mean_share = NAN, xhat_share = NAN;
+};
+std::vector<BNShares> bn_shares(const Tensor& root, const std::string& prefix);
 
 // Appends rows "iteration,name,weight_norm,grad_norm,grad_max_abs,update_ratio" to a CSV
 // file (writing the header first when the file is new).
