@@ -313,10 +313,34 @@ class FolderDataset : public Dataset {
   std::vector<std::string> files_;
 };
 
+// liblmdb divides by the page size its meta pages record before checking it (a 0 there
+// is SIGFPE in mdb_env_open, found by fuzzing). Both meta pages (at 0 and at the first's
+// page size) that carry LMDB's magic must record a power of two in [512, 65536].
+void check_meta_pages(const std::string& file) {
+  std::ifstream f(file, std::ios::binary);
+  auto psize_at = [&](uint64_t off, uint32_t& psize) {
+    // A 64-bit meta page: 16-byte page header, magic (u32) at 16, the page size (the free
+    // DB's md_pad, u32) at 40.
+    unsigned char b[44];
+    f.clear();
+    f.seekg(std::streamoff(off));
+    if (!f.read(reinterpret_cast<char*>(b), sizeof b)) return false;
+    auto u32 = [&](int i) { return uint32_t(b[i]) | uint32_t(b[i + 1]) << 8 | uint32_t(b[i + 2]) << 16 | uint32_t(b[i + 3]) << 24; };
+    if (u32(16) != 0xBEEFC0DEu) return false;  // not a meta page: liblmdb refuses it itself
+    psize = u32(40);
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)))
+      throw DataError(fmt::format("{}: not a valid LMDB file (page size {} in a meta page)", file, psize));
+    return true;
+  };
+  uint32_t first = 0, second = 0;
+  if (psize_at(0, first)) psize_at(first, second);
+}
+
 class LmdbDataset : public Dataset {
  public:
   explicit LmdbDataset(const std::string& dir) : dir_(dir) {
     if (!fs::exists(dir)) throw DataError(fmt::format("{}: not found", dir));
+    check_meta_pages(fs::is_directory(dir) ? dir + "/data.mdb" : dir);
     check(mdb_env_create(&env_), "create an environment");
     mdb_env_set_mapsize(env_, size_t(1) << 40);
     const unsigned flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | (fs::is_directory(dir) ? 0 : MDB_NOSUBDIR);
