@@ -11,6 +11,7 @@
 
 #include "engine/tensor.h"
 #include "eval/figures.h"
+#include "eval/grad_plots.h"
 #include "gan/image_grid.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
@@ -95,11 +96,6 @@ std::vector<double> smooth(const std::vector<double>& v, size_t w) {
   return o;
 }
 
-bool run_gnuplot(const std::string& script) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return false;
-  return std::system(fmt::format("gnuplot '{}' 2>/dev/null", script).c_str()) == 0;
-}
-
 // Rows of the first `k` cells of the top row of sample grids taken at evenly spaced
 // iterations: how the images of a fixed code change over training.
 bool write_strip(const std::string& run_dir, const std::string& out, int64_t k, int64_t rows) {
@@ -138,11 +134,6 @@ std::string base64(const std::string& in) {
   return o;
 }
 
-std::string img_tag(const std::string& path, const std::string& alt) {
-  if (!fs::exists(path)) return fmt::format("<p><em>{} not available</em></p>", alt);
-  return fmt::format("<img alt=\"{}\" src=\"data:image/png;base64,{}\">", alt, base64(read_text(path)));
-}
-
 // The paper's Table 2, labelled as what it is.
 constexpr const char* kPaperTable =
     "The paper's Table 2 as reported (unverified: quoted from memory of arXiv 1704.03971, confirmed by no source "
@@ -172,6 +163,16 @@ std::string selection_note(const StudyReport& rep) {
 }
 
 }  // namespace
+
+bool run_gnuplot(const std::string& script) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return false;
+  return std::system(fmt::format("gnuplot '{}' 2>/dev/null", script).c_str()) == 0;
+}
+
+std::string img_html(const std::string& path, const std::string& alt) {
+  if (!fs::exists(path)) return fmt::format("<p><em>{} not available</em></p>", alt);
+  return fmt::format("<img alt=\"{}\" src=\"data:image/png;base64,{}\">", alt, base64(read_text(path)));
+}
 
 void write_study_report(const std::string& dir, const StudyReport& rep) {
   fs::create_directories(dir);
@@ -259,7 +260,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     const std::string p = fmt::format("{}/strips/{}_seed{}.png", dir, r.model, r.seed);
     if (write_strip(r.dir, p, 8, 10))
       strips_html += fmt::format("<figure><figcaption>{} seed {}</figcaption>{}</figure>\n", label(r.model), r.seed,
-                                 img_tag(p, "samples of " + r.model));
+                                 img_html(p, "samples of " + r.model));
   }
 
   // The HTML report: the table, the plots and the strips in one file.
@@ -276,7 +277,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                      "th{background:#eef}td:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
                      "figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-weight:bold}"
                      "figure img{width:360px}figure.wide{display:block}figure.wide img{width:auto;max-width:100%}"
-                     "figure.wide figcaption{font-weight:normal;max-width:900px}</style></head><body>\n";
+                     "figure.wide figcaption{font-weight:normal;max-width:900px}table.gradflow td:nth-child(2){text-align:left}</style></head><body>\n";
   html += "<h1>" + rep.title + "</h1>\n";
   html += fmt::format("<p>Final test: mean per-image reconstruction loss of {} final-test images ({} RMSProp steps on z, "
                       "best checkpoint).{}</p>\n",
@@ -288,18 +289,28 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   html += "<p>The claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's (WN / "
           "BN about 0.9). " + std::string(kPaperTable) + "</p>\n";
   html += "<h2>Running reconstruction test</h2>\n" +
-          (plotted ? img_tag(dir + "/plots/running_test.png", "running test") : "<p><em>gnuplot not installed</em></p>");
-  html += "<h2>Discriminator and generator losses</h2>\n" + img_tag(dir + "/plots/d_loss.png", "D loss") +
-          img_tag(dir + "/plots/g_loss.png", "G loss");
+          (plotted ? img_html(dir + "/plots/running_test.png", "running test") : "<p><em>gnuplot not installed</em></p>");
+  html += "<h2>Discriminator and generator losses</h2>\n" + img_html(dir + "/plots/d_loss.png", "D loss") +
+          img_html(dir + "/plots/g_loss.png", "G loss");
   const std::vector<Figure> figs = write_study_figures(dir, rep.runs);
   if (!figs.empty()) {
     html += "<h2>The paper's figures</h2>\n";
     md += "\n## Figures\n\n";
     for (const auto& f : figs) {
       html += fmt::format("<figure class=\"wide\">{}<figcaption>{}</figcaption></figure>\n",
-                          img_tag(f.png, fs::path(f.png).filename().string()), f.caption);
+                          img_html(f.png, fs::path(f.png).filename().string()), f.caption);
       md += fmt::format("- `{}`: {}\n", fs::relative(f.png, dir).string(), f.caption);
     }
+    nn::write_file_atomic(dir + "/results.md", md);
+  }
+  // Gradient flow, from the traces of the first seed's runs (`--trace-grads`).
+  std::vector<TracedRun> traced;
+  for (const auto& r : rep.runs)
+    if (r.seed == rep.runs.front().seed) traced.push_back({r.model, r.dir});
+  const GradFlowReport flow = rep.runs.empty() ? GradFlowReport{} : write_grad_flow(dir + "/plots/grad", traced);
+  if (!flow.figures.empty()) {
+    html += flow.html;
+    md += flow.markdown;
     nn::write_file_atomic(dir + "/results.md", md);
   }
   html += "<h2>Samples from one fixed code across iterations</h2>\n<p>Each row is a later point of training (top: "

@@ -38,6 +38,10 @@ void write_study_report(const std::string& dir, const StudyReport& r);
 void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds);
 // A whole text file.
 std::string read_text(const std::string& path);
+// Runs a gnuplot script; false when gnuplot is missing or fails.
+bool run_gnuplot(const std::string& script);
+// An <img> with the PNG inlined (base64), or a note when the file is missing.
+std::string img_html(const std::string& png, const std::string& alt);
 // "none" -> "vanilla", "batch" -> "BN", "weight" -> "WN", ... (others unchanged).
 std::string model_label(const std::string& model);
 
