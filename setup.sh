@@ -13,7 +13,8 @@ mode="${1:-build}"
 
 packages=(g++ meson ninja-build pkg-config cmake libeigen3-dev libtbb-dev libfmt-dev doctest-dev libstb-dev
           liblmdb-dev libwebp-dev dataset-fashion-mnist gnuplot-nox graphviz
-          zlib1g-dev nlohmann-json3-dev libcli11-dev)
+          zlib1g-dev nlohmann-json3-dev libcli11-dev
+          libopenmpi-dev openmpi-bin)  # MPI: mpirun -np N wngan train|study (docs/cluster.md)
 # PyTorch on OpenBLAS: Debian's python3-torch calls whatever libblas.so.3 is selected, and
 # netlib's reference BLAS (the default) is no fair baseline; OpenBLAS takes over when installed.
 [ "$mode" = bench ] && packages+=(python3-torch libopenblas0-pthread)

@@ -9,8 +9,17 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/commands.h"
+#include "engine/dist/comm.h"
 
 namespace {
+
+// "rank 1 failed: MESSAGE", what the other ranks report.
+std::string fmt_rank(int rank, const std::string& what) { return "rank " + std::to_string(rank) + " failed: " + what; }
+// "rank 1: " under mpirun with several ranks, else nothing.
+std::string rank_prefix() {
+  const wn::dist::Comm& w = wn::dist::world();
+  return w.size() > 1 ? "rank " + std::to_string(w.world_rank()) + ": " : "";
+}
 
 // Edit distance, for "did you mean".
 size_t distance(const std::string& a, const std::string& b) {
@@ -28,9 +37,34 @@ size_t distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// Ends the process after an error. Under mpirun, another rank's failure is acknowledged
+// (so that rank may stop waiting); a failure of this rank is announced to the others, whose
+// next collective then ends naming it; MPI is not finalized (collectives may be pending).
+int fail(int code, bool peer_failed, const std::string& what) {
+  if (!wn::dist::active()) return code;
+  wn::dist::Comm& w = wn::dist::world();
+  if (peer_failed)
+    w.acknowledge_failure();
+  else
+    w.announce_failure(fmt_rank(w.world_rank(), what));
+  wn::dist::abandon(code);
+}
+
+// The entry point without MPI's set-up and tear-down.
+int run(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  wn::dist::init(&argc, &argv);
+  const int code = run(argc, argv);
+  wn::dist::finalize();
+  return code;
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"wngan: the effects of batch and weight normalization in GANs", "wngan"};
   app.option_defaults()->always_capture_default();  // every option's help shows its default
   app.set_version_flag("--version", std::string("wngan ") + WNGAN_VERSION);
@@ -77,10 +111,15 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "wngan: error: out of memory (the model, batch or data set is too large for this machine)\n");
-    return 1;
+    return fail(1, false, "out of memory");
+  } catch (const wn::dist::RankFailed& e) {
+    std::fprintf(stderr, "wngan: %s; stopping\n", e.what());
+    return fail(1, true, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "wngan: error: %s\n", e.what());
-    return 1;
+    std::fprintf(stderr, "wngan: %serror: %s\n", rank_prefix().c_str(), e.what());
+    return fail(1, false, e.what());
   }
   return 0;
 }
+
+}  // namespace

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "engine/dist/comm.h"
 #include "engine/parallel.h"
 #include "eval/study.h"
 #include "gan/presets.h"
@@ -53,7 +54,7 @@ void add_study(CLI::App& app) {
             test_steps = 50, trace_grads = 0;
     double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
     uint64_t seed = 1;
-    int threads = 0;
+    int threads = 0, ranks_per_run = 1;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("study", "Train vanilla, BN and WN GANs on the same data and compare them (report.html)");
@@ -95,13 +96,20 @@ void add_study(CLI::App& app) {
   cmd->add_flag("--resume", o->resume,
                 "Continue the study in --out: finished runs are kept, an interrupted one resumes, the rest start");
   cmd->add_flag("--force", o->force, "Replace the study in --out (its runs and report are removed)");
+  add_checked(cmd, "--ranks-per-run", o->ranks_per_run,
+              "Under mpirun: ranks that train each run together (data-parallel; runs are dealt out to the groups)",
+              in_range(1, 1 << 20));
   cmd->callback([o, cmd]() {
     apply_preset(cmd, o->preset);
     if (o->resume && o->force) throw std::invalid_argument("--resume and --force exclude each other");
     if (o->threads > 0) set_num_threads(o->threads);
     std::pair<int64_t, int64_t> crop{0, 0};
     if (!o->crop.empty()) crop = parse_size(o->crop, "--crop");
-    const Device device = Device::parse(o->device);
+    dist::Comm& world = dist::world();
+    Device device = Device::parse(o->device);
+    // With --device cuda each rank takes the GPU of its local rank.
+    if (world.size() > 1 && device.type == DeviceType::CUDA && o->device.find(':') == std::string::npos)
+      device = Device{DeviceType::CUDA, world.local_rank()};
     eval::StudyPlan plan;
     plan.out = o->out;
     plan.resume = o->resume;
@@ -112,6 +120,8 @@ void add_study(CLI::App& app) {
     plan.seeds = o->seeds;
     plan.eval_n = o->eval_n;
     plan.eval_steps = o->eval_steps;
+    plan.comm = &world;
+    plan.ranks_per_run = o->ranks_per_run;
     plan.title = fmt::format("wngan study: {} on {}, {} iterations, {} seed(s)", o->models, o->data, o->iters, o->seeds);
     plan.config = [o, cmd, crop, device](const std::string& m, uint64_t seed) {
       gan::TrainConfig c;
@@ -141,6 +151,7 @@ void add_study(CLI::App& app) {
     const eval::StudyOutcome outcome =
         eval::run_study(plan, [](const std::string& line) { fmt::print(stderr, "{}", line); });
     if (outcome.interrupted_by != 0) throw CLI::RuntimeError(128 + outcome.interrupted_by);
+    if (!world.is_root()) return;
     fmt::print("\n{}\nwrote {}/results.md, results.csv, plots and {}/report.html\n",
                eval::read_text(o->out + "/results.md"), o->out, o->out);
   });

@@ -12,6 +12,7 @@
 
 #include "apps/commands.h"
 #include "engine/backend/backend.h"
+#include "engine/dist/comm.h"
 #include "engine/parallel.h"
 #include "eval/report.h"
 #include "eval/run_eval.h"
@@ -47,7 +48,7 @@ std::vector<std::string> resume_changes(CLI::App* cmd, gan::TrainConfig& run, co
       {"--test-steps", {"/test_steps"}}, {"--select-on", {"/select_on"}}, {"--crop", {"/crop"}},
       {"--arch", {"/model/arch"}},   {"--norm", {"/model/norm"}},       {"--nf", {"/model/nf"}},
       {"--code", {"/model/code"}},   {"--nlayer", {"/model/nlayer"}},   {"--features", {"/model/features"}},
-      {"--blocks", {"/model/blocks"}}, {"--channels", {"/model/channels"}},
+      {"--blocks", {"/model/blocks"}}, {"--channels", {"/model/channels"}}, {"--sync-bn", {"/sync_bn"}},
       {"--image-size", {"/model/height", "/model/width"}}};
   std::string conflicts;
   for (const auto& [opt, paths] : fixed) {
@@ -103,6 +104,8 @@ void add_train(CLI::App& app) {
   cmd->add_option("--resume", o->resume,
                   "Continue the run in this folder up to --iters (--iters, --sample-every, --trace-grads, --save-every, "
                   "--log-every and --device may change; other options must agree with its config.json)");
+  cmd->add_flag("--sync-bn", t.sync_bn,
+                "Under mpirun: batch-norm statistics over the global batch (default: each rank's slice, as PyTorch's DDP)");
   cmd->add_flag("--force", t.force, "Replace the run already in --out (its checkpoints, samples and report are removed)");
   cmd->add_option("--split", t.split_file, "Reuse this split.json");
   add_checked(cmd, "--final-test", t.final_test, "Images in the final test set", in_range(1, 1e12));
@@ -154,15 +157,28 @@ void add_train(CLI::App& app) {
     } else {
       cfg = given;
     }
-    gan::Trainer trainer(cfg, resume);
+    dist::Comm& world = dist::world();
+    // With --device cuda each rank takes the GPU of its local rank.
+    if (world.size() > 1 && cfg.device.type == DeviceType::CUDA && o->device.find(':') == std::string::npos)
+      cfg.device = Device{DeviceType::CUDA, world.local_rank()};
+    gan::Trainer trainer(cfg, resume, &world);
+    const bool root = world.is_root();
+    auto say = [root](const std::string& s) {
+      if (root) fmt::print(stderr, "{}", s);
+    };
     trainer.running_test = eval::running_test_hook(trainer.config().model.code, trainer.config().test_steps);
-    fmt::print(stderr, "{}\n{}\nrun folder {}: {} training images, final test {}, running test {}\n",
-               trainer.config().model.describe(), trainer.data().describe(), trainer.config().out,
-               trainer.split().train.size(), trainer.split().final_test.size(), trainer.split().running_test.size());
-    if (resume) fmt::print(stderr, "resuming at iteration {}\n", trainer.iteration());
+    say(fmt::format("{}\n{}\nrun folder {}: {} training images, final test {}, running test {}\n",
+                    trainer.config().model.describe(), trainer.data().describe(), trainer.config().out,
+                    trainer.split().train.size(), trainer.split().final_test.size(),
+                    trainer.split().running_test.size()));
+    if (world.size() > 1)
+      say(fmt::format("data-parallel over {} ranks: {} images of each batch of {} per rank{}\n", world.size(),
+                      cfg.batch / world.size(), cfg.batch, cfg.sync_bn ? ", batch norm over the global batch" : ""));
+    if (resume) say(fmt::format("resuming at iteration {}\n", trainer.iteration()));
     const auto t0 = std::chrono::steady_clock::now();
     if (!trainer.run()) throw CLI::RuntimeError(128 + trainer.interrupted_by());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!root) return;  // rank 0 tests the run and writes the report
     fmt::print(stderr, "done: {} iterations in {:.0f} s; checkpoints in {}/checkpoints{}\n", trainer.iteration(), secs,
                trainer.config().out,
                trainer.best_iteration() >= 0

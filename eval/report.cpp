@@ -208,13 +208,15 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                     rep.eval_n, rep.eval_steps);
   md += "| model | final test loss | training images (same measure) | best running test | at iteration | train time (s) | diverged runs |\n";
   md += "|---|---|---|---|---|---|---|\n";
-  std::string csv = "model,seed,final_test_loss,train_images_loss,best_running_test,best_iteration,train_seconds,diverged\n";
+  std::string csv = "model,seed,final_test_loss,train_images_loss,best_running_test,best_iteration,train_seconds,diverged,failed\n";
   for (auto& r : rows)
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", label(r.model), pm(r.test), pm(r.train), pm(r.best),
                       pm(r.best_iter, 0), pm(r.secs, 0), r.diverged);
   for (auto& r : rep.runs)
-    csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{}\n", r.model, r.seed, r.final_test, r.final_train,
-                       r.best_running, r.best_iteration, r.train_seconds, r.diverged ? 1 : 0);
+    csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{},{}\n", r.model, r.seed, r.final_test, r.final_train,
+                       r.best_running, r.best_iteration, r.train_seconds, r.diverged ? 1 : 0, r.error.empty() ? 0 : 1);
+  for (auto& r : rep.runs)
+    if (!r.error.empty()) md += fmt::format("\nFailed: {} seed {}: {}\n", label(r.model), r.seed, r.error);
   if (wn && (bn || va))
     md += fmt::format("\nRatios of final test loss: WN / BN = {}, WN / vanilla = {} (below 1: WN reconstructs better).\n",
                       ratio(wn, bn), ratio(wn, va));

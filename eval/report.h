@@ -22,6 +22,7 @@ struct StudyRun {
   // its first targets and reconstructions (EvalResult::first_file).
   int64_t eval_iteration = -1, eval_steps = 0;
   std::string eval_first;
+  std::string error;  // why the run failed (a rank's error under mpirun); empty: it finished
 };
 
 struct StudyReport {

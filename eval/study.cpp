@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/dist/comm.h"
 #include "eval/run_eval.h"
 #include "gan/run_dir.h"
 #include "gan/split.h"
@@ -42,10 +43,11 @@ std::map<std::string, StudyRun> open_study(const StudyPlan& plan, const std::str
 // training is stored in *interrupted (the run is then neither tested nor recorded).
 StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::TrainConfig c, bool resume_run,
                         const std::string& split, const std::function<void(const std::string&)>& log,
-                        int* interrupted) {
+                        int* interrupted, dist::Comm* comm) {
   const auto t0 = std::chrono::steady_clock::now();
-  gan::Trainer t(c, resume_run);
-  if (!fs::exists(split)) gan::save_split(split, t.split());
+  gan::Trainer t(c, resume_run, comm);
+  const bool root = comm->is_root();  // the run's rank 0 saves, tests and logs
+  if (root && !fs::exists(split)) gan::save_split(split, t.split());
   t.running_test = running_test_hook(c.model.code, c.test_steps);
   bool diverged = false;
   try {
@@ -67,7 +69,7 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
   r.best_iteration = t.best_iteration();
   r.diverged = diverged;
   const std::string ckpt = final_checkpoint(c.out);
-  if (fs::exists(gan::RunDir(c.out).checkpoint(ckpt))) {
+  if (root && fs::exists(gan::RunDir(c.out).checkpoint(ckpt))) {
     EvalRequest e;
     e.run = c.out;
     e.checkpoint = ckpt;
@@ -86,16 +88,56 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
   return r;
 }
 
+// The record of a run that failed (an error on one of its ranks).
+StudyRun failed_run(const std::string& model, uint64_t seed, const std::string& dir, const std::string& error) {
+  StudyRun r;
+  r.model = model;
+  r.seed = seed;
+  r.dir = dir;
+  r.error = error;
+  return r;
+}
+
+// The finished runs of before with those of now (now wins).
+std::map<std::string, StudyRun> done_with(std::map<std::string, StudyRun> before, const std::map<std::string, StudyRun>& now) {
+  for (const auto& [key, r] : now) before[key] = r;
+  return before;
+}
+
 }  // namespace
 
-StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std::string&)>& log) {
+StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std::string&)>& log_all) {
+  std::unique_ptr<dist::Comm> own;
+  dist::Comm* world = plan.comm;
+  if (!world) {
+    own = dist::Comm::self();
+    world = own.get();
+  }
+  const int k = plan.ranks_per_run;
+  if (k < 1 || world->size() % k != 0)
+    throw std::invalid_argument(fmt::format("--ranks-per-run {} does not divide the {} ranks of this job (mpirun -np {})",
+                                            k, world->size(), world->size()));
   const std::string state = plan.out + "/study.json";
-  std::map<std::string, StudyRun> done = open_study(plan, state);  // "model_seedS" -> its results
-  fs::create_directories(plan.out + "/runs");
-  StudyOutcome outcome;
-  for (int64_t s = 0; s < plan.seeds; ++s) {
+  std::map<std::string, StudyRun> done;  // "model_seedS" -> its results
+  if (world->is_root()) {
+    done = open_study(plan, state);
+    fs::create_directories(plan.out + "/runs");
+  }
+  world->barrier();  // the folder is ready (or rank 0's error reaches every rank here)
+  if (!world->is_root() && plan.resume) done = read_study_state(state);
+  // Run i (seeds, then models, in order) goes to group i % groups of k ranks.
+  const int groups = world->size() / k, group = world->rank() / k;
+  std::unique_ptr<dist::Comm> group_comm = world->size() > 1 ? world->split(group) : dist::Comm::self();
+  const bool speaker = group_comm->is_root();
+  auto log = [&](const std::string& line) {
+    if (speaker) log_all(groups > 1 ? fmt::format("[ranks {}-{}] {}", group * k, group * k + k - 1, line) : line);
+  };
+  std::map<std::string, StudyRun> mine;  // the runs this group finished
+  int interrupted = 0, index = 0;
+  for (int64_t s = 0; s < plan.seeds && interrupted == 0; ++s) {
     const uint64_t seed = plan.first_seed + uint64_t(s);
     for (const std::string& m : plan.models) {
+      if (index++ % groups != group) continue;
       gan::TrainConfig c = plan.config(m, seed);
       c.out = fmt::format("{}/runs/{}_seed{}", plan.out, m, seed);
       // One split per seed, shared by every model of that seed.
@@ -104,7 +146,6 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       const std::string key = fmt::format("{}_seed{}", m, seed);
       if (done.count(key)) {
         log(fmt::format("\n== {} (seed {}): finished before, kept ({})\n", m, seed, c.out));
-        outcome.runs.push_back(done.at(key));
         continue;
       }
       // An interrupted run resumes (with this study's --iters); anything else starts anew.
@@ -120,16 +161,53 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       }
       log(fmt::format("\n== {} (seed {}): {} iterations -> {}{}\n", m, seed, c.iters, c.out,
                       resume_run ? " (resumed)" : ""));
-      const StudyRun r = train_and_test(plan, m, c, resume_run, split, log, &outcome.interrupted_by);
-      if (outcome.interrupted_by != 0) {
-        log(fmt::format("study interrupted; `wngan study --resume --out {}` continues it\n", plan.out));
-        return outcome;
+      // A fresh communicator per run: a failed run leaves collectives behind on its own.
+      std::unique_ptr<dist::Comm> run_comm = group_comm->dup();
+      StudyRun r;
+      try {
+        r = train_and_test(plan, m, c, resume_run, split, log, &interrupted, run_comm.get());
+      } catch (const dist::RankFailed& e) {
+        run_comm->acknowledge_failure();
+        r = failed_run(m, seed, c.out, e.what());
+      } catch (const std::exception& e) {
+        run_comm->announce_failure(fmt::format("rank {} failed: {}", world->world_rank(), e.what()));
+        r = failed_run(m, seed, c.out, fmt::format("rank {} failed: {}", world->world_rank(), e.what()));
       }
-      done[key] = r;
-      write_study_state(state, done);
-      outcome.runs.push_back(r);
+      if (!r.error.empty()) log(fmt::format("\n{} (seed {}): {}; the study goes on\n", m, seed, r.error));
+      if (interrupted != 0) {
+        log(fmt::format("study interrupted; `wngan study --resume --out {}` continues it\n", plan.out));
+        break;
+      }
+      mine[key] = r;
+      if (world->size() == 1) write_study_state(state, done_with(done, mine));
     }
   }
+  // Rank 0 collects every group's runs; the slowest group decides when (failures still end the wait).
+  StudyOutcome outcome;
+  const double timeout = world->timeout_s;
+  world->timeout_s = 1e9;
+  std::vector<double> stop = {double(interrupted != 0), double(interrupted)};
+  const std::vector<std::string> parts = world->gather(speaker ? study_state_json(mine) : std::string(), 0);
+  world->all_reduce_sum(stop);
+  world->timeout_s = timeout;
+  if (!world->is_root()) {
+    outcome.interrupted_by = stop[0] > 0 ? int(stop[1] / stop[0]) : 0;
+    return outcome;
+  }
+  for (const std::string& part : parts)
+    if (!part.empty())
+      for (auto& [key, r] : parse_study_state(part, "the runs of another rank")) mine[key] = r;
+  done = done_with(done, mine);
+  write_study_state(state, done);
+  if (stop[0] > 0) {
+    outcome.interrupted_by = int(stop[1] / stop[0]);
+    return outcome;
+  }
+  for (int64_t s = 0; s < plan.seeds; ++s)
+    for (const std::string& m : plan.models) {
+      const std::string key = fmt::format("{}_seed{}", m, plan.first_seed + uint64_t(s));
+      if (done.count(key)) outcome.runs.push_back(done.at(key));
+    }
   StudyReport rep;
   rep.title = plan.title;
   rep.runs = outcome.runs;
@@ -139,24 +217,29 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
   return outcome;
 }
 
-void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done) {
+std::string study_state_json(const std::map<std::string, StudyRun>& done) {
   nlohmann::json j = nlohmann::json::object();
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  for (const auto& [key, r] : done)
+  for (const auto& [key, r] : done) {
     j[key] = {{"model", r.model},           {"dir", r.dir},
               {"seed", r.seed},             {"final_test", num(r.final_test)},
               {"final_train", num(r.final_train)}, {"best_running", num(r.best_running)},
               {"train_seconds", r.train_seconds},  {"best_iteration", r.best_iteration},
               {"diverged", r.diverged},     {"eval_iteration", r.eval_iteration},
               {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first}};
-  nn::write_file_atomic(path, j.dump(2) + "\n");
+    if (!r.error.empty()) j[key]["error"] = r.error;  // only for failed runs: old files stay as they were
+  }
+  return j.dump(2) + "\n";
 }
 
-std::map<std::string, StudyRun> read_study_state(const std::string& path) {
+void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done) {
+  nn::write_file_atomic(path, study_state_json(done));
+}
+
+std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what) {
   std::map<std::string, StudyRun> done;
-  if (!fs::exists(path)) return done;
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_text(path));
+    const nlohmann::json j = nlohmann::json::parse(text);
     auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
     for (auto it = j.begin(); it != j.end(); ++it) {
       const auto& v = it.value();
@@ -173,12 +256,18 @@ std::map<std::string, StudyRun> read_study_state(const std::string& path) {
       r.eval_iteration = v.at("eval_iteration").get<int64_t>();
       r.eval_steps = v.at("eval_steps").get<int64_t>();
       r.eval_first = v.at("eval_first").get<std::string>();
+      r.error = v.value("error", std::string());
       done[it.key()] = r;
     }
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: not a study state ({}); --force starts the study anew", path, e.what()));
+    throw std::runtime_error(fmt::format("{}: not a study state ({}); --force starts the study anew", what, e.what()));
   }
   return done;
+}
+
+std::map<std::string, StudyRun> read_study_state(const std::string& path) {
+  if (!fs::exists(path)) return {};
+  return parse_study_state(read_text(path), path);
 }
 
 }  // namespace wn::eval

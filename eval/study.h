@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dist/comm.h"
 #include "eval/report.h"
 #include "gan/trainer.h"
 
@@ -24,6 +25,10 @@ struct StudyPlan {
   std::function<gan::TrainConfig(const std::string& model, uint64_t seed)> config;
   int64_t eval_n = 500, eval_steps = 200;  // the final test of each run
   std::string title;                       // of the report
+  // mpirun: the ranks of the job (null: this process alone) and the ranks that train each
+  // run together (data-parallel groups; runs are dealt out to the groups in turn).
+  dist::Comm* comm = nullptr;
+  int ranks_per_run = 1;
 };
 
 // How a study ended: its runs, or the signal that interrupted it (0: none).
@@ -32,7 +37,9 @@ struct StudyOutcome {
   int interrupted_by = 0;
 };
 
-// Runs a study: with resume, keeps the runs study.json lists as finished, resumes an
+// Runs a study (over the ranks of plan.comm: each group of ranks_per_run trains its share
+// of the runs; a run that fails on a rank is recorded as failed and the others go on;
+// rank 0 writes study.json and the report when all are done): with resume, keeps the runs study.json lists as finished, resumes an
 // interrupted one and starts the rest; otherwise refuses a folder holding a study unless
 // force, which removes it first. Writes the report into plan.out unless interrupted.
 // Progress lines go to log.
@@ -41,5 +48,8 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
 // study.json: the runs a study has finished ("MODEL_seedS" -> results).
 void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done);
 std::map<std::string, StudyRun> read_study_state(const std::string& path);
+// The same as text, and back (what names the text in errors).
+std::string study_state_json(const std::map<std::string, StudyRun>& done);
+std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what);
 
 }  // namespace wn::eval

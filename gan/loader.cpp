@@ -59,9 +59,19 @@ Tensor Loader::load(const Dataset& data, const std::vector<int64_t>& idx) {
   return t;
 }
 
+void Loader::set_slice(int64_t begin, int64_t end) {
+  if (begin < 0 || end <= begin || end > batch_)
+    throw std::invalid_argument(fmt::format("batch slice [{}, {}) outside a batch of {}", begin, end, batch_));
+  tasks_.wait();
+  if (has_pending_) seek(cursor_epoch_, cursor_pos_);  // reload the batch to come with the slice
+  slice_begin_ = begin;
+  slice_end_ = end;
+}
+
 void Loader::start_prefetch() {
   // The cursor already points past this batch; the loading runs in the background.
   std::vector<int64_t> idx = batch_indices();
+  if (slice_end_ >= 0) idx = std::vector<int64_t>(idx.begin() + slice_begin_, idx.begin() + slice_end_);
   has_pending_ = true;
   tasks_.run([this, idx]() { pending_ = load(data_, idx); });
 }

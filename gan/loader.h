@@ -27,6 +27,9 @@ class Loader {
   int64_t position() const { return cursor_pos_; }
   // Moves to a saved cursor (the batch that starts there comes next).
   void seek(int64_t epoch, int64_t position);
+  // Makes next() load only rows [begin, end) of each batch (a rank's slice of a global
+  // batch); the cursor still moves by the whole batch.
+  void set_slice(int64_t begin, int64_t end);
   // Seconds the trainer waited for data in next() so far.
   double wait_seconds() const { return wait_s_; }
 
@@ -36,6 +39,7 @@ class Loader {
   const Dataset& data_;
   std::vector<int64_t> indices_, order_;
   int64_t batch_, epoch_ = 0, pos_ = 0, cursor_epoch_ = 0, cursor_pos_ = 0;
+  int64_t slice_begin_ = 0, slice_end_ = -1;  // -1: the whole batch
   uint64_t seed_;
   tbb::task_group tasks_;
   Tensor pending_;

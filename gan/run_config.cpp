@@ -175,6 +175,7 @@ json train_to_json(const TrainConfig& c) {
           {"test_steps", c.test_steps}};
   // Only when on: a run without a trace stores (and checkpoints) exactly what it did before.
   if (c.trace_grads > 0) j["trace_grads"] = c.trace_grads;
+  if (c.sync_bn) j["sync_bn"] = true;  // likewise
   return j;
 }
 
@@ -228,6 +229,8 @@ TrainConfig load_train_config(const std::string& run_dir) {
     c.running_test = get_int(j, "running_test", 0, kBig);
     c.samples = get_int_or(j, "samples", 1, 4096, 64);
     c.select_on = get_str(j, "select_on", "test");
+    if (j.contains("sync_bn") && !j.at("sync_bn").is_boolean()) throw ConfigError("'sync_bn' is not true or false");
+    c.sync_bn = j.value("sync_bn", false);
     c.test_steps = get_int_or(j, "test_steps", 0, int64_t(1e9), 50);
     c.out = run_dir;
     return c;

@@ -67,7 +67,8 @@ std::string RunDir::describe_checkpoints() const {
 }
 
 std::string format_metrics_row(const MetricsRow& r) {
-  return fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f},{}", r.iteration, r.d_real, r.d_fake, r.g_loss, r.seconds,
+  // Losses to float precision (9 digits), so that runs can be compared to 1e-7.
+  return fmt::format("{},{:.9g},{:.9g},{:.9g},{:.4f},{}", r.iteration, r.d_real, r.d_fake, r.g_loss, r.seconds,
                      r.running_test >= 0 ? fmt::format("{:.8g}", r.running_test) : "");
 }
 

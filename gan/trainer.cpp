@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -16,6 +18,7 @@
 #include "engine/ops/activation.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/shape.h"
 #include "gan/grad_trace.h"
 #include "gan/image_grid.h"
 #include "gan/run_config.h"
@@ -124,6 +127,22 @@ ModelConfig checkpoint_model(const nn::TensorFile& f, const std::string& path, c
   }
 }
 
+// A test of failure handling: WNGAN_FAIL_AT=RANK:ITERATION makes that world rank throw
+// after that iteration's step (iteration -1: never).
+struct FailureInjection {
+  int64_t iteration = -1;
+};
+FailureInjection failure_injection(int world_rank) {
+  const char* s = std::getenv("WNGAN_FAIL_AT");
+  if (!s || !*s) return {};
+  int rank = -1;
+  long long it = -1;
+  char extra = 0;
+  if (std::sscanf(s, "%d:%lld%c", &rank, &it, &extra) != 2 || rank < 0 || it < 1)
+    throw std::invalid_argument(fmt::format("WNGAN_FAIL_AT='{}': expected RANK:ITERATION, e.g. 1:15", s));
+  return rank == world_rank ? FailureInjection{it} : FailureInjection{};
+}
+
 // Sets requires_grad on every parameter of a module (used to freeze D during G's update
 // so that no gradient of D's weights is computed there).
 void set_trainable(nn::Module& m, bool on) {
@@ -143,9 +162,16 @@ Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std:
   return g;
 }
 
-Trainer::Trainer(TrainConfig cfg, bool resume)
+Trainer::Trainer(TrainConfig cfg, bool resume, dist::Comm* comm)
     : cfg_(std::move(cfg)), dir_(cfg_.out), rng_(cfg_.seed * 7919 + 11) {
-  log = [](const std::string& s) { std::fputs(s.c_str(), stderr); };
+  if (!comm) {
+    own_comm_ = dist::Comm::self();
+    comm = own_comm_.get();
+  }
+  writer_ = comm->is_root();
+  log = [w = writer_](const std::string& s) {
+    if (w) std::fputs(s.c_str(), stderr);
+  };
   if (cfg_.out.empty()) throw std::invalid_argument("the run folder (--out) must not be empty");
   if (cfg_.batch < 1 || cfg_.iters < 0 || !(cfg_.lr > 0) || !std::isfinite(cfg_.lr))
     throw std::invalid_argument("batch must be >= 1, iters >= 0 and lr a finite number > 0");
@@ -154,6 +180,65 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
   if (cfg_.select_on != "test" && cfg_.select_on != "train")
     throw std::invalid_argument(fmt::format("--select-on '{}': expected test or train", cfg_.select_on));
   if (!(cfg_.rms_eps > 0)) throw std::invalid_argument("the RMSProp epsilon must be > 0");
+  dp_ = std::make_unique<DataParallel>(*comm, cfg_.batch);
+  if (writer_) prepare_folder(resume);
+  if (writer_) metrics_ = std::make_unique<MetricsLog>(dir_.metrics());
+  data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels, cfg_.crop_h, cfg_.crop_w,
+                       cfg_.stretch);
+  // Sizes left at 0 take the data set's own.
+  cfg_.model.channels = data_->channels;
+  cfg_.model.height = data_->height;
+  cfg_.model.width = data_->width;
+  if (!resume) write_config();
+  if (!cfg_.split_file.empty())
+    split_ = load_split(cfg_.split_file, data_->size());
+  else if (resume)
+    split_ = load_split(dir_.split(), data_->size());
+  else
+    split_ = make_split(data_->size(), cfg_.final_test,
+                        cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
+                        cfg_.seed, cfg_.select_on == "train");
+  if (writer_ && (!resume || !cfg_.split_file.empty())) save_split(dir_.split(), split_);
+  // A given split decides where its running test comes from.
+  cfg_.select_on = split_.running_from_train ? "train" : "test";
+  if (!resume) write_config();
+  Generator init(cfg_.seed);
+  gan_ = build_gan(cfg_.model, init);
+  if (cfg_.sync_bn) {
+    dp_->sync_batch_norm(*gan_.G);
+    dp_->sync_batch_norm(*gan_.D);
+  }
+  device_ = cfg_.device;
+  if (device_ != kCPU) {
+    gan_.G->to(device_);
+    gan_.D->to(device_);
+  }
+  GanOptimizers opts = make_optimizers(gan_, cfg_.lr, cfg_.rms_eps);
+  opt_g_ = std::move(opts.g);
+  opt_d_ = std::move(opts.d);
+  if (cfg_.trace_grads > 0 && writer_) trace_ = std::make_unique<GradTrace>(dir_.grad_trace(), gan_);
+  loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
+  if (!dp_->single()) loader_->set_slice(dp_->begin(), dp_->end());
+  Generator zgen(cfg_.seed * 31 + 3);
+  fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen).to(device_);
+  if (resume) {
+    const std::string last = checkpoint_path("last");
+    if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
+    load_checkpoint(last);
+    if (writer_) write_config();  // with the changes a resume may make (--iters, --sample-every, ...)
+  } else if (writer_) {
+    nn::write_file_atomic(dir_.metrics(), std::string(kMetricsHeader) + "\n");
+  }
+  // Every rank starts from rank 0's weights, buffers and optimizer states.
+  dp_->broadcast_state(gan_.G->state());
+  dp_->broadcast_state(gan_.D->state());
+  dp_->broadcast_state(opt_g_->state());
+  dp_->broadcast_state(opt_d_->state());
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::prepare_folder(bool resume) {
   // The run folder first: an unwritable --out fails before anything else, and the lock
   // keeps a second process out before anything is written.
   try {
@@ -176,57 +261,14 @@ Trainer::Trainer(TrainConfig cfg, bool resume)
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
   }
-  metrics_ = std::make_unique<MetricsLog>(dir_.metrics());
-  data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels, cfg_.crop_h, cfg_.crop_w,
-                       cfg_.stretch);
-  // Sizes left at 0 take the data set's own.
-  cfg_.model.channels = data_->channels;
-  cfg_.model.height = data_->height;
-  cfg_.model.width = data_->width;
-  if (!resume) write_config();
-  if (!cfg_.split_file.empty())
-    split_ = load_split(cfg_.split_file, data_->size());
-  else if (resume)
-    split_ = load_split(dir_.split(), data_->size());
-  else
-    split_ = make_split(data_->size(), cfg_.final_test,
-                        cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
-                        cfg_.seed, cfg_.select_on == "train");
-  if (!resume || !cfg_.split_file.empty()) save_split(dir_.split(), split_);
-  // A given split decides where its running test comes from.
-  cfg_.select_on = split_.running_from_train ? "train" : "test";
-  if (!resume) write_config();
-  Generator init(cfg_.seed);
-  gan_ = build_gan(cfg_.model, init);
-  device_ = cfg_.device;
-  if (device_ != kCPU) {
-    gan_.G->to(device_);
-    gan_.D->to(device_);
-  }
-  GanOptimizers opts = make_optimizers(gan_, cfg_.lr, cfg_.rms_eps);
-  opt_g_ = std::move(opts.g);
-  opt_d_ = std::move(opts.d);
-  if (cfg_.trace_grads > 0) trace_ = std::make_unique<GradTrace>(dir_.grad_trace(), gan_);
-  loader_ = std::make_unique<Loader>(*data_, split_.train, cfg_.batch, cfg_.seed);
-  Generator zgen(cfg_.seed * 31 + 3);
-  fixed_z_ = randn({cfg_.samples, cfg_.model.code}, zgen).to(device_);
-  if (resume) {
-    const std::string last = checkpoint_path("last");
-    if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
-    load_checkpoint(last);
-    write_config();  // with the changes a resume may make (--iters, --sample-every, ...)
-  } else {
-    nn::write_file_atomic(dir_.metrics(), std::string(kMetricsHeader) + "\n");
-  }
 }
-
-Trainer::~Trainer() = default;
 
 std::string Trainer::checkpoint_path(const std::string& name) const {
   return dir_.checkpoint(name);
 }
 
 void Trainer::write_config() const {
+  if (!writer_) return;
   nn::write_file_atomic(dir_.config(), train_to_json(cfg_).dump(2) + "\n");
 }
 
@@ -258,10 +300,20 @@ GanOptimizers make_optimizers(const Gan& gan, double lr, double eps) {
 }
 
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls, bool simultaneous, const StepHooks* hooks) {
+                    bool ls, bool simultaneous, const StepHooks* hooks, const DataParallel* dp) {
   const bool keep = hooks && hooks->retain_graphs;
   nn::Module &G = *gan.G, &D = *gan.D;
-  const int64_t b = real.dim(0), code = gan.config.code;
+  const int64_t code = gan.config.code;
+  const bool parallel = dp && !dp->single();
+  // A code batch: this rank's slice of the global batch's codes.
+  auto codes = [&]() {
+    if (!parallel) return randn({real.dim(0), code}, rng, 1.0, real.dtype()).to(real.device());
+    Tensor z = randn({dp->global_batch(), code}, rng, 1.0, real.dtype());
+    return slice(z, dp->begin(), dp->end()).to(real.device());
+  };
+  auto average = [&](const nn::Optimizer& opt) {
+    if (parallel) dp->average_gradients(opt);
+  };
   auto criterion = [&](const Tensor& logits, double target) {
     Tensor t = Tensor::full(logits.shape(), target, logits.dtype(), logits.device());
     return ls ? mse(sigmoid(logits), t) : bce_with_logits(logits, t);
@@ -273,7 +325,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     // One generated batch. G's loss through D's current weights: its gradient reaches
     // the (detached) images only, D frozen; then through G, and G is updated.
     opt_g.zero_grad();
-    Tensor fake = G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()));
+    Tensor fake = G(codes());
     Tensor image = fake.detach();
     image.set_requires_grad(true);
     Tensor d_fake = D(image);
@@ -283,6 +335,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     set_trainable(D, true);
     backward(fake, image.grad(), keep);
     if (hooks && hooks->before_g_update) hooks->before_g_update({lg, fake});
+    average(opt_g);
     opt_g.step();
     // D: the fake loss on the same D output, then the real loss; one D update.
     opt_d.zero_grad();
@@ -291,6 +344,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     Tensor lr = criterion(D(real), 1.0);
     backward(lr, Tensor(), keep);
     if (hooks && hooks->before_d_update) hooks->before_d_update({lf, lr});
+    average(opt_d);
     opt_d.step();
     out.d_real = lr.item();
     out.d_fake = lf.item();
@@ -302,23 +356,25 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   Tensor fake;
   {
     NoGradGuard ng;
-    fake = G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()));
+    fake = G(codes());
   }
   Tensor lr = criterion(D(real), 1.0);
   backward(lr, Tensor(), keep);
   Tensor lf = criterion(D(fake), 0.0);
   backward(lf, Tensor(), keep);
   if (hooks && hooks->before_d_update) hooks->before_d_update({lr, lf});
+  average(opt_d);
   opt_d.step();
   out.d_real = lr.item();
   out.d_fake = lf.item();
   // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
   opt_g.zero_grad();
   set_trainable(D, false);
-  Tensor lg = criterion(D(G(randn({b, code}, rng, 1.0, real.dtype()).to(real.device()))), 1.0);
+  Tensor lg = criterion(D(G(codes())), 1.0);
   backward(lg, Tensor(), keep);
   set_trainable(D, true);
   if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
+  average(opt_g);
   opt_g.step();
   out.g = lg.item();
   return out;
@@ -327,12 +383,12 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
 StepLosses Trainer::step(const Tensor& real) {
   const bool ls = cfg_.loss == Loss::LS, simultaneous = cfg_.protocol == Protocol::Simultaneous;
   if (!trace_ || !GradTrace::traced(iter_ + 1, cfg_.trace_grads))
-    return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous);
+    return gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous, nullptr, dp_.get());
   // A traced iteration: the same step, read through its hooks.
   const StepHooks& hooks = trace_->begin(iter_ + 1, simultaneous);
   StepLosses l;
   try {
-    l = gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous, &hooks);
+    l = gan_step(gan_, *opt_g_, *opt_d_, real, rng_, ls, simultaneous, &hooks, dp_.get());
   } catch (...) {
     trace_->end();
     throw;
@@ -346,6 +402,7 @@ StepLosses Trainer::step(const Tensor& real) {
 }
 
 void Trainer::sample(int64_t it) {
+  if (!writer_) return;
   nn::Module& G = *gan_.G;
   const bool was = G.is_training();
   G.eval();
@@ -358,10 +415,21 @@ void Trainer::sample(int64_t it) {
   write_png_grid(dir_.sample(it), imgs);
 }
 
+double Trainer::running_loss(const Tensor& images) {
+  if (dp_->single()) return running_test(*gan_.G, images);
+  // Each rank tests its part with rank 0's batch-norm statistics; the mean over all images.
+  nn::Named buffers = gan_.G->named_buffers();
+  dp_->broadcast_state(buffers);
+  std::vector<double> sum_count = {0, double(images.dim(0))};
+  if (images.dim(0) > 0) sum_count[0] = running_test(*gan_.G, images) * double(images.dim(0));
+  dp_->comm().all_reduce_sum(sum_count);
+  return sum_count[0] / sum_count[1];
+}
+
 double Trainer::test_and_save(const Tensor& running_images) {
   double running = -1;
   if (running_test && running_images.defined()) {
-    running = running_test(*gan_.G, running_images);
+    running = running_loss(running_images);
     if (best_iter_ < 0 || running < best_loss_) {
       best_loss_ = running;
       best_iter_ = iter_;
@@ -373,6 +441,7 @@ double Trainer::test_and_save(const Tensor& running_images) {
 }
 
 void Trainer::append_metrics(int64_t it, const StepLosses& l, double secs, double running) {
+  if (!writer_) return;
   const bool ok = metrics_->append(format_metrics_row({it, l.d_real, l.d_fake, l.g, secs, running}));
   if (!ok && !metrics_warned_) {
     log(fmt::format("\nwarning: cannot append to {} (disk full?); {} row(s) kept and written as soon as it works\n",
@@ -405,6 +474,7 @@ void Trainer::check_sane(const StepLosses& l, bool tensors) const {
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
+  if (!writer_) return;
   nn::Named t = gan_.G->state();
   for (auto& e : gan_.D->state()) t.push_back(e);
   for (auto& [n, s] : opt_g_->state()) t.emplace_back("optim.G." + n, s);
@@ -484,8 +554,10 @@ void Trainer::load_checkpoint(const std::string& path) {
   best_loss_ = best_loss;
   best_iter_ = best_iter;
   // Metrics after the checkpoint belong to a run that did not survive: drop them.
-  trim_metrics(dir_.metrics(), iter_);
-  trim_trace(dir_.grad_trace(), iter_);
+  if (writer_) {
+    trim_metrics(dir_.metrics(), iter_);
+    trim_trace(dir_.grad_trace(), iter_);
+  }
 }
 
 // The story of training: a batch, a step (D, then G), the checks, samples, the running
@@ -495,8 +567,13 @@ bool Trainer::run() {
   SignalGuard signals;
   signal_ = 0;
   Tensor running_images;
-  if (running_test && !split_.running_test.empty())
-    running_images = Loader::load(*data_, split_.running_test).to(device_);
+  if (running_test && !split_.running_test.empty()) {
+    const auto [b, e] = dp_->part(int64_t(split_.running_test.size()));
+    running_images =
+        Loader::load(*data_, std::vector<int64_t>(split_.running_test.begin() + b, split_.running_test.begin() + e))
+            .to(device_);
+  }
+  const FailureInjection inject = failure_injection(dp_->comm().world_rank());
   auto every = [&](int64_t interval) { return interval > 0 && iter_ % interval == 0; };
   if (iter_ == 0) sample(0);
   Progress progress(cfg_, iter_, log);
@@ -507,9 +584,21 @@ bool Trainer::run() {
     StepLosses l = step(real);
     const double secs = seconds_since(t0);
     ++iter_;
+    if (iter_ == inject.iteration)
+      throw std::runtime_error(fmt::format("failure injected at iteration {} (WNGAN_FAIL_AT)", iter_));
+    int caught = signals.caught();
+    if (!dp_->single()) {
+      // The losses over the global batch, and a signal seen by any rank stops all of them.
+      std::vector<double> v = {l.d_real, l.d_fake, l.g, double(caught != 0), double(caught)};
+      dp_->comm().all_reduce_sum(v);
+      const double k = dp_->ranks();
+      l = {v[0] / k, v[1] / k, v[2] / k};
+      caught = v[3] > 0 ? (caught != 0 ? caught : int(v[4] / v[3])) : 0;
+    }
+    if (on_step) on_step(iter_, l);
     // Weights are scanned every 100 iterations and before any checkpoint is written, so no
     // checkpoint holds a non-finite value; in between a bad weight shows in the losses.
-    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || signals.caught();
+    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || caught != 0;
     check_sane(l, saves || iter_ % 100 == 0);
     if (every(cfg_.sample_every)) sample(iter_);
     double running = -1;
@@ -518,8 +607,8 @@ bool Trainer::run() {
     if (every(cfg_.save_every)) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
     append_metrics(iter_, l, secs, running);
     progress.show(iter_, l, running);
-    if (signals.caught() != 0) {
-      signal_ = signals.caught();
+    if (caught != 0) {
+      signal_ = caught;
       save_checkpoint(checkpoint_path("last"));
       log(fmt::format("{}{} at iteration {}: saved {}\n", progress.line_end(), strsignal(signal_), iter_,
                       checkpoint_path("last")));

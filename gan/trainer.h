@@ -16,6 +16,7 @@
 
 #include "engine/random.h"
 #include "gan/data.h"
+#include "gan/data_parallel.h"
 #include "gan/loader.h"
 #include "gan/models.h"
 #include "gan/run_dir.h"
@@ -58,6 +59,7 @@ struct TrainConfig {
   Device device = kCPU;           // where G and D train (not stored in config.json)
   int64_t test_steps = 50;        // RMSProp steps of the running test (the hook reads it)
   bool force = false;             // a new run may replace the run in `out` (not stored)
+  bool sync_bn = false;           // data-parallel runs: BN statistics over the global batch (--sync-bn)
 };
 
 // A loss above this is divergence, as a NaN is (BCE and LS losses of a sane run stay < 100).
@@ -94,8 +96,12 @@ struct StepHooks {
 // D's fake loss on that same D output, then D's real loss, D updated. ls: least squares
 // on sigmoid(D's logit) against 1 / 0 instead of binary cross-entropy.
 
+// With dp, `real` is this rank's slice of the global batch, the codes are this rank's
+// slice of a global code batch, and gradients are averaged over the ranks before each
+// update (the losses returned are this rank's).
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
-                    bool ls = false, bool simultaneous = false, const StepHooks* hooks = nullptr);
+                    bool ls = false, bool simultaneous = false, const StepHooks* hooks = nullptr,
+                    const DataParallel* dp = nullptr);
 
 // The optimizers of a run: RMSProp (smoothing kPaperRMSPropAlpha, the authors') on G and on D with the
 // run's learning rate and epsilon, each step followed by the slope clipping of (T)PReLU.
@@ -110,8 +116,9 @@ class Trainer {
  public:
   // Prepares a run folder (fails before any training if it cannot be written), opens
   // the data, makes or loads the split and builds the models. With resume, reads the
-  // folder's config.json and its last checkpoint instead.
-  Trainer(TrainConfig cfg, bool resume);
+  // folder's config.json and its last checkpoint instead. With comm (mpirun), the run
+  // is data-parallel over its ranks and only rank 0 writes the run folder.
+  Trainer(TrainConfig cfg, bool resume, dist::Comm* comm = nullptr);
   ~Trainer();
   // Trains up to cfg.iters; returns false if interrupted by SIGINT, SIGTERM or SIGHUP
   // (`last` saved; interrupted_by() names the signal). A second signal during that save
@@ -128,8 +135,12 @@ class Trainer {
   // Called every test_every iterations with G; returns the running reconstruction
   // loss (the evaluation layer provides it; unset: no running test).
   std::function<double(nn::Module& G, const Tensor& images)> running_test;
-  // Called with each progress line (default: stderr).
+  // Called with each progress line (default: stderr on rank 0).
   std::function<void(const std::string&)> log;
+  // Called after each iteration with its losses (averaged over the ranks).
+  std::function<void(int64_t iteration, const StepLosses&)> on_step;
+  // The data parallelism of this run (one rank without mpirun).
+  const DataParallel& data_parallel() const { return *dp_; }
 
   const TrainConfig& config() const { return cfg_; }
   Gan& gan() { return gan_; }
@@ -144,6 +155,8 @@ class Trainer {
 
  private:
   void write_config() const;
+  // Creates and locks the run folder (clearing it with --force): rank 0 only.
+  void prepare_folder(bool resume);
   void sample(int64_t it);
   // The running test of an iteration at a test interval: a better loss saves `best`; then
   // `last` is saved. Returns the loss (-1: no running test).
@@ -155,7 +168,12 @@ class Trainer {
   // Throws DivergedError when a loss is not sane or (with tensors) a parameter or an
   // optimizer state is not finite.
   void check_sane(const StepLosses& l, bool tensors) const;
+  // The running test over the ranks' parts of the images (each rank tests its part).
+  double running_loss(const Tensor& images);
   TrainConfig cfg_;
+  std::unique_ptr<dist::Comm> own_comm_;  // one rank, when none was given
+  std::unique_ptr<DataParallel> dp_;
+  bool writer_ = true;                    // rank 0: writes the run folder
   RunDir dir_;
   std::unique_ptr<RunLock> lock_;
   std::unique_ptr<MetricsLog> metrics_;

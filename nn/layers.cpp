@@ -1,6 +1,7 @@
 #include "nn/layers.h"
 
 #include "engine/autograd.h"
+#include "engine/dist/ops.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/batch_norm.h"
 #include "engine/ops/elementwise.h"
@@ -47,6 +48,8 @@ BatchNorm::BatchNorm(int64_t c, Generator& gen) : BatchNorm(c) {
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
+  if (sync && sync->size() > 1 && is_training())
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, *sync, momentum, eps);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

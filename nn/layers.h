@@ -6,6 +6,7 @@
 #pragma once
 #include "engine/ops/conv.h"
 #include "engine/random.h"
+#include "engine/dist/comm.h"
 #include "nn/module.h"
 
 namespace wn::nn {
@@ -50,6 +51,8 @@ class BatchNorm : public Module {
   std::string type_name() const override { return "BatchNorm"; }
   Tensor weight, bias, running_mean, running_var;
   double momentum, eps;
+  // Training statistics over the batch of all these ranks (--sync-bn); null: this batch.
+  dist::Comm* sync = nullptr;
 };
 
 // PReLU with one slope per channel (init 0.25), clipped to [0, 1] after each update.

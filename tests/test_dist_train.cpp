@@ -1,0 +1,278 @@
+// `mpirun -np 2 wngan train|study` against one process (MPI builds; skipped otherwise):
+// the same losses and parameters over 20 iterations (vanilla, WN, BN with --sync-bn), BN
+// without --sync-bn against a one-process reference written here whose BN sees each half
+// batch, a 1-rank run resumed on 2 ranks, a failing rank, and a batch that does not divide.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "app_helpers.h"
+#include "engine/autograd.h"
+#include "engine/dist/comm.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/shape.h"
+#include "gan/loader.h"
+#include "gan/run_config.h"
+#include "gan/run_dir.h"
+#include "gan/split.h"
+#include "nn/checkpoint.h"
+
+using namespace wn;
+
+namespace {
+
+struct Ran {
+  int rc = 0;
+  std::string out;
+  double seconds = 0;
+};
+
+// Runs a shell command line, its stdout and stderr captured.
+Ran shell(const std::string& cmd) {
+  const std::string log = test::temp_dir("dist_log") + "/out.txt";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int st = std::system((cmd + " > '" + log + "' 2>&1").c_str());
+  Ran r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  r.out = ss.str();
+  return r;
+}
+
+// Whether this build can start ranks; a message when it cannot.
+bool can_mpirun() {
+  if (dist::built_with_mpi() && std::string(WNGAN_MPIRUN).size() > 0) return true;
+  MESSAGE("skipped: this build has no MPI (-Dmpi=disabled) or no mpirun");
+  return false;
+}
+
+// `wngan ARGS` on np ranks (np 0: without mpirun).
+Ran wngan(int np, const std::string& args, const std::string& env = "") {
+  const std::string bin = WNGAN_BIN;
+  if (np == 0) return shell(env + " '" + bin + "' " + args);
+  return shell(env + " WNGAN_DIST_TIMEOUT=120 '" + std::string(WNGAN_MPIRUN) +
+               "' --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " '" + bin + "' " + args);
+}
+
+// A small data set shared by the tests of this file.
+const std::string& data() {
+  static const std::string d = test::write_mnist(test::temp_dir("dist_data"), 400, 60, [](uint32_t i, int p) {
+    return int((p * 7 + int(i) * 13 + (p / 28) * (i % 5)) % 256);
+  });
+  return d;
+}
+
+// The run every equivalence compares: a tiny DCGAN, 20 iterations, a running test at 10 and 20.
+std::string train_args(const std::string& norm, const std::string& out, int64_t iters = 20, int64_t batch = 16) {
+  return fmt::format("train --data {} --norm {} --nf 8 --code 16 --batch {} --iters {} --test-every 10 --test-steps 5 "
+                     "--final-test 40 --sample-every 0 --no-final-test --threads 1 --out {}",
+                     data(), norm, batch, iters, out);
+}
+
+// |a - b| <= tol |b| for every loss and running test of two metrics.csv, from iteration `from`.
+void check_same_losses(const std::string& a, const std::string& b, double tol, int64_t from = 1) {
+  const auto ra = gan::read_metrics(a + "/metrics.csv"), rb = gan::read_metrics(b + "/metrics.csv");
+  REQUIRE(ra.size() == rb.size());
+  REQUIRE(ra.size() > 0);
+  double worst = 0;
+  for (size_t i = 0; i < ra.size(); ++i) {
+    if (ra[i].iteration < from) continue;
+    for (auto [x, y] : {std::pair{ra[i].d_real, rb[i].d_real}, {ra[i].d_fake, rb[i].d_fake}, {ra[i].g_loss, rb[i].g_loss},
+                        {ra[i].running_test, rb[i].running_test}})
+      worst = std::max(worst, std::fabs(x - y) / std::max(std::fabs(y), 1e-30));
+  }
+  INFO(a << " vs " << b << ": worst relative loss difference " << worst);
+  CHECK(worst <= tol);
+  MESSAGE("losses " << a << " vs " << b << ": worst relative difference " << worst);
+}
+
+// Whether a tensor is the bias of a layer that batch norm follows (G.level1.conv.bias
+// beside G.level1.bn): BN removes it, so its exact gradient is 0 and what it gets is
+// roundoff, which RMSProp scales up to steps of about lr whatever their size. Such a bias
+// wanders by up to lr per iteration in any run; two runs that sum in another order can
+// only agree on it to iterations x lr.
+bool bias_before_bn(const nn::TensorFile& f, const std::string& name) {
+  const std::string suffix = ".bias";
+  if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  const std::string layer = name.substr(0, name.size() - suffix.size());
+  const size_t dot = layer.rfind('.');
+  return dot != std::string::npos && layer.substr(dot + 1) != "bn" && f.has(layer.substr(0, dot) + ".bn.weight");
+}
+
+// The relative difference ||a - b|| / ||b|| of a parameter, worst over every parameter
+// of G and D (with only, those it names) of two checkpoints. Batch norm's running
+// statistics are buffers, not parameters: they follow the biases before them (below).
+// Biases before batch norm are held to 2 x 20 x lr instead (bias_before_bn).
+double param_difference(const std::string& ca, const std::string& cb, const nn::Named* only = nullptr) {
+  const nn::TensorFile fa = nn::load_safetensors(ca), fb = nn::load_safetensors(cb);
+  double worst = 0;
+  int n = 0;
+  std::string worst_name;
+  for (const auto& [name, t] : fa.tensors) {
+    if (name.rfind("G.", 0) != 0 && name.rfind("D.", 0) != 0) continue;
+    if (name.find(".running_") != std::string::npos) continue;
+    if (only && std::none_of(only->begin(), only->end(), [&](const auto& p) { return p.first == name; })) continue;
+    const auto x = t.to_vector(), y = fb.get(name).to_vector();
+    REQUIRE(x.size() == y.size());
+    double d = 0, m = 0, d2 = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      d = std::max(d, std::fabs(x[i] - y[i]));
+      d2 += (x[i] - y[i]) * (x[i] - y[i]);
+      m += y[i] * y[i];
+    }
+    if (bias_before_bn(fa, name)) {
+      MESSAGE(name << " (a bias before batch norm; roundoff drives it): largest difference " << d);
+      CHECK(d <= 2 * 20 * 1e-4);
+      continue;
+    }
+    const double rel = std::sqrt(d2 / std::max(m, 1e-60));
+    if (rel > worst) worst = rel, worst_name = name;
+    ++n;
+  }
+  MESSAGE("worst tensor " << worst_name << ": " << worst);
+  CHECK(n > 4);
+  return worst;
+}
+
+std::string last(const std::string& run) { return gan::RunDir(run).checkpoint("last"); }
+
+}  // namespace
+
+TEST_CASE("dist train: 2 ranks give 1 process's losses and parameters (vanilla, WN, BN with --sync-bn)") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_equal");
+  for (const std::string norm : {"none", "weight", "batch --sync-bn"}) {
+    const std::string tag = norm.substr(0, norm.find(' '));
+    const Ran one = wngan(0, train_args(norm, d + "/one_" + tag));
+    REQUIRE_MESSAGE(one.rc == 0, one.out);
+    const Ran two = wngan(2, train_args(norm, d + "/two_" + tag));
+    REQUIRE_MESSAGE(two.rc == 0, two.out);
+    CHECK(two.out.find("data-parallel over 2 ranks") != std::string::npos);
+    check_same_losses(d + "/two_" + tag, d + "/one_" + tag, 1e-5);
+    const double p = param_difference(last(d + "/two_" + tag), last(d + "/one_" + tag));
+    MESSAGE(norm << ": parameters after 20 iterations, worst relative difference " << p);
+    CHECK(p <= 1e-5);
+  }
+  // The same comparison tells batch statistics apart: BN on each rank's half is another run.
+  const Ran split_bn = wngan(2, train_args("batch", d + "/two_batch_local"));
+  REQUIRE_MESSAGE(split_bn.rc == 0, split_bn.out);
+  CHECK(param_difference(last(d + "/two_batch_local"), last(d + "/one_batch")) > 1e-3);
+}
+
+TEST_CASE("dist train: BN without --sync-bn equals one process whose BN sees each half batch") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_bn_local");
+  const Ran two = wngan(2, train_args("batch", d + "/two"));
+  REQUIRE_MESSAGE(two.rc == 0, two.out);
+  // The reference: the alternating step written out with each half batch through G and D
+  // separately, the halves' gradients averaged (the seeds and streams of gan/trainer.cpp).
+  const gan::TrainConfig c = gan::load_train_config(d + "/two");
+  auto data_set = gan::open_dataset(c.data);
+  const gan::Split split = gan::load_split(d + "/two/split.json", data_set->size());
+  Generator init(c.seed), rng(c.seed * 7919 + 11);
+  gan::Gan g = gan::build_gan(c.model, init);
+  gan::GanOptimizers opt = gan::make_optimizers(g, c.lr, c.rms_eps);
+  gan::Loader loader(*data_set, split.train, c.batch, c.seed);
+  const int64_t half = c.batch / 2, code = c.model.code;
+  auto bce = [](const Tensor& logits, double target) {
+    return bce_with_logits(logits, Tensor::full(logits.shape(), target, logits.dtype()));
+  };
+  auto trainable = [](nn::Module& m, bool on) {
+    for (auto& [n, p] : m.named_parameters()) Tensor(p).set_requires_grad(on);
+  };
+  std::vector<gan::StepLosses> ref;
+  for (int it = 0; it < 20; ++it) {
+    Tensor real = loader.next();
+    gan::StepLosses l;
+    opt.d->zero_grad();
+    Tensor z = randn({c.batch, code}, rng, 1.0);
+    for (int h = 0; h < 2; ++h) {
+      Tensor fake;
+      {
+        NoGradGuard ng;
+        fake = (*g.G)(slice(z, h * half, (h + 1) * half));
+      }
+      Tensor lr = bce((*g.D)(slice(real, h * half, (h + 1) * half)), 1.0);
+      backward(lr * 0.5);
+      Tensor lf = bce((*g.D)(fake), 0.0);
+      backward(lf * 0.5);
+      l.d_real += lr.item() / 2;
+      l.d_fake += lf.item() / 2;
+    }
+    opt.d->step();
+    opt.g->zero_grad();
+    trainable(*g.D, false);
+    Tensor z2 = randn({c.batch, code}, rng, 1.0);
+    for (int h = 0; h < 2; ++h) {
+      Tensor lg = bce((*g.D)((*g.G)(slice(z2, h * half, (h + 1) * half))), 1.0);
+      backward(lg * 0.5);
+      l.g += lg.item() / 2;
+    }
+    trainable(*g.D, true);
+    opt.g->step();
+    ref.push_back(l);
+  }
+  const auto rows = gan::read_metrics(d + "/two/metrics.csv");
+  REQUIRE(rows.size() == 20);
+  double worst = 0;
+  for (size_t i = 0; i < 20; ++i)
+    for (auto [x, y] : {std::pair{rows[i].d_real, ref[i].d_real}, {rows[i].d_fake, ref[i].d_fake}, {rows[i].g_loss, ref[i].g}})
+      worst = std::max(worst, std::fabs(x - y) / std::fabs(y));
+  MESSAGE("BN per rank vs the half-batch reference: worst relative loss difference " << worst);
+  CHECK(worst <= 1e-5);
+  const std::string ref_ckpt = d + "/reference.safetensors";
+  nn::Named state = g.G->named_parameters();
+  for (auto& e : g.D->named_parameters()) state.push_back(e);
+  nn::save_safetensors(ref_ckpt, state, {});
+  const double p = param_difference(last(d + "/two"), ref_ckpt, &state);
+  MESSAGE("BN per rank vs the half-batch reference: parameters' worst relative difference " << p);
+  CHECK(p <= 1e-5);
+}
+
+TEST_CASE("dist train: a 1-rank run resumed on 2 ranks continues its trajectory") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_resume");
+  REQUIRE(wngan(0, train_args("weight", d + "/straight")).rc == 0);
+  REQUIRE(wngan(0, train_args("weight", d + "/resumed", 10)).rc == 0);
+  const Ran r = wngan(2, "train --resume " + d + "/resumed --iters 20 --no-final-test --threads 1");
+  REQUIRE_MESSAGE(r.rc == 0, r.out);
+  check_same_losses(d + "/resumed", d + "/straight", 1e-5);
+  const double p = param_difference(last(d + "/resumed"), last(d + "/straight"));
+  MESSAGE("resumed on 2 ranks: parameters' worst relative difference " << p);
+  CHECK(p <= 1e-5);
+}
+
+TEST_CASE("dist train: a rank that fails stops the others within 60 s, naming it; rank 0's last checkpoint loads") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_fail");
+  const Ran r = wngan(2, train_args("weight", d + "/run"), "WNGAN_FAIL_AT=1:15");
+  INFO(r.out);
+  CHECK(r.rc != 0);
+  CHECK(r.out.find("rank 1 failed: failure injected at iteration 15") != std::string::npos);
+  CHECK(r.seconds < 60);
+  std::map<std::string, std::string> meta;
+  gan::Gan g = gan::load_gan_from_checkpoint(last(d + "/run"), &meta);
+  CHECK(meta.at("iteration") == "10");
+  CHECK(g.G->num_parameters() > 0);
+}
+
+TEST_CASE("dist train: the global batch must divide over the ranks, and the error says so") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_batch");
+  const Ran r = wngan(2, train_args("weight", d + "/run", 20, 15));
+  CHECK(r.rc != 0);
+  CHECK_MESSAGE(r.out.find("--batch 15 is not divisible by the 2 ranks") != std::string::npos, r.out);
+  CHECK(r.seconds < 60);
+}
