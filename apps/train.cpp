@@ -184,6 +184,10 @@ void add_train(CLI::App& app) {
                trainer.best_iteration() >= 0
                    ? fmt::format(" (best running test {:.6f} at iteration {})", trainer.best_loss(), trainer.best_iteration())
                    : "");
+    if (world.size() > 1)
+      fmt::print(stderr, "all-reduce: rank 0 spent {:.2f} s averaging gradients over {} ranks ({:.1f}% of the run)\n",
+                 trainer.data_parallel().reduce_seconds(), world.size(),
+                 100 * trainer.data_parallel().reduce_seconds() / std::max(secs, 1e-9));
     fmt::print(stderr, "data path: the trainer waited {:.2f} s for batches in total ({:.1f}% of the run)\n",
                trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
     const Device dev = trainer.config().device;

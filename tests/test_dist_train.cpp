@@ -20,6 +20,7 @@
 #include "engine/dist/comm.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/shape.h"
+#include "eval/study.h"
 #include "gan/loader.h"
 #include "gan/run_config.h"
 #include "gan/run_dir.h"
@@ -275,4 +276,86 @@ TEST_CASE("dist train: the global batch must divide over the ranks, and the erro
   CHECK(r.rc != 0);
   CHECK_MESSAGE(r.out.find("--batch 15 is not divisible by the 2 ranks") != std::string::npos, r.out);
   CHECK(r.seconds < 60);
+}
+
+namespace {
+
+// `wngan study` of a vanilla and a WN DCGAN, 20 iterations each, into out.
+std::string study_args(const std::string& out) {
+  return fmt::format("study --data {} --models none,weight --nf 8 --code 16 --batch 16 --iters 20 --test-every 10 "
+                     "--test-steps 5 --final-test 40 --final-n 8 --final-steps 5 --sample-every 0 --threads 1 --out {}",
+                     data(), out);
+}
+
+// results.csv as rows of cells (the header first).
+std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// Two results.csv agree: the same rows, text cells equal, numbers to tol relative (the
+// training time, column train_seconds, aside).
+void check_same_results(const std::string& a, const std::string& b, double tol) {
+  const auto ra = csv_rows(a), rb = csv_rows(b);
+  REQUIRE(ra.size() == rb.size());
+  REQUIRE(ra.size() >= 3);
+  REQUIRE(ra[0] == rb[0]);
+  double worst = 0;
+  for (size_t i = 1; i < ra.size(); ++i) {
+    REQUIRE(ra[i].size() == ra[0].size());
+    REQUIRE(rb[i].size() == ra[0].size());
+    for (size_t j = 0; j < ra[0].size(); ++j) {
+      if (ra[0][j] == "train_seconds") continue;
+      char* end = nullptr;
+      const double x = std::strtod(ra[i][j].c_str(), &end);
+      if (*end != '\0' || ra[i][j].empty()) {
+        CHECK(ra[i][j] == rb[i][j]);
+        continue;
+      }
+      const double y = std::strtod(rb[i][j].c_str(), nullptr);
+      worst = std::max(worst, std::fabs(x - y) / std::max(std::fabs(y), 1e-30));
+    }
+  }
+  MESSAGE(a << " vs " << b << ": worst relative difference " << worst);
+  CHECK(worst <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("dist study: 2 ranks (a run each, or both on every run) write 1 process's results.csv") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_study");
+  const Ran one = wngan(0, study_args(d + "/one"));
+  REQUIRE_MESSAGE(one.rc == 0, one.out);
+  const Ran two = wngan(2, study_args(d + "/two"));
+  REQUIRE_MESSAGE(two.rc == 0, two.out);
+  check_same_results(d + "/two/results.csv", d + "/one/results.csv", 1e-5);
+  const Ran pair = wngan(2, study_args(d + "/pair") + " --ranks-per-run 2");
+  REQUIRE_MESSAGE(pair.rc == 0, pair.out);
+  check_same_results(d + "/pair/results.csv", d + "/one/results.csv", 1e-5);
+}
+
+TEST_CASE("dist study: a run that fails on one rank is reported as failed and the others finish") {
+  if (!can_mpirun()) return;
+  const std::string d = test::temp_dir("dist_study_fail");
+  const Ran r = wngan(2, study_args(d + "/s"), "WNGAN_FAIL_AT=1:15");
+  REQUIRE_MESSAGE(r.rc == 0, r.out);
+  CHECK(r.seconds < 120);
+  const auto rows = csv_rows(d + "/s/results.csv");
+  REQUIRE(rows.size() == 3);
+  REQUIRE(rows[0].back() == "failed");
+  CHECK(rows[1][0] == "none");
+  CHECK(rows[1].back() == "0");
+  CHECK(rows[2][0] == "weight");  // rank 1's run
+  CHECK(rows[2].back() == "1");
+  CHECK(eval::read_text(d + "/s/results.md").find("rank 1 failed: failure injected at iteration 15") != std::string::npos);
 }
