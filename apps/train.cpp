@@ -48,9 +48,11 @@ std::vector<std::string> resume_changes(CLI::App* cmd, gan::TrainConfig& run, co
       {"--test-steps", {"/test_steps"}}, {"--select-on", {"/select_on"}}, {"--crop", {"/crop"}},
       {"--arch", {"/model/arch"}},   {"--norm", {"/model/norm"}},       {"--nf", {"/model/nf"}},
       {"--code", {"/model/code"}},   {"--nlayer", {"/model/nlayer"}},   {"--features", {"/model/features"}},
-      {"--blocks", {"/model/blocks"}}, {"--channels", {"/model/channels"}}, {"--sync-bn", {"/sync_bn"}},
+      {"--blocks", {"/model/blocks"}}, {"--channels", {"/model/channels"}},
       {"--image-size", {"/model/height", "/model/width"}}};
   std::string conflicts;
+  if (given_opt("--sync-bn") && given.sync_bn != run.sync_bn)
+    conflicts += fmt::format("\n  --sync-bn: the run has {}, {} given", run.sync_bn, given.sync_bn);
   for (const auto& [opt, paths] : fixed) {
     if (!given_opt(opt)) continue;
     for (const char* p : paths) {

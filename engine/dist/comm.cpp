@@ -238,18 +238,25 @@ std::vector<std::string> Comm::gather(const std::string& text, int root) {
   MPI_Request req;
   MPI_Igather(&(*lens)[size_t(size_)], 1, MPI_INT, lens->data(), 1, MPI_INT, root, impl_->comm, &req);
   impl_->wait(req, "gather", timeout_s, rank_, lens);
-  auto mine = std::make_shared<std::string>(text);
-  std::vector<int> displs(size_t(size_), 0);
+  // Everything MPI may still touch lives as long as the request (kept on a failure).
+  struct Buffers {
+    std::string mine, all;
+    std::vector<int> lens, displs;
+  };
+  auto b = std::make_shared<Buffers>();
+  b->mine = text;
+  b->lens = *lens;
+  b->displs.assign(size_t(size_), 0);
   int total = 0;
   if (rank_ == root)
-    for (int r = 0; r < size_; ++r) displs[size_t(r)] = total, total += (*lens)[size_t(r)];
-  auto all = std::make_shared<std::string>(size_t(total), '\0');
-  MPI_Igatherv(mine->data(), int(mine->size()), MPI_CHAR, all->data(), lens->data(), displs.data(), MPI_CHAR, root,
-               impl_->comm, &req);
-  impl_->wait(req, "gather", timeout_s, rank_, std::make_shared<std::pair<decltype(mine), decltype(all)>>(mine, all));
+    for (int r = 0; r < size_; ++r) b->displs[size_t(r)] = total, total += b->lens[size_t(r)];
+  b->all.assign(size_t(total), '\0');
+  MPI_Igatherv(b->mine.data(), int(b->mine.size()), MPI_CHAR, b->all.data(), b->lens.data(), b->displs.data(), MPI_CHAR,
+               root, impl_->comm, &req);
+  impl_->wait(req, "gather", timeout_s, rank_, b);
   std::vector<std::string> out;
   if (rank_ == root)
-    for (int r = 0; r < size_; ++r) out.push_back(all->substr(size_t(displs[size_t(r)]), size_t((*lens)[size_t(r)])));
+    for (int r = 0; r < size_; ++r) out.push_back(b->all.substr(size_t(b->displs[size_t(r)]), size_t(b->lens[size_t(r)])));
   return out;
 }
 

@@ -65,8 +65,8 @@ class Comm {
   void acknowledge_failure();
   // A communicator over the ranks that pass the same color, ordered by rank (collective).
   std::unique_ptr<Comm> split(int color);
-  // A fresh communicator over the same ranks (collective): a new run's, after a failure
-  // left the old one with collectives that can never complete.
+  // A fresh communicator over the same ranks (collective; call it on one without pending
+  // collectives, e.g. a study's group, so that a run's failure stays with that run's copy).
   std::unique_ptr<Comm> dup();
 
   // Seconds a collective may wait for the other ranks before it fails (WNGAN_DIST_TIMEOUT
