@@ -586,19 +586,17 @@ bool Trainer::run() {
     ++iter_;
     if (iter_ == inject.iteration)
       throw std::runtime_error(fmt::format("failure injected at iteration {} (WNGAN_FAIL_AT)", iter_));
-    int caught = signals.caught();
     if (!dp_->single()) {
-      // The losses over the global batch, and a signal seen by any rank stops all of them.
-      std::vector<double> v = {l.d_real, l.d_fake, l.g, double(caught != 0), double(caught)};
+      // The losses over the global batch.
+      std::vector<double> v = {l.d_real, l.d_fake, l.g};
       dp_->comm().all_reduce_sum(v);
       const double k = dp_->ranks();
       l = {v[0] / k, v[1] / k, v[2] / k};
-      caught = v[3] > 0 ? (caught != 0 ? caught : int(v[4] / v[3])) : 0;
     }
     if (on_step) on_step(iter_, l);
     // Weights are scanned every 100 iterations and before any checkpoint is written, so no
     // checkpoint holds a non-finite value; in between a bad weight shows in the losses.
-    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || caught != 0;
+    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || signals.caught();
     check_sane(l, saves || iter_ % 100 == 0);
     if (every(cfg_.sample_every)) sample(iter_);
     double running = -1;
@@ -607,6 +605,13 @@ bool Trainer::run() {
     if (every(cfg_.save_every)) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
     append_metrics(iter_, l, secs, running);
     progress.show(iter_, l, running);
+    int caught = signals.caught();
+    if (!dp_->single()) {
+      // A signal seen by any rank stops all of them at this iteration.
+      std::vector<double> v = {double(caught != 0), double(caught)};
+      dp_->comm().all_reduce_sum(v);
+      if (caught == 0 && v[0] > 0) caught = int(v[1] / v[0]);
+    }
     if (caught != 0) {
       signal_ = caught;
       save_checkpoint(checkpoint_path("last"));

@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   wn::dist::init(&argc, &argv);
   doctest::Context ctx(argc, argv);
+  ctx.setOption("no-colors", true);  // mpirun hands ranks a terminal; setup.sh reads the plain summary
   if (wn::dist::world().rank() != 0) ctx.setOption("minimal", true);
   const int res = ctx.run();
   std::vector<double> failed = {res != 0 ? 1.0 : 0.0};
