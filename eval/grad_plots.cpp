@@ -235,7 +235,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
 
   // 3. |cos(weight, dL/dweight)| with float32's rounding level.
   gp += multiplot_head(adir + "/cos.png", traces.size(),
-                       "|cos(weight, dL/dweight)| over the whole tensor (dashed: float32 unit roundoff 2^-24)",
+                       "|cos(weight, dL/dweight)| over the whole tensor (dashed: float32 unit roundoff 2^{-24})",
                        "|cos|");
   double lowest = kFloat32Roundoff;  // one y range for every panel, so the models compare
   for (const Trace& t : traces)
@@ -244,7 +244,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
         if (std::fabs(v) > 0) lowest = std::min(lowest, std::fabs(v));
   gp += fmt::format("set yrange [{:g}:1]\n", std::pow(10.0, std::floor(std::log10(lowest))));
   gp += panels(adir, "cos", traces, kCos, true,
-               fmt::format(", {:.9g} with lines dt 2 lw 2 lc 'black' title 'float32 roundoff 2^-24'", kFloat32Roundoff));
+               fmt::format(", {:.9g} with lines dt 2 lw 2 lc 'black' title 'float32 roundoff 2^{{-24}}'", kFloat32Roundoff));
   gp += "unset multiplot\nset autoscale y\n";
   std::string cos_numbers;
   if (wn) {
