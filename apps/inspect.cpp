@@ -15,6 +15,7 @@
 
 #include "apps/commands.h"
 #include "apps/inspect_table.h"
+#include "eval/grad_plots.h"
 #include "gan/data.h"
 #include "gan/inspect.h"
 #include "gan/run_config.h"
@@ -31,7 +32,7 @@ namespace {
 
 struct Opts {
   ModelOptions model;
-  std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu", json, csv;
+  std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu", json, csv, run;
   std::string loss = "bce", protocol = "alternating";
   double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
   int64_t batch = 32;
@@ -153,7 +154,20 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--protocol", o->protocol, "alternating | simultaneous (the ResNet's default)")
       ->capture_default_str()
       ->check(CLI::IsMember({"alternating", "simultaneous"}));
+  cmd->add_option("--run", o->run,
+                  "Instead of a step: draw the gradient-flow trace of a finished run or study (trained with "
+                  "--trace-grads) into --out (default RUN/grad_flow)");
   cmd->callback([o, cmd]() {
+    if (!o->run.empty()) {
+      for (const char* opt : {"--checkpoint", "--compare", "--json", "--csv", "--batch", "--lr", "--rms-eps", "--loss",
+                              "--protocol", "--device", "--norm", "--arch"})
+        if (cmd->count(opt))
+          throw std::invalid_argument(fmt::format("--run draws a recorded trace; {} belongs to inspecting a step", opt));
+      const std::string out = cmd->count("--out") ? o->out : o->run + "/grad_flow";
+      const std::string page = eval::write_grad_flow_page(o->run, out);
+      fmt::print("gradient flow of {}: {} (pictures and their data in {})\n", o->run, page, out);
+      return;
+    }
     const Device device = Device::parse(o->device);
     std::vector<std::string> variants =
         o->compare.empty() ? std::vector<std::string>{o->model.norm} : gan::split_list(o->compare);

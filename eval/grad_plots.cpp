@@ -25,6 +25,7 @@ namespace {
 constexpr const char* kCos = "cos_grad:weight";
 constexpr const char* kGrad = "grad_norm:weight";
 constexpr const char* kUpdate = "update_ratio:weight";
+constexpr const char* kGradEff = "grad_norm_effective:weight";  // dL/dw of WN's w = scale v / ||v||
 
 // One run's trace, each layer read from its own network's step (G's layers from the G
 // step, D's from the D step): (layer, quantity) -> iteration -> value.
@@ -195,20 +196,28 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   std::vector<std::string> layers;  // the weight layers of every model, in the first model's order
   for (const auto& l : traces[0].with(kGrad, kCos))
     if (std::all_of(traces.begin(), traces.end(), [&](const Trace& t) { return t.has(l, kGrad); })) layers.push_back(l);
+  // The bars compare models, so they show dL/dw of the weight each layer computes with (WN's
+  // effective w; the same as dL/dW for plain layers) when the traces have it.
+  const bool effective = std::all_of(traces.begin(), traces.end(), [&](const Trace& t) {
+    return std::all_of(layers.begin(), layers.end(), [&](const std::string& l) { return t.has(l, kGradEff); });
+  });
+  const char* bar_q = effective ? kGradEff : kGrad;
   gp += fmt::format(
       "set terminal pngcairo size {},{} font 'Sans,9'\nset output {}\nset datafile missing '-'\nset grid ytics\n"
       "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
       "set boxwidth 0.9\nset logscale y\nset format y '10^{{%L}}'\nset key top right font ',8'\nset xtics rotate by -30 "
-      "font ',8'\nunset xlabel\nset ylabel '||dL/dweight||'\nset multiplot layout {},1 title {}\n",
+      "font ',8'\nunset xlabel\nset ylabel {}\nset multiplot layout {},1 title {}\n",
       std::max<size_t>(900, 60 * layers.size() * traces.size()), 330 * chosen.size(), q(adir + "/grad_profile.png"),
-      chosen.size(), q("Layer profile of the gradient norm, models side by side"));
+      q(effective ? "||dL/dw||" : "||dL/dweight||"), chosen.size(),
+      q(effective ? "Layer profile of ||dL/dw|| (w: the weight the layer computes with), models side by side"
+                  : "Layer profile of the gradient norm, models side by side"));
   for (int64_t it : chosen) {
     std::string dat = "# layer";
     for (const auto& t : traces) dat += " " + t.model;
     dat += "\n";
     for (const auto& l : layers) {
       dat += l;
-      for (const auto& t : traces) dat += " " + cell(t.at(l, kGrad, it), true);
+      for (const auto& t : traces) dat += " " + cell(t.at(l, bar_q, it), true);
       dat += "\n";
     }
     const std::string file = fmt::format("{}/grad_profile_{}.dat", adir, it);
@@ -222,16 +231,20 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   gp += "unset multiplot\nset style data lines\nset xtics norotate font ',9'\nset grid xtics ytics\n";
   rep.figures.push_back(
       {adir + "/grad_profile.png",
-       fmt::format("The gradient norm layer by layer (G's layers, then D's) at iterations {}, the models side by side. "
+       fmt::format("The gradient norm layer by layer (G's layers, then D's) at iterations {}, the models side by side. {} "
                    "Without normalization the profile shows how the gradient grows or shrinks as it flows back "
-                   "through the layers; BN rescales each layer's gradient by the inverse batch standard deviation; "
-                   "WN's bars are dL/dv, which shrink as ||v|| grows.",
+                   "through the layers; BN rescales each layer's gradient by the inverse batch standard deviation.",
                    [&] {
                      std::string s;
                      for (size_t i = 0; i < chosen.size(); ++i)
                        s += (i ? (i + 1 == chosen.size() ? " and " : ", ") : "") + std::to_string(chosen[i]);
                      return s;
-                   }())});
+                   }(),
+                   effective ? "The bars are ||dL/dw|| for the weight each layer computes with: W itself in plain "
+                               "layers, w = scale v / ||v|| in WN layers, so the models compare (dL/dv of WN's v is "
+                               "smaller by scale / ||v|| and loses the part along v)."
+                             : "WN's bars are dL/dv, not comparable with the plain layers' dL/dW (this trace predates "
+                               "the effective-weight gradient).")});
 
   // 3. |cos(weight, dL/dweight)| with float32's rounding level.
   gp += multiplot_head(adir + "/cos.png", traces.size(),
@@ -338,8 +351,10 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   rep.table_iteration = last;
   for (const auto& t : traces) rep.models.push_back(t.model);
   const std::vector<std::pair<std::string, std::string>> quantities = {
-      {kGrad, "||dL/dweight||"}, {kUpdate, "update / weight"}, {kCos, "cos(weight, dL/dweight)"},
-      {"wn_max_abs_cos", "max over units |cos(v_u, dL/dv_u)|"}};
+      {kGrad, "||dL/dweight|| (v in WN layers)"}, {kGradEff, "||dL/dw|| (w the layer computes with)"},
+      {kUpdate, "update / weight"}, {kCos, "cos(weight, dL/dweight)"},
+      {"wn_max_abs_cos", "max over units |cos(v_u, dL/dv_u)|"},
+      {"wn_eps_share_max", "largest eps / (||v_u||^2 + eps)"}};
   for (const auto& l : layers)
     for (const auto& [qn, _] : quantities) {
       GradFlowReport::Row row{l, qn, {}};
