@@ -411,7 +411,8 @@ std::string write_grad_flow_page(const std::string& path, const std::string& out
   std::vector<TracedRun> runs;
   auto model_of = [](const std::string& run) {
     try {
-      return gan::norm_name(gan::load_train_config(run).model.norm);
+      const gan::TrainConfig c = gan::load_train_config(run);
+      return (c.model.arch == gan::Arch::ResNet ? std::string("resnet-") : std::string()) + gan::norm_name(c.model.norm);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("{}: cannot read the run's config.json ({})", run, e.what()));
     }
@@ -424,6 +425,13 @@ std::string write_grad_flow_page(const std::string& path, const std::string& out
       if (fs::exists(gan::RunDir(e.path().string()).grad_trace())) dirs.push_back(e.path().string());
     std::sort(dirs.begin(), dirs.end());
     for (const auto& d : dirs) runs.push_back({model_of(d), d});
+    // The study's order: vanilla, BN, WN (then the ResNets), whatever the folder names.
+    static const std::vector<std::string> order = {"none", "batch", "weight", "weight-affine", "resnet-none",
+                                                  "resnet-batch", "resnet-weight"};
+    auto rank = [&](const TracedRun& r) {
+      return size_t(std::find(order.begin(), order.end(), r.model) - order.begin());
+    };
+    std::stable_sort(runs.begin(), runs.end(), [&](const TracedRun& a, const TracedRun& b) { return rank(a) < rank(b); });
   } else if (!fs::exists(path)) {
     throw std::runtime_error(fmt::format("--run {}: no such folder", path));
   }
