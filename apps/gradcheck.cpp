@@ -62,7 +62,7 @@ void add_gradcheck(CLI::App& app) {
       ->check(above(0, 1));
   cmd->add_flag("--second-order", o->second_order,
                 "Also check the backward of the backward (gradgradcheck) where the ops have a double backward");
-  cmd->add_option("--json", o->json, "Also write every case's result as JSON to this file")->check(non_empty());
+  cmd->add_option("--json", o->json, "Also write every case's result as JSON to this file")->check(output_file());
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);

@@ -159,10 +159,10 @@ void add_inspect(CLI::App& app) {
                   "--trace-grads) into --out (default RUN/grad_flow)");
   cmd->callback([o, cmd]() {
     if (!o->run.empty()) {
-      for (const char* opt : {"--checkpoint", "--compare", "--json", "--csv", "--batch", "--lr", "--rms-eps", "--loss",
-                              "--protocol", "--device", "--norm", "--arch"})
-        if (cmd->count(opt))
-          throw std::invalid_argument(fmt::format("--run draws a recorded trace; {} belongs to inspecting a step", opt));
+      for (const CLI::Option* opt : cmd->get_options())
+        if (opt->count() > 0 && opt->get_name() != "--run" && opt->get_name() != "--out")
+          throw std::invalid_argument(
+              fmt::format("--run draws a recorded trace; {} belongs to inspecting a step", opt->get_name()));
       const std::string out = cmd->count("--out") ? o->out : o->run + "/grad_flow";
       const std::string page = eval::write_grad_flow_page(o->run, out);
       fmt::print("gradient flow of {}: {} (pictures and their data in {})\n", o->run, page, out);

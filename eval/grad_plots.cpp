@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -122,7 +123,7 @@ std::string multiplot_head(const std::string& png, size_t n, const std::string& 
       "set terminal pngcairo size {},{} font 'Sans,9'\nset output {}\nset datafile missing '-'\nset grid\n"
       "set logscale y\nset format y '10^{{%L}}'\nset key below font ',8' maxrows 4\nset xlabel 'iteration'\n"
       "set ylabel {}\nset multiplot layout {},{} title {}\n",
-      420 * cols, 430 * rows, q(png), q(ylabel), rows, cols, q(title));
+      std::max<size_t>(420 * cols, 900), 430 * rows, q(png), q(ylabel), rows, cols, q(title));
 }
 
 // The traced iteration closest to the fraction f of the way through `its`.
@@ -346,6 +347,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   }
   nn::write_file_atomic(adir + "/grad_plots.gp", gp);
   const bool plotted = run_gnuplot(adir + "/grad_plots.gp");
+  const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
 
   // The numbers behind the pictures at the last common iteration.
   rep.table_iteration = last;
@@ -375,7 +377,10 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   for (const Figure& f : rep.figures) {
     const std::string name = fs::path(f.png).filename().string();
     h += fmt::format("<figure class=\"wide\">{}<figcaption>{}</figcaption></figure>\n",
-                     plotted && fs::exists(f.png) ? img_html(f.png, name) : "<p><em>gnuplot not installed</em></p>", f.caption);
+                     plotted && fs::exists(f.png) ? img_html(f.png, name)
+                     : have_gnuplot ? "<p><em>gnuplot failed on " + name + " (grad_plots.gp is beside the data)</em></p>"
+                                    : "<p><em>gnuplot not installed</em></p>",
+                     f.caption);
     md += fmt::format("- `{}`: {}\n", name, f.caption);
   }
   h += fmt::format("<h3>The numbers at iteration {}</h3>\n<table class=\"gradflow\"><tr><th>layer</th><th>quantity</th>", last);

@@ -24,8 +24,8 @@ std::pair<std::string, std::string> split_name(const std::string& n) {
 // The note on a WN layer where eps is not negligible beside ||v_u||.
 std::string eps_note(const std::string& step, const nn::WNCosine& c) {
   const std::string where =
-      c.eps_inside ? fmt::format("eps {:.0e} inside the root is {:.1e} of ||v_u||^2 + eps for its smallest unit "
-                                 "(||v_u||^2 = {:.1e})",
+      c.eps_inside ? fmt::format("eps {:.0e} inside the root is {:.1e} of the sum under it for its smallest unit "
+                                 "(without eps: {:.1e}, ||v_u||^2 times the layer's factor, 1 for linear and conv)",
                                  c.eps, c.max_eps_share, c.min_sq_norm)
                    : fmt::format("eps {:.0e} added to the norm is {:.1e} of ||v_u|| + eps for its smallest unit "
                                  "(||v_u|| = {:.1e})",
@@ -178,6 +178,7 @@ StepInspector::~StepInspector() { impl_->release(); }
 
 const StepHooks& StepInspector::begin(Protocol protocol) {
   Impl& s = *impl_;
+  s.release();  // a begin() without end(): drop its hooks before installing new ones
   s.simultaneous = protocol == Protocol::Simultaneous;
   s.rows.clear();
   s.layers.clear();

@@ -166,6 +166,8 @@ TEST_CASE("gradient-flow pictures: figures, captions and table drawn from the tr
                                                                                                   "inspecting a step") !=
           std::string::npos);
     CHECK(wn::test::cli_error({"inspect", "--run", d + "/plain"}).find("--trace-grads") != std::string::npos);
+    CHECK(wn::test::cli_error({"inspect", "--run", runs[1].dir, "--seed", "3"}) ==
+          "--run draws a recorded trace; --seed belongs to inspecting a step");
   }
 }
 

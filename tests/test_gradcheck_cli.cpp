@@ -1,5 +1,6 @@
 // `wngan gradcheck`: --op, --family, --tol, --second-order and --json, each error, and the
 // worst element printed on a failure.
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -81,7 +82,11 @@ TEST_CASE("wngan gradcheck: unknown families and ops list the valid ones; bad --
         std::string::npos);
   CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--tol", "x"}).find("'x' is not a number") != std::string::npos);
   CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--json", "/nonexistent_wngan_dir/r.json"}) ==
-        "--json: folder /nonexistent_wngan_dir does not exist");
+        "--json: cannot write '/nonexistent_wngan_dir/r.json': the folder '/nonexistent_wngan_dir' does not exist");
+  // A folder is refused before any check runs.
+  const std::string dir_err = cli_error({"gradcheck", "--json", std::filesystem::temp_directory_path().string()});
+  CHECK(dir_err.find("--json") == 0);
+  CHECK(dir_err.find("is a folder") != std::string::npos);
 }
 
 TEST_CASE("wngan gradcheck --second-order: checked where the ops have a double backward, n/a elsewhere") {
