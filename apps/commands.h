@@ -36,6 +36,8 @@ CLI::Validator in_range(double lo, double hi);
 CLI::Validator at_least(double lo);
 CLI::Validator above(double lo, double hi);
 CLI::Validator non_empty();
+// A file to write: a non-empty path that is not a folder, in a folder that exists.
+CLI::Validator output_file();
 // Adds an option whose default --help shows and whose values the check accepts.
 template <class T>
 CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const std::string& help,

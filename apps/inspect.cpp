@@ -1,29 +1,27 @@
 // `wngan inspect`: one training step on one batch, shown layer by layer, for teaching
-// how normalization shapes gradient flow: activation mean and std, each parameter's
-// gradient norm and update / weight ratio, the largest |cos(v, dL/dv)| of every WN
-// layer (~0), and for BN layers the share of the incoming gradient removed by each of
-// its backward's two projections. Writes the G step's tape as DOT (and SVG with graphviz).
+// how normalization shapes gradient flow (the work is gan/inspect.h's, the tables
+// apps/inspect_table.h's): a table for the D step and one for the G step, the tapes of
+// both steps as DOT coloured by gradient norm (and SVG with graphviz), and with --json /
+// --csv every number in machine-readable form. With --checkpoint the step continues the
+// checkpoint's run: its RMSProp state and, from its run folder, its training settings.
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "apps/commands.h"
-#include "engine/autograd.h"
-#include "engine/inspect.h"
-#include "engine/ops/elementwise.h"
-#include "engine/ops/loss.h"
-#include "engine/ops/reduce.h"
+#include "apps/inspect_table.h"
+#include "eval/grad_plots.h"
 #include "gan/data.h"
-#include "gan/loader.h"
+#include "gan/inspect.h"
 #include "gan/run_config.h"
+#include "gan/run_dir.h"
 #include "gan/trainer.h"
-#include "nn/inspect.h"
-#include "nn/layers.h"
+#include "nn/checkpoint.h"
 #include "nn/optim.h"
 
 namespace wn::app {
@@ -32,180 +30,121 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct LayerView {
-  double act_mean = NAN, act_std = NAN, grad = NAN, grad_b = NAN, ratio = NAN, wn_cos = NAN, bn_mean = NAN, bn_xhat = NAN;
-  std::string type;
+struct Opts {
+  ModelOptions model;
+  std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu", json, csv, run;
+  std::string loss = "bce", protocol = "alternating";
+  double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
+  int64_t batch = 32;
+  uint64_t seed = 1;
 };
 
-// The training settings the inspected step uses (a run's, or the architecture's defaults).
-struct StepSettings {
-  double lr = 1e-4, rms_eps = 1e-6;
-  bool ls = false, simultaneous = false;
+// Where each of the step's settings came from, for the summary line.
+struct SettingSources {
+  std::string lr, rms_eps, loss, protocol, data;
 };
 
-// Everything inspect reports for one model, keyed by module name.
-struct Inspection {
-  std::string variant;
-  std::map<std::string, LayerView> layers;  // module name -> view
-  std::vector<std::string> order;
-  double d_real = 0, d_fake = 0, g = 0;
-};
-
-// BN layers' projection shares as their backward reported them (Node::stats) on the tape
-// behind root: dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); the norms of the
-// two removed terms relative to |dy| over the layer.
-// Only the network's own layers (prefix "D." or "G."): G's backward also runs through D.
-void take_bn_shares(const Tensor& root, const char* prefix, Inspection& ins) {
-  for (const nn::BNShares& b : nn::bn_shares(root, prefix)) {
-    ins.layers[b.layer].bn_mean = b.mean_share;
-    ins.layers[b.layer].bn_xhat = b.xhat_share;
-  }
+// The run folder holding a checkpoint (RUN/checkpoints/NAME.safetensors), if its
+// config.json is there; "" otherwise.
+std::string run_folder_of(const std::string& checkpoint) {
+  const fs::path dir = fs::path(checkpoint).parent_path();
+  if (dir.filename() != "checkpoints") return "";
+  const std::string run = dir.parent_path().empty() ? "." : dir.parent_path().string();
+  return nn::file_kind(gan::RunDir(run).config()) == nn::FileKind::Regular ? run : "";
 }
 
-// The training step itself (gan::gan_step, with the run's optimizers, loss and protocol),
-// read through its hooks: gradients, WN cosines and BN shares after each backward and
-// before each update; update / weight ratios after the step.
-Inspection inspect_one(const gan::Gan& g0, const std::string& variant, const Tensor& real, uint64_t seed,
-                       const StepSettings& st, const std::string& dot_path) {
-  gan::Gan g = g0;
-  Inspection ins;
-  ins.variant = variant;
-  Generator rng(seed);
-  gan::GanOptimizers opt = gan::make_optimizers(g, st.lr, st.rms_eps);
-  nn::ActivationRecorder rg(*g.G), rd(*g.D);
-  nn::UpdateTracker tg, td;
-  tg.snapshot(*g.G);
-  td.snapshot(*g.D);
-  std::vector<nn::WNCosine> cos_d, cos_g;
-  std::vector<nn::ParamStat> grads_d, grads_g;
-  gan::StepHooks hooks;
-  hooks.retain_graphs = true;
-  hooks.before_d_update = [&](const std::vector<Tensor>& losses) {
-    cos_d = nn::wn_cosines(*g.D);
-    grads_d = nn::param_stats(*g.D);
-    take_bn_shares(losses[st.simultaneous ? 1 : 0], "D.", ins);  // the real batch's backward
-  };
-  hooks.before_g_update = [&](const std::vector<Tensor>& roots) {
-    cos_g = nn::wn_cosines(*g.G);
-    grads_g = nn::param_stats(*g.G);
-    take_bn_shares(roots.back(), "G.", ins);  // G's tape (simultaneous: through its output)
-    if (!dot_path.empty()) nn::write_dot(roots.back(), dot_path);
-  };
-  set_record_grad_norms(true);
-  gan::StepLosses losses;
+// The settings of the step: the options given, else (with a checkpoint in a run folder
+// whose config.json loads) the run's, else the architecture's defaults. Returns where
+// each came from; sets run_data to the run's configuration when its data set applies.
+SettingSources resolve_settings(CLI::App* cmd, Opts& o, const std::string& arch,
+                                std::optional<gan::TrainConfig>* run_data) {
+  auto given = [&](const char* name) { return cmd->get_option(name)->count() > 0; };
+  const bool g_lr = given("--lr"), g_eps = given("--rms-eps"), g_loss = given("--loss"), g_proto = given("--protocol"),
+             g_data = given("--data");
+  apply_arch_defaults(cmd, arch);
+  const std::string def = fmt::format("the {} default", arch);
+  SettingSources src{g_lr ? "--lr" : def, g_eps ? "--rms-eps" : def, g_loss ? "--loss" : def,
+                     g_proto ? "--protocol" : def, g_data ? "--data" : "the default"};
+  if (o.checkpoint.empty()) return src;
+  const std::string run = run_folder_of(o.checkpoint);
+  if (run.empty()) return src;
+  gan::TrainConfig cfg;
   try {
-    losses = gan::gan_step(g, *opt.g, *opt.d, real, rng, st.ls, st.simultaneous, &hooks);
-  } catch (...) {
-    set_record_grad_norms(false);
-    throw;
+    cfg = gan::load_train_config(run);
+  } catch (const std::exception& e) {
+    fmt::print("warning: {} (the step's settings come from the options and defaults)\n", e.what());
+    return src;
   }
-  set_record_grad_norms(false);
-  ins.d_real = losses.d_real, ins.d_fake = losses.d_fake, ins.g = losses.g;
-  // Activations from the first forward of each network (D: the real batch).
-  auto take_acts = [&](const std::vector<nn::ActivationStat>& stats, size_t limit) {
-    std::map<std::string, bool> seen;
-    for (size_t i = 0; i < stats.size() && i < limit; ++i) {
-      auto& s = stats[i];
-      if (seen[s.module] || s.mean.empty()) continue;
-      seen[s.module] = true;
-      double m = 0, v = 0;
-      for (size_t c = 0; c < s.mean.size(); ++c) m += s.mean[c] / s.mean.size();
-      for (size_t c = 0; c < s.std.size(); ++c) v += s.std[c] / s.std.size();
-      auto& lv = ins.layers[s.module];
-      lv.act_mean = m, lv.act_std = v, lv.type = s.type;
-      ins.order.push_back(s.module);
-    }
-  };
-  take_acts(rg.stats(), rg.stats().size());
-  take_acts(rd.stats(), rd.stats().size());
-  auto take_grads = [&](const std::vector<nn::ParamStat>& grads, const std::vector<nn::ParamStat>& after) {
-    for (size_t i = 0; i < grads.size(); ++i) {
-      const std::string& n = grads[i].name;
-      const auto dot = n.rfind('.');
-      const std::string layer = n.substr(0, dot), what = n.substr(dot + 1);
-      auto& lv = ins.layers[layer];
-      if (what == "weight") {
-        lv.grad = grads[i].grad_norm;
-        lv.ratio = after[i].update_ratio;
-      } else if (what == "bias") {
-        lv.grad_b = grads[i].grad_norm;
+  const std::string from = gan::RunDir(run).config();
+  if (!g_lr) o.lr = cfg.lr, src.lr = from;
+  if (!g_eps) o.rms_eps = cfg.rms_eps, src.rms_eps = from;
+  if (!g_loss) o.loss = gan::loss_name(cfg.loss), src.loss = from;
+  if (!g_proto) o.protocol = gan::protocol_name(cfg.protocol), src.protocol = from;
+  if (!g_data) *run_data = cfg, src.data = from, o.data = cfg.data;
+  return src;
+}
+
+// "a, b (from X); c (from Y)": the settings grouped by where they came from.
+std::string describe_sources(const Opts& o, const SettingSources& s) {
+  std::vector<std::pair<std::string, std::string>> items{{fmt::format("lr {:g}", o.lr), s.lr},
+                                                         {fmt::format("eps {:g}", o.rms_eps), s.rms_eps},
+                                                         {fmt::format("{} loss", o.loss), s.loss},
+                                                         {fmt::format("{} protocol", o.protocol), s.protocol}};
+  std::string out;
+  std::vector<bool> done(items.size(), false);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (done[i]) continue;
+    std::string group;
+    for (size_t j = i; j < items.size(); ++j)
+      if (!done[j] && items[j].second == items[i].second) {
+        group += (group.empty() ? "" : ", ") + items[j].first;
+        done[j] = true;
       }
-    }
+    out += (out.empty() ? "" : "; ") + group + " (from " + items[i].second + ")";
+  }
+  return out;
+}
+
+// Writes a step's tape as DOT and, with graphviz, SVG (both atomically); returns what was written.
+std::string write_tape(const std::string& dot_text, const std::string& dot) {
+  nn::write_file_atomic(dot, dot_text);
+  const std::string svg = dot.substr(0, dot.size() - 4) + ".svg", tmp = svg + ".tmp";
+  auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
   };
-  take_grads(grads_d, td.measure(*g.D));
-  take_grads(grads_g, tg.measure(*g.G));
-  for (auto* cs : {&cos_d, &cos_g})
-    for (auto& c : *cs) ins.layers[c.layer].wn_cos = c.max_abs_cos;
-  return ins;
-}
-
-std::string num(double v, const char* f = "{:.3g}") { return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : "-"; }
-
-void print_one(const Inspection& ins) {
-  fmt::print("\n{}: D loss real {:.4f} fake {:.4f}, G loss {:.4f}\n", ins.variant, ins.d_real, ins.d_fake, ins.g);
-  // One table per step: G's layers as the G step saw them, D's as the D step did.
-  for (const char* net : {"G", "D"}) {
-    fmt::print("  {}\n", net[0] == 'G' ? "G step (G's layers: its forward, its gradients before G's update)"
-                                        : "D step (D's layers: the real batch's forward, the gradients of the real "
-                                          "and fake losses before D's update)");
-    fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "layer", "type", "act mean",
-               "act std", "|grad W|", "upd/weight", "|grad b|", "WN|cos|", "BN mean", "BN xhat");
-    for (auto& name : ins.order) {
-      const LayerView& v = ins.layers.at(name);
-      if (name.rfind(std::string(net) + ".", 0) != 0) continue;
-      if (v.type == "Sequential" || v.type.rfind("DCGAN", 0) == 0 || v.type.rfind("ResNet", 0) == 0) continue;
-      fmt::print("  {:<28} {:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", name, v.type,
-                 num(v.act_mean), num(v.act_std), num(v.grad), num(v.ratio), num(v.grad_b), num(v.wn_cos, "{:.1e}"),
-                 num(v.bn_mean, "{:.2f}"), num(v.bn_xhat, "{:.2f}"));
-    }
+  if (std::system("command -v dot >/dev/null 2>&1") != 0) return dot + " (install graphviz for an SVG)";
+  if (std::system(fmt::format("dot -Tsvg {} -o {}", quote(dot), quote(tmp)).c_str()) != 0) {
+    fs::remove(tmp);
+    return dot + " (graphviz's dot failed on it: no SVG)";
   }
-}
-
-void print_compare(const std::vector<Inspection>& all) {
-  // The layers every variant shares: the linear / conv layers.
-  fmt::print("\nside by side: gradient norm of each weight layer (and, after /, the std of that level's activation)\n");
-  fmt::print("  {:<22}", "layer");
-  for (auto& a : all) fmt::print(" {:>22}", a.variant);
-  fmt::print("\n");
-  for (auto& name : all[0].order) {
-    if (name.find(".conv") == std::string::npos && name.find(".linear") == std::string::npos) continue;
-    fmt::print("  {:<22}", name);
-    for (auto& a : all) {
-      auto it = a.layers.find(name);
-      const std::string level = name.substr(0, name.rfind('.'));
-      auto act = a.layers.find(level + ".act");
-      std::string cell = it == a.layers.end() ? "-" : num(it->second.grad);
-      cell += " / " + (act == a.layers.end() ? std::string("-") : num(act->second.act_std));
-      fmt::print(" {:>22}", cell);
-    }
-    fmt::print("\n");
-  }
+  fs::rename(tmp, svg);
+  return dot + " and " + svg;
 }
 
 }  // namespace
 
 void add_inspect(CLI::App& app) {
-  struct Opts {
-    ModelOptions model;
-    std::string data = "fashion-mnist", checkpoint, compare, out = "inspect", device = "cpu";
-    std::string loss = "bce", protocol = "alternating";
-    double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
-    int64_t batch = 32;
-    uint64_t seed = 1;
-  };
   auto o = std::make_shared<Opts>();
   o->model.image_size = "";
   o->model.channels = 0;
-  CLI::App* cmd = app.add_subcommand("inspect", "One training step shown layer by layer: activations, gradients, WN and BN");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "One training step shown layer by layer: activations, gradients, WN and BN");
   add_model_options(cmd, o->model);
-  cmd->add_option("--data", o->data, "Data set for the real batch")->capture_default_str();
-  cmd->add_option("--checkpoint", o->checkpoint, "Inspect this checkpoint's model instead of a fresh one");
+  cmd->add_option("--data", o->data, "Data set for the real batch (with --checkpoint: its run's)")->capture_default_str();
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Inspect this checkpoint's model, with its RMSProp state and its run's lr, eps, loss and protocol");
   cmd->add_option("--compare", o->compare, "Several variants side by side, e.g. none,batch,weight");
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()
-      ->check(in_range(1, 4096));
+  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()->check(in_range(1, 4096));
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  cmd->add_option("--out", o->out, "Folder for the tape (DOT, and SVG with graphviz)")->capture_default_str()
+  cmd->add_option("--out", o->out, "Folder for the tapes of both steps (DOT, and SVG with graphviz)")
+      ->capture_default_str()
       ->check(non_empty());
+  cmd->add_option("--json", o->json, "Also write every number of the tables (and more) to this JSON file")
+      ->check(output_file());
+  cmd->add_option("--csv", o->csv, "Also write them as tidy CSV rows variant,step,layer,quantity,value")
+      ->check(output_file());
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Learning rate of the step's RMSProp (the ResNet: 2e-5)")->capture_default_str()
       ->check(above(0, 1e6));
@@ -215,19 +154,46 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--protocol", o->protocol, "alternating | simultaneous (the ResNet's default)")
       ->capture_default_str()
       ->check(CLI::IsMember({"alternating", "simultaneous"}));
+  cmd->add_option("--run", o->run,
+                  "Instead of a step: draw the gradient-flow trace of a finished run or study (trained with "
+                  "--trace-grads) into --out (default RUN/grad_flow)");
   cmd->callback([o, cmd]() {
+    if (!o->run.empty()) {
+      for (const CLI::Option* opt : cmd->get_options())
+        if (opt->count() > 0 && opt->get_name() != "--run" && opt->get_name() != "--out")
+          throw std::invalid_argument(
+              fmt::format("--run draws a recorded trace; {} belongs to inspecting a step", opt->get_name()));
+      const std::string out = cmd->count("--out") ? o->out : o->run + "/grad_flow";
+      const std::string page = eval::write_grad_flow_page(o->run, out);
+      fmt::print("gradient flow of {}: {} (pictures and their data in {})\n", o->run, page, out);
+      return;
+    }
     const Device device = Device::parse(o->device);
     std::vector<std::string> variants =
         o->compare.empty() ? std::vector<std::string>{o->model.norm} : gan::split_list(o->compare);
     if (!o->checkpoint.empty() && variants.size() > 1)
       throw std::invalid_argument("--compare builds fresh models; it cannot be combined with --checkpoint");
+    nn::TensorFile ckpt;
+    if (!o->checkpoint.empty()) {
+      nn::require_regular_file(o->checkpoint, "checkpoint");
+      ckpt = nn::load_safetensors(o->checkpoint);
+    }
     gan::Gan from_checkpoint;
-    if (!o->checkpoint.empty()) from_checkpoint = gan::load_gan_from_checkpoint(o->checkpoint);
-    // The step trains as `wngan train` would: options not given take the architecture's defaults.
-    apply_arch_defaults(cmd, o->checkpoint.empty() ? o->model.arch : gan::arch_name(from_checkpoint.config.arch));
-    const StepSettings st{o->lr, o->rms_eps, o->loss == "ls", gan::parse_protocol(o->protocol) == gan::Protocol::Simultaneous};
+    if (!o->checkpoint.empty()) from_checkpoint = gan::gan_from_checkpoint(ckpt);
+    // The step trains as `wngan train` would: the options given, else the run's settings,
+    // else the architecture's defaults.
+    std::optional<gan::TrainConfig> run_data;
+    const SettingSources src = resolve_settings(
+        cmd, *o, o->checkpoint.empty() ? o->model.arch : gan::arch_name(from_checkpoint.config.arch), &run_data);
+    gan::InspectSettings st;
+    st.lr = o->lr;
+    st.rms_eps = o->rms_eps;
+    st.loss = gan::parse_loss(o->loss);
+    st.protocol = gan::parse_protocol(o->protocol);
+    st.seed = o->seed;
     fs::create_directories(o->out);
-    std::vector<Inspection> all;
+    std::vector<gan::Inspection> all;
+    std::string optimizer;
     for (auto& v : variants) {
       gan::Gan g;
       if (!o->checkpoint.empty()) {
@@ -243,32 +209,53 @@ void add_inspect(CLI::App& app) {
         Generator init(o->seed);
         g = gan::build_gan(m.config(), init);
       }
-      auto data = gan::open_dataset(o->data, g.config.height, g.config.width, g.config.channels);
-      std::vector<int64_t> idx;
-      Generator pick(o->seed);
-      for (int64_t i = 0; i < o->batch; ++i) idx.push_back(static_cast<int64_t>(pick.below(uint64_t(data->size()))));
+      auto data = run_data ? gan::open_dataset(o->data, g.config.height, g.config.width, g.config.channels,
+                                               run_data->crop_h, run_data->crop_w, run_data->stretch)
+                           : gan::open_dataset(o->data, g.config.height, g.config.width, g.config.channels);
       g.G->to(device);
       g.D->to(device);
-      Tensor real = gan::Loader::load(*data, idx).to(device);
-      const std::string dot = fmt::format("{}/tape_{}.dot", o->out, std::string(gan::arch_name(g.config.arch)) + "_" + gan::norm_name(g.config.norm));
-      all.push_back(inspect_one(g, gan::norm_name(g.config.norm), real, o->seed, st, dot));
-      print_one(all.back());
-      const std::string svg = dot.substr(0, dot.size() - 4) + ".svg";
-      if (std::system("command -v dot >/dev/null 2>&1") == 0 &&
-          std::system(fmt::format("dot -Tsvg '{}' -o '{}'", dot, svg).c_str()) == 0)
-        fmt::print("  tape of the G step: {} and {}\n", dot, svg);
-      else
-        fmt::print("  tape of the G step: {} (install graphviz for an SVG)\n", dot);
+      gan::GanOptimizers opt = gan::make_optimizers(g, st.lr, st.rms_eps);
+      if (o->checkpoint.empty()) {
+        optimizer = "fresh RMSProp (fresh models)";
+      } else if (gan::has_optimizer_state(ckpt)) {
+        gan::restore_optimizers(ckpt, *opt.g, *opt.d);
+        optimizer = fmt::format("RMSProp state restored from the checkpoint (G: {} steps, D: {} steps)",
+                                opt.g->steps(), opt.d->steps());
+      } else {
+        optimizer = "fresh RMSProp: the checkpoint holds no optimizer state (the update shown is a first step's)";
+      }
+      const Tensor real = gan::inspect_batch(*data, o->batch, o->seed).to(device);
+      all.push_back(gan::inspect_step(g, opt, real, st));
+      fmt::print("{}", format_inspection(all.back()));
+      const std::string stem =
+          fmt::format("{}/tape_{}_{}", o->out, gan::arch_name(g.config.arch), gan::norm_name(g.config.norm));
+      fmt::print("  tape of the D step: {}\n", write_tape(all.back().tape_d, stem + "_D.dot"));
+      fmt::print("  tape of the G step: {}\n", write_tape(all.back().tape_g, stem + "_G.dot"));
     }
-    if (all.size() > 1) print_compare(all);
-    fmt::print("\n|grad W| / |grad b|: gradient norms of the layer's weight (v in WN layers, the slope in (T)PReLU) and bias. "
-               "WN|cos|: largest |cos(v, dL/dv)| over output units (~0: the gradient is orthogonal to v; \"-\": no "
-               "gradient reached the layer, 0/0). BN mean / "
-               "BN xhat: share of the incoming gradient's norm removed by the mean and by the xhat projection, as BN's "
-               "backward reports it (D's layers: the real batch's backward of the D step; G's: the G step).\n");
-    fmt::print("The step: gan_step as in training ({} protocol, {} loss, RMSProp lr {:g} eps {:g}); gradients are "
-               "read after each network's backward, before its update.\n",
-               o->protocol, o->loss, o->lr, o->rms_eps);
+    if (all.size() > 1) fmt::print("{}", format_compare(all));
+    fmt::print("{}", inspect_legend());
+    fmt::print("\nThe step: gan_step as in training, {}; {}; real batch of {} images from {} (from {}, seed {}).\n",
+               describe_sources(*o, src), optimizer, o->batch, o->data, src.data, o->seed);
+    const nlohmann::json settings = {{"lr", st.lr},
+                                     {"rms_eps", st.rms_eps},
+                                     {"loss", o->loss},
+                                     {"protocol", o->protocol},
+                                     {"seed", o->seed},
+                                     {"batch", o->batch},
+                                     {"data", o->data},
+                                     {"checkpoint", o->checkpoint},
+                                     {"optimizer", optimizer},
+                                     {"sources",
+                                      {{"lr", src.lr}, {"rms_eps", src.rms_eps}, {"loss", src.loss},
+                                       {"protocol", src.protocol}, {"data", src.data}}}};
+    if (!o->json.empty()) {
+      nn::write_file_atomic(o->json, gan::inspection_json(all, settings).dump(2) + "\n");
+      fmt::print("every number: {}\n", o->json);
+    }
+    if (!o->csv.empty()) {
+      nn::write_file_atomic(o->csv, gan::inspection_csv(all));
+      fmt::print("every number: {}\n", o->csv);
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 // Checks for command-line values with short messages that name the rule ("must be >= 1
 // (got 0)"), instead of CLI11's ranges over every representable number.
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <string>
 
@@ -54,6 +55,20 @@ CLI::Validator above(double lo, double hi) {
 CLI::Validator non_empty() {
   return CLI::Validator([](std::string& s) -> std::string { return s.empty() ? "must not be empty" : ""; },
                         "not empty");
+}
+
+CLI::Validator output_file() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (s.empty()) return "must not be empty";
+        const std::filesystem::path p(s);
+        if (std::filesystem::is_directory(p)) return fmt::format("'{}' is a folder, not a file", s);
+        const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+        if (!std::filesystem::is_directory(dir))
+          return fmt::format("cannot write '{}': the folder '{}' does not exist", s, dir.string());
+        return "";
+      },
+      "FILE");
 }
 
 void add_max_pixels_option(CLI::App* cmd) {

@@ -1,5 +1,6 @@
 #include "engine/autograd.h"
 
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -34,6 +35,8 @@ void accumulate_grad(TensorImpl& impl, const Tensor& g) {
 bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+EnableGradGuard::EnableGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = true; }
+EnableGradGuard::~EnableGradGuard() { t_grad_enabled = prev_; }
 void set_record_grad_norms(bool on) { g_record_norms = on; }
 bool record_grad_norms() { return g_record_norms; }
 
@@ -42,7 +45,7 @@ void node_stat(const std::string& name, double value) {
 }
 
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs,
-              std::function<std::vector<Tensor>(const Tensor&)> backward_fn) {
+              std::function<std::vector<Tensor>(const Tensor&)> backward_fn, bool double_backward) {
   if (!t_grad_enabled) return out;
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -51,6 +54,7 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs,
   node->op = op;
   node->inputs = std::move(inputs);
   node->backward = std::move(backward_fn);
+  node->double_backward = double_backward;
   node->out_shape = out.shape();
   node->dtype = out.dtype();
   out.impl().requires_grad = true;
@@ -58,7 +62,15 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs,
   return out;
 }
 
-void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+namespace {
+
+// Gradients wanted by grad(): keyed by the tensors' impls, filled instead of grad().
+using Capture = std::unordered_map<TensorImpl*, Tensor>;
+
+// backward() and grad(): with capture, the gradients reaching its tensors go there and
+// no tensor's grad() is touched; with create_graph, closures run with grad mode on.
+void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph, bool create_graph,
+                  Capture* capture) {
   if (!root.defined()) throw std::invalid_argument("backward: undefined tensor");
   if (!root.requires_grad())
     throw std::invalid_argument(
@@ -96,7 +108,8 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     stack.pop_back();
   }
 
-  NoGradGuard no_grad;
+  std::optional<NoGradGuard> no_grad;
+  if (!create_graph) no_grad.emplace();
   profile::Phase phase("backward");
   std::unordered_map<TensorImpl*, Tensor> grads;
   grads[&root.impl()] = grad;
@@ -109,13 +122,24 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     for (auto& hook : impl->hooks)
       if (auto r = hook(g)) g = *r;
     Node* node = impl->grad_fn.get();
-    if (!node || impl->retains_grad) accumulate_grad(*impl, g);
+    if (capture) {
+      auto c = capture->find(impl);
+      if (c != capture->end()) c->second = g;  // each tensor is reached once, its gradient summed
+    } else if (!node || impl->retains_grad) {
+      accumulate_grad(*impl, g);
+    }
     if (!node) continue;
     if (node->freed)
       throw std::runtime_error(fmt::format(
           "backward: the graph through op '{}' was already freed by an earlier backward; pass retain_graph=true "
           "to the first backward to run it twice",
           node->op));
+    if (create_graph && !node->double_backward)
+      throw DoubleBackwardError(
+          node->op, fmt::format("grad with create_graph: op '{}' has no double backward (its backward is not built "
+                                "from recorded ops); second-order gradients exist for the element-wise ops, "
+                                "sigmoid, relu, clamp, sum, mean and reshape",
+                                node->op));
     if (g_record_norms) node->grad_norm = std::sqrt(sum_squares(g));
     std::vector<Tensor> in_grads;
     {
@@ -135,7 +159,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
       slot = slot.defined() ? add(slot, in_grads[i]) : in_grads[i];
     }
   }
-  if (!retain_graph) {
+  if (!retain_graph && !create_graph) {
     for (TensorImpl* impl : order)
       if (Node* node = impl->grad_fn.get()) {
         node->backward = nullptr;
@@ -143,6 +167,34 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
         node->freed = true;
       }
   }
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+  run_backward(root, grad_in, retain_graph, false, nullptr);
+}
+
+std::vector<Tensor> grad(const Tensor& root, const Tensor& grad_out, const std::vector<Tensor>& inputs,
+                         bool create_graph, bool retain_graph) {
+  Capture capture;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k].defined()) throw std::invalid_argument(fmt::format("grad: input {} is undefined", k));
+    if (!inputs[k].requires_grad())
+      throw std::invalid_argument(
+          fmt::format("grad: input {} ({}) does not require a gradient", k, inputs[k].describe()));
+    capture[&inputs[k].impl()];
+  }
+  run_backward(root, grad_out, retain_graph, create_graph, &capture);
+  std::vector<Tensor> out;
+  for (const Tensor& t : inputs) {
+    const Tensor& g = capture[&t.impl()];
+    if (!g.defined())
+      out.push_back(Tensor::zeros(t.shape(), t.dtype(), t.device()));
+    else  // a copy unless it carries a graph: g may be the caller's grad_out or another's buffer
+      out.push_back(create_graph ? g : g.clone());
+  }
+  return out;
 }
 
 }  // namespace wn

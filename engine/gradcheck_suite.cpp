@@ -1,8 +1,11 @@
 #include "engine/gradcheck_suite.h"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "engine/engine.h"
 
@@ -43,13 +46,9 @@ struct Suite {
   void add(const std::string& fam, const std::string& name, Inputs in, Fn f, const std::string& extra = "",
            double tol = 1e-6) {
     std::string shape = shapes(in) + (extra.empty() ? "" : " " + extra);
-    cases.push_back({fam, name, shape,
-                     [in, f, tol]() {
-                       GradcheckOptions o;
-                       o.tolerance = tol;
-                       return gradcheck(f, in, o);
-                     },
-                     f, in});
+    GradcheckCase c{fam, name, shape, [in, f](const GradcheckOptions& o) { return gradcheck(f, in, o); }, f, in};
+    c.options.tolerance = tol;
+    cases.push_back(std::move(c));
   }
 };
 
@@ -230,6 +229,47 @@ void loss_cases(Suite& s) {
 }
 
 }  // namespace
+
+GradcheckResult GradcheckCase::run_second_order(const GradcheckOptions& opt) const {
+  if (!fn) {
+    GradcheckResult r;
+    r.supported = false;
+    r.unsupported_op = name;
+    r.worst = "second-order checks cover functions of tensors (gradgradcheck), not modules";
+    return r;
+  }
+  return gradgradcheck(fn, inputs, opt);
+}
+
+std::vector<std::string> case_families(const std::vector<GradcheckCase>& cases) {
+  std::set<std::string> s;
+  for (const GradcheckCase& c : cases) s.insert(c.family);
+  return {s.begin(), s.end()};
+}
+
+std::vector<std::string> case_names(const std::vector<GradcheckCase>& cases, const std::string& family) {
+  std::set<std::string> s;
+  for (const GradcheckCase& c : cases)
+    if (family.empty() || c.family == family) s.insert(c.name);
+  return {s.begin(), s.end()};
+}
+
+std::vector<GradcheckCase> select_cases(std::vector<GradcheckCase> cases, const std::string& family,
+                                        const std::string& op) {
+  const std::vector<std::string> families = case_families(cases);
+  if (!family.empty() && std::find(families.begin(), families.end(), family) == families.end())
+    throw std::invalid_argument(
+        fmt::format("unknown gradient-check family '{}'; the families are: {}", family, fmt::join(families, ", ")));
+  const std::vector<std::string> names = case_names(cases, family);
+  if (!op.empty() && std::find(names.begin(), names.end(), op) == names.end())
+    throw std::invalid_argument(fmt::format("unknown op '{}'{}; the ops{} are: {}", op,
+                                            family.empty() ? "" : " in family " + family,
+                                            family.empty() ? "" : " of " + family, fmt::join(names, ", ")));
+  std::vector<GradcheckCase> out;
+  for (GradcheckCase& c : cases)
+    if ((family.empty() || c.family == family) && (op.empty() || c.name == op)) out.push_back(std::move(c));
+  return out;
+}
 
 Tensor off_zero_leaf(const Shape& s, uint64_t seed) {
   Generator g(seed);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -25,6 +26,7 @@ namespace {
 constexpr const char* kCos = "cos_grad:weight";
 constexpr const char* kGrad = "grad_norm:weight";
 constexpr const char* kUpdate = "update_ratio:weight";
+constexpr const char* kGradEff = "grad_norm_effective:weight";  // dL/dw of WN's w = scale v / ||v||
 
 // One run's trace, each layer read from its own network's step (G's layers from the G
 // step, D's from the D step): (layer, quantity) -> iteration -> value.
@@ -121,7 +123,7 @@ std::string multiplot_head(const std::string& png, size_t n, const std::string& 
       "set terminal pngcairo size {},{} font 'Sans,9'\nset output {}\nset datafile missing '-'\nset grid\n"
       "set logscale y\nset format y '10^{{%L}}'\nset key below font ',8' maxrows 4\nset xlabel 'iteration'\n"
       "set ylabel {}\nset multiplot layout {},{} title {}\n",
-      420 * cols, 430 * rows, q(png), q(ylabel), rows, cols, q(title));
+      std::max<size_t>(420 * cols, 900), 430 * rows, q(png), q(ylabel), rows, cols, q(title));
 }
 
 // The traced iteration closest to the fraction f of the way through `its`.
@@ -195,20 +197,28 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   std::vector<std::string> layers;  // the weight layers of every model, in the first model's order
   for (const auto& l : traces[0].with(kGrad, kCos))
     if (std::all_of(traces.begin(), traces.end(), [&](const Trace& t) { return t.has(l, kGrad); })) layers.push_back(l);
+  // The bars compare models, so they show dL/dw of the weight each layer computes with (WN's
+  // effective w; the same as dL/dW for plain layers) when the traces have it.
+  const bool effective = std::all_of(traces.begin(), traces.end(), [&](const Trace& t) {
+    return std::all_of(layers.begin(), layers.end(), [&](const std::string& l) { return t.has(l, kGradEff); });
+  });
+  const char* bar_q = effective ? kGradEff : kGrad;
   gp += fmt::format(
       "set terminal pngcairo size {},{} font 'Sans,9'\nset output {}\nset datafile missing '-'\nset grid ytics\n"
       "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
       "set boxwidth 0.9\nset logscale y\nset format y '10^{{%L}}'\nset key top right font ',8'\nset xtics rotate by -30 "
-      "font ',8'\nunset xlabel\nset ylabel '||dL/dweight||'\nset multiplot layout {},1 title {}\n",
+      "font ',8'\nunset xlabel\nset ylabel {}\nset multiplot layout {},1 title {}\n",
       std::max<size_t>(900, 60 * layers.size() * traces.size()), 330 * chosen.size(), q(adir + "/grad_profile.png"),
-      chosen.size(), q("Layer profile of the gradient norm, models side by side"));
+      q(effective ? "||dL/dw||" : "||dL/dweight||"), chosen.size(),
+      q(effective ? "Layer profile of ||dL/dw|| (w: the weight the layer computes with), models side by side"
+                  : "Layer profile of the gradient norm, models side by side"));
   for (int64_t it : chosen) {
     std::string dat = "# layer";
     for (const auto& t : traces) dat += " " + t.model;
     dat += "\n";
     for (const auto& l : layers) {
       dat += l;
-      for (const auto& t : traces) dat += " " + cell(t.at(l, kGrad, it), true);
+      for (const auto& t : traces) dat += " " + cell(t.at(l, bar_q, it), true);
       dat += "\n";
     }
     const std::string file = fmt::format("{}/grad_profile_{}.dat", adir, it);
@@ -222,20 +232,24 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   gp += "unset multiplot\nset style data lines\nset xtics norotate font ',9'\nset grid xtics ytics\n";
   rep.figures.push_back(
       {adir + "/grad_profile.png",
-       fmt::format("The gradient norm layer by layer (G's layers, then D's) at iterations {}, the models side by side. "
+       fmt::format("The gradient norm layer by layer (G's layers, then D's) at iterations {}, the models side by side. {} "
                    "Without normalization the profile shows how the gradient grows or shrinks as it flows back "
-                   "through the layers; BN rescales each layer's gradient by the inverse batch standard deviation; "
-                   "WN's bars are dL/dv, which shrink as ||v|| grows.",
+                   "through the layers; BN rescales each layer's gradient by the inverse batch standard deviation.",
                    [&] {
                      std::string s;
                      for (size_t i = 0; i < chosen.size(); ++i)
                        s += (i ? (i + 1 == chosen.size() ? " and " : ", ") : "") + std::to_string(chosen[i]);
                      return s;
-                   }())});
+                   }(),
+                   effective ? "The bars are ||dL/dw|| for the weight each layer computes with: W itself in plain "
+                               "layers, w = scale v / ||v|| in WN layers, so the models compare (dL/dv of WN's v is "
+                               "smaller by scale / ||v|| and loses the part along v)."
+                             : "WN's bars are dL/dv, not comparable with the plain layers' dL/dW (this trace predates "
+                               "the effective-weight gradient).")});
 
   // 3. |cos(weight, dL/dweight)| with float32's rounding level.
   gp += multiplot_head(adir + "/cos.png", traces.size(),
-                       "|cos(weight, dL/dweight)| over the whole tensor (dashed: float32 unit roundoff 2^-24)",
+                       "|cos(weight, dL/dweight)| over the whole tensor (dashed: float32 unit roundoff 2^{-24})",
                        "|cos|");
   double lowest = kFloat32Roundoff;  // one y range for every panel, so the models compare
   for (const Trace& t : traces)
@@ -244,7 +258,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
         if (std::fabs(v) > 0) lowest = std::min(lowest, std::fabs(v));
   gp += fmt::format("set yrange [{:g}:1]\n", std::pow(10.0, std::floor(std::log10(lowest))));
   gp += panels(adir, "cos", traces, kCos, true,
-               fmt::format(", {:.9g} with lines dt 2 lw 2 lc 'black' title 'float32 roundoff 2^-24'", kFloat32Roundoff));
+               fmt::format(", {:.9g} with lines dt 2 lw 2 lc 'black' title 'float32 roundoff 2^{{-24}}'", kFloat32Roundoff));
   gp += "unset multiplot\nset autoscale y\n";
   std::string cos_numbers;
   if (wn) {
@@ -333,13 +347,16 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   }
   nn::write_file_atomic(adir + "/grad_plots.gp", gp);
   const bool plotted = run_gnuplot(adir + "/grad_plots.gp");
+  const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
 
   // The numbers behind the pictures at the last common iteration.
   rep.table_iteration = last;
   for (const auto& t : traces) rep.models.push_back(t.model);
   const std::vector<std::pair<std::string, std::string>> quantities = {
-      {kGrad, "||dL/dweight||"}, {kUpdate, "update / weight"}, {kCos, "cos(weight, dL/dweight)"},
-      {"wn_max_abs_cos", "max over units |cos(v_u, dL/dv_u)|"}};
+      {kGrad, "||dL/dweight|| (v in WN layers)"}, {kGradEff, "||dL/dw|| (w the layer computes with)"},
+      {kUpdate, "update / weight"}, {kCos, "cos(weight, dL/dweight)"},
+      {"wn_max_abs_cos", "max over units |cos(v_u, dL/dv_u)|"},
+      {"wn_eps_share_max", "largest eps / (||v_u||^2 + eps)"}};
   for (const auto& l : layers)
     for (const auto& [qn, _] : quantities) {
       GradFlowReport::Row row{l, qn, {}};
@@ -360,7 +377,10 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   for (const Figure& f : rep.figures) {
     const std::string name = fs::path(f.png).filename().string();
     h += fmt::format("<figure class=\"wide\">{}<figcaption>{}</figcaption></figure>\n",
-                     plotted && fs::exists(f.png) ? img_html(f.png, name) : "<p><em>gnuplot not installed</em></p>", f.caption);
+                     plotted && fs::exists(f.png) ? img_html(f.png, name)
+                     : have_gnuplot ? "<p><em>gnuplot failed on " + name + " (grad_plots.gp is beside the data)</em></p>"
+                                    : "<p><em>gnuplot not installed</em></p>",
+                     f.caption);
     md += fmt::format("- `{}`: {}\n", name, f.caption);
   }
   h += fmt::format("<h3>The numbers at iteration {}</h3>\n<table class=\"gradflow\"><tr><th>layer</th><th>quantity</th>", last);
@@ -396,7 +416,8 @@ std::string write_grad_flow_page(const std::string& path, const std::string& out
   std::vector<TracedRun> runs;
   auto model_of = [](const std::string& run) {
     try {
-      return gan::norm_name(gan::load_train_config(run).model.norm);
+      const gan::TrainConfig c = gan::load_train_config(run);
+      return (c.model.arch == gan::Arch::ResNet ? std::string("resnet-") : std::string()) + gan::norm_name(c.model.norm);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("{}: cannot read the run's config.json ({})", run, e.what()));
     }
@@ -409,6 +430,13 @@ std::string write_grad_flow_page(const std::string& path, const std::string& out
       if (fs::exists(gan::RunDir(e.path().string()).grad_trace())) dirs.push_back(e.path().string());
     std::sort(dirs.begin(), dirs.end());
     for (const auto& d : dirs) runs.push_back({model_of(d), d});
+    // The study's order: vanilla, BN, WN (then the ResNets), whatever the folder names.
+    static const std::vector<std::string> order = {"none", "batch", "weight", "weight-affine", "resnet-none",
+                                                  "resnet-batch", "resnet-weight"};
+    auto rank = [&](const TracedRun& r) {
+      return size_t(std::find(order.begin(), order.end(), r.model) - order.begin());
+    };
+    std::stable_sort(runs.begin(), runs.end(), [&](const TracedRun& a, const TracedRun& b) { return rank(a) < rank(b); });
   } else if (!fs::exists(path)) {
     throw std::runtime_error(fmt::format("--run {}: no such folder", path));
   }

@@ -151,15 +151,45 @@ void set_trainable(nn::Module& m, bool on) {
 
 }  // namespace
 
-Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
-  nn::TensorFile f = nn::load_safetensors(path);
-  const ModelConfig m = checkpoint_model(f, path, "no model description in its metadata");
+Gan gan_from_checkpoint(const nn::TensorFile& f) {
+  const ModelConfig m = checkpoint_model(f, f.path, "no model description in its metadata");
   Generator gen(0);
   Gan g = build_gan(m, gen);
   nn::assign_named(g.G->state(), f, "", "G.");
   nn::assign_named(g.D->state(), f, "", "D.");
+  return g;
+}
+
+Gan load_gan_from_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
+  nn::TensorFile f = nn::load_safetensors(path);
+  Gan g = gan_from_checkpoint(f);
   if (metadata) *metadata = f.metadata;
   return g;
+}
+
+bool has_optimizer_state(const nn::TensorFile& f) {
+  if (f.metadata.count("optim_G_steps") || f.metadata.count("optim_D_steps")) return true;
+  for (const auto& [name, t] : f.tensors)
+    if (name.rfind("optim.G.", 0) == 0 || name.rfind("optim.D.", 0) == 0) return true;
+  return false;
+}
+
+void restore_optimizers(const nn::TensorFile& f, nn::Optimizer& opt_g, nn::Optimizer& opt_d) {
+  constexpr int64_t kBig = int64_t(1) << 40;
+  auto steps = [&](const std::string& k) {
+    auto it = f.metadata.find(k);
+    if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: metadata '{}' missing", f.path, k));
+    try {
+      return parse_int(it->second, "metadata '" + k + "'", 0, kBig);
+    } catch (const ConfigError& e) {
+      throw nn::CheckpointError(fmt::format("{}: {}", f.path, e.what()));
+    }
+  };
+  const int64_t steps_g = steps("optim_G_steps"), steps_d = steps("optim_D_steps");
+  nn::assign_named(opt_g.state(), f, "optim.G.");
+  nn::assign_named(opt_d.state(), f, "optim.D.");
+  opt_g.set_steps(steps_g);
+  opt_d.set_steps(steps_d);
 }
 
 Trainer::Trainer(TrainConfig cfg, bool resume, dist::Comm* comm)
@@ -334,8 +364,8 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     backward(lg, Tensor(), /*retain_graph=*/true);
     set_trainable(D, true);
     backward(fake, image.grad(), keep);
-    if (hooks && hooks->before_g_update) hooks->before_g_update({lg, fake});
     average(opt_g);
+    if (hooks && hooks->before_g_update) hooks->before_g_update({lg, fake});
     opt_g.step();
     // D: the fake loss on the same D output, then the real loss; one D update.
     opt_d.zero_grad();
@@ -343,8 +373,8 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
     backward(lf, Tensor(), keep);
     Tensor lr = criterion(D(real), 1.0);
     backward(lr, Tensor(), keep);
-    if (hooks && hooks->before_d_update) hooks->before_d_update({lf, lr});
     average(opt_d);
+    if (hooks && hooks->before_d_update) hooks->before_d_update({lf, lr});
     opt_d.step();
     out.d_real = lr.item();
     out.d_fake = lf.item();
@@ -362,20 +392,21 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   backward(lr, Tensor(), keep);
   Tensor lf = criterion(D(fake), 0.0);
   backward(lf, Tensor(), keep);
-  if (hooks && hooks->before_d_update) hooks->before_d_update({lr, lf});
   average(opt_d);
+  if (hooks && hooks->before_d_update) hooks->before_d_update({lr, lf});
   opt_d.step();
-  out.d_real = lr.item();
-  out.d_fake = lf.item();
   // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
   opt_g.zero_grad();
   set_trainable(D, false);
   Tensor lg = criterion(D(G(codes())), 1.0);
   backward(lg, Tensor(), keep);
   set_trainable(D, true);
-  if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
   average(opt_g);
+  if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
   opt_g.step();
+  // The losses read at the end of the step (on a GPU: one synchronisation per step).
+  out.d_real = lr.item();
+  out.d_fake = lf.item();
   out.g = lg.item();
   return out;
 }
@@ -511,14 +542,12 @@ void Trainer::load_checkpoint(const std::string& path) {
                                           cfg_.model.describe()));
   // Every number of the metadata checked before anything is changed.
   constexpr int64_t kBig = int64_t(1) << 40;
-  int64_t iteration, epoch, position, steps_g, steps_d, best_iter;
+  int64_t iteration, epoch, position, best_iter;
   double best_loss;
   try {
     iteration = parse_int(need("iteration"), "metadata 'iteration'", 0, kBig);
     epoch = parse_int(need("data_epoch"), "metadata 'data_epoch'", 0, kBig);
     position = parse_int(need("data_position"), "metadata 'data_position'", 0, int64_t(split_.train.size()));
-    steps_g = parse_int(need("optim_G_steps"), "metadata 'optim_G_steps'", 0, kBig);
-    steps_d = parse_int(need("optim_D_steps"), "metadata 'optim_D_steps'", 0, kBig);
     best_iter = parse_int(need("best_iteration"), "metadata 'best_iteration'", -1, iteration);
     size_t used = 0;
     const std::string& bl = need("best_loss");
@@ -537,10 +566,10 @@ void Trainer::load_checkpoint(const std::string& path) {
   } catch (const std::invalid_argument& e) {
     throw nn::CheckpointError(fmt::format("{}: metadata 'rng' is not a generator state ({})", path, e.what()));
   }
+  // The optimizers' state and step counts (checked before anything is copied).
+  restore_optimizers(f, *opt_g_, *opt_d_);
   nn::assign_named(gan_.G->state(), f, "", "G.");
   nn::assign_named(gan_.D->state(), f, "", "D.");
-  nn::assign_named(opt_g_->state(), f, "optim.G.");
-  nn::assign_named(opt_d_->state(), f, "optim.D.");
   if (f.get("fixed_z").shape() != fixed_z_.shape())
     throw nn::CheckpointError(fmt::format("{}: fixed_z has shape {}, {} expected", path, f.get("fixed_z").shape().str(),
                                           fixed_z_.shape().str()));
@@ -549,8 +578,6 @@ void Trainer::load_checkpoint(const std::string& path) {
   last_saved_ = iteration;
   loader_->seek(epoch, position);
   rng_ = rng;
-  opt_g_->set_steps(steps_g);
-  opt_d_->set_steps(steps_d);
   best_loss_ = best_loss;
   best_iter_ = best_iter;
   // Metrics after the checkpoint belong to a run that did not survive: drop them.

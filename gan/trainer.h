@@ -21,6 +21,7 @@
 #include "gan/models.h"
 #include "gan/run_dir.h"
 #include "gan/split.h"
+#include "nn/checkpoint.h"
 #include "nn/optim.h"
 
 namespace wn::gan {
@@ -98,7 +99,8 @@ struct StepHooks {
 
 // With dp, `real` is this rank's slice of the global batch, the codes are this rank's
 // slice of a global code batch, and gradients are averaged over the ranks before each
-// update (the losses returned are this rank's).
+// update and before the hooks, which so read the gradients of the update (the losses
+// returned are this rank's).
 StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const Tensor& real, Generator& rng,
                     bool ls = false, bool simultaneous = false, const StepHooks* hooks = nullptr,
                     const DataParallel* dp = nullptr);
@@ -200,5 +202,15 @@ TrainConfig load_train_config(const std::string& run_dir);
 // back the checkpoint's metadata when asked.
 Gan load_gan_from_checkpoint(const std::string& checkpoint_path,
                              std::map<std::string, std::string>* metadata = nullptr);
+// The same from a checkpoint already read (nn::load_safetensors).
+Gan gan_from_checkpoint(const nn::TensorFile& checkpoint);
+// Whether a checkpoint holds optimizer state (tensors "optim.G." / "optim.D." or the
+// metadata optim_G_steps / optim_D_steps).
+bool has_optimizer_state(const nn::TensorFile& checkpoint);
+// Copies a checkpoint's optimizer state into the optimizers of its G and D (made by
+// make_optimizers for its models): the step counts (both read before any tensor is
+// copied), then each optimizer's state tensors (all checked before one is copied); an
+// incomplete or mismatched state is a CheckpointError naming the file and what is wrong.
+void restore_optimizers(const nn::TensorFile& checkpoint, nn::Optimizer& opt_g, nn::Optimizer& opt_d);
 
 }  // namespace wn::gan

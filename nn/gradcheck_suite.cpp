@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "engine/gradcheck_backends.h"
+#include "nn/gradcheck.h"
 #include "nn/layers.h"
 #include "nn/weight_norm.h"
 
@@ -60,16 +61,16 @@ struct Suite {
     for (auto& x : xs) shape += (shape.empty() ? "" : " ") + x.shape().str();
     shape += fmt::format(" +{} params", m->named_parameters().size());
     if (!extra.empty()) shape += " " + extra;
-    cases.push_back({"nn", name, shape,
-                     [m, xs, call]() {
-                       std::vector<Tensor> leaves = xs;
-                       for (auto& [n, p] : m->named_parameters()) leaves.push_back(p);
-                       auto f = [&]() { return call ? call(*m, xs) : (*m)(xs[0]); };
-                       return gradcheck_leaves(f, leaves);
-                     },
-                     nullptr,
-                     {},
-                     [m, xs, call](Device dev, DType dt) { return run_module_on(*m, xs, call, dev, dt); }});
+    GradcheckCase c{"nn", name, shape,
+                    [m, xs, call](const GradcheckOptions& o) {
+                      ModuleCheck what;
+                      what.forward = call;
+                      return gradcheck_module(*m, xs, o, what);
+                    },
+                    nullptr, {},
+                    [m, xs, call](Device dev, DType dt) { return run_module_on(*m, xs, call, dev, dt); }};
+    c.options.tolerance = 1e-6;
+    cases.push_back(std::move(c));
   }
 };
 

@@ -46,11 +46,30 @@ Tensor WNLayer::normalized_weight() const {
                      in ? 0.0 : kEpsOutside);
 }
 
-std::vector<double> WNLayer::norms() const {
+Tensor WNLayer::forward_weight() const {
+  Tensor w = normalized_weight();
+  if (weight_hook_) weight_hook_(w);
+  return w;
+}
+
+double WNLayer::eps() const { return eps_ == WNEps::Inside ? kEpsInside : kEpsOutside; }
+
+std::vector<double> WNLayer::squared_norms() const {
   NoGradGuard ng;
-  Tensor ss = sum(square(weight), other_axes(weight.rank(), out_dim_), false);
-  std::vector<double> v = ss.to_vector();
-  for (double& x : v) x = eps_ == WNEps::Inside ? std::sqrt(x * factor_ + kEpsInside) : std::sqrt(x * factor_) + kEpsOutside;
+  std::vector<double> v = sum(square(weight), other_axes(weight.rank(), out_dim_), false).to_vector();
+  for (double& x : v) x *= factor_;
+  return v;
+}
+
+std::vector<double> WNLayer::norms() const {
+  std::vector<double> v = squared_norms();
+  for (double& x : v) x = eps_ == WNEps::Inside ? std::sqrt(x + kEpsInside) : std::sqrt(x) + kEpsOutside;
+  return v;
+}
+
+std::vector<double> WNLayer::eps_shares() const {
+  std::vector<double> v = squared_norms();
+  for (double& x : v) x = eps_ == WNEps::Inside ? kEpsInside / (x + kEpsInside) : kEpsOutside / (std::sqrt(x) + kEpsOutside);
   return v;
 }
 
@@ -80,7 +99,7 @@ WNLinear::WNLinear(int64_t in, int64_t out, WNMode mode, Generator& gen, WNEps e
   if (mode == WNMode::Affine) bias.copy_from(default_uniform({out}, in, gen, init_factor));
 }
 
-Tensor WNLinear::forward(const Tensor& x) { return linear(x, normalized_weight(), bias); }
+Tensor WNLinear::forward(const Tensor& x) { return linear(x, forward_weight(), bias); }
 
 WNConv2d::WNConv2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen, WNEps eps)
     : stride(s), padding(p) {
@@ -88,7 +107,7 @@ WNConv2d::WNConv2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Gener
   init_wn(default_uniform(ws, fan_in_of(ws), gen), 0, 1.0, mode, eps, out);
 }
 
-Tensor WNConv2d::forward(const Tensor& x) { return conv2d(x, normalized_weight(), bias, stride, padding); }
+Tensor WNConv2d::forward(const Tensor& x) { return conv2d(x, forward_weight(), bias, stride, padding); }
 
 WNConvTranspose2d::WNConvTranspose2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, WNMode mode, Generator& gen,
                                      WNEps eps)
@@ -98,7 +117,7 @@ WNConvTranspose2d::WNConvTranspose2d(int64_t in, int64_t out, Hw k, Hw s, Hw p, 
 }
 
 Tensor WNConvTranspose2d::forward(const Tensor& x) {
-  return conv_transpose2d(x, normalized_weight(), bias, stride, padding);
+  return conv_transpose2d(x, forward_weight(), bias, stride, padding);
 }
 
 WNAdd::WNAdd(int64_t channels, const std::vector<double>& init) {

@@ -6,6 +6,7 @@
 // weight comes from the fused weight_norm op (engine/ops/weight_norm.h).
 // Parameters: `.weight` (v, the PyTorch layout of the plain layer), `.scale`, `.bias`.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "engine/ops/conv.h"
@@ -29,17 +30,32 @@ class WNLayer : public Module {
   // Per output unit: cos(v, dL/dv) from the current gradient (NaN where it is 0/0: no
   // gradient reached the unit); these must be ~0 since the output does not change with |v|.
   std::vector<double> v_grad_cosines() const;
+  // Per output unit: factor * ||v_u||^2 without the epsilon (the squared norm it regularizes).
+  std::vector<double> squared_norms() const;
+  // Per output unit: how far eps keeps w from being invariant to the scale of v, which is
+  // what keeps cos(v_u, dL/dv_u) from 0: eps / (factor ||v_u||^2 + eps) inside the root,
+  // eps / (sqrt(factor) ||v_u|| + eps) outside; v_u . dL/dv_u = scale_u (v_u . dL/dw_u) /
+  // n_u * this share, n_u the norm with eps (norms()).
+  std::vector<double> eps_shares() const;
   WNMode mode() const { return mode_; }
   WNEps eps_style() const { return eps_; }
+  // The epsilon of ||v|| (1e-6 inside the root, 1e-8 outside).
+  double eps() const;
+  // Inspection: a function each forward calls with the effective weight w it computes (it
+  // may keep w's gradient, nn::EffectiveWeights does); nullptr removes it.
+  void set_weight_hook(std::function<void(const Tensor& w)> hook) { weight_hook_ = std::move(hook); }
   Tensor weight, scale, bias;
 
  protected:
+  // normalized_weight(), shown to the weight hook: what forward uses.
+  Tensor forward_weight() const;
   // out_dim: the weight dim indexing output units; factor: multiplies sum(v^2).
   void init_wn(Tensor v, int out_dim, double factor, WNMode mode, WNEps eps, int64_t out_units);
   int out_dim_ = 0;
   double factor_ = 1.0;
   WNMode mode_ = WNMode::Strict;
   WNEps eps_ = WNEps::Inside;
+  std::function<void(const Tensor& w)> weight_hook_;
 };
 
 class WNLinear : public WNLayer {

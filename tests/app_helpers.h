@@ -40,6 +40,7 @@ inline gan::TrainConfig tiny_config(const std::string& data, const std::string& 
 inline void run_cli(const std::vector<std::string>& args) {
   CLI::App app;
   app.require_subcommand(1);
+  app::add_gradcheck(app);
   app::add_train(app);
   app::add_eval(app);
   app::add_study(app);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
@@ -137,15 +138,16 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   fs::remove_all(d);
 }
 
-TEST_CASE("inspect: one step per variant, the tape as DOT") {
+TEST_CASE("inspect: one step per variant, the tapes of both steps as DOT") {
   std::string d = temp_dir("inspect");
   std::string data = make_data(d);
   run_cli({"inspect", "--data", data, "--nf", "8", "--code", "16", "--batch", "4", "--compare", "none,batch,weight",
            "--out", d + "/insp"});
-  std::string dot = eval::read_text(d + "/insp/tape_dcgan_weight.dot");
+  std::string dot = eval::read_text(d + "/insp/tape_dcgan_weight_G.dot");
   CHECK(dot.find("conv_transpose2d\\nG.level1.conv") != std::string::npos);
   CHECK(dot.find("|grad|") != std::string::npos);
-  CHECK(fs::exists(d + "/insp/tape_dcgan_batch.dot"));
+  for (const char* norm : {"none", "batch", "weight"})
+    for (const char* step : {"D", "G"}) CHECK(fs::exists(fmt::format("{}/insp/tape_dcgan_{}_{}.dot", d, norm, step)));
   fs::remove_all(d);
 }
 

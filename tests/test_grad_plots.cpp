@@ -158,6 +158,16 @@ TEST_CASE("gradient-flow pictures: figures, captions and table drawn from the tr
     }
     CHECK_THROWS_WITH_AS(eval::write_grad_flow_page(d + "/nowhere", d + "/x"),
                          doctest::Contains("no such folder"), std::runtime_error);
+    // Through the command: `wngan inspect --run` (default output RUN/grad_flow), and the
+    // options of a step refused beside it.
+    wn::test::run_cli({"inspect", "--run", runs[1].dir});
+    CHECK(eval::read_text(runs[1].dir + "/grad_flow/grad_flow.html").find("bn_shares.png") != std::string::npos);
+    CHECK(wn::test::cli_error({"inspect", "--run", runs[1].dir, "--compare", "none,weight"}).find("--compare belongs to "
+                                                                                                  "inspecting a step") !=
+          std::string::npos);
+    CHECK(wn::test::cli_error({"inspect", "--run", d + "/plain"}).find("--trace-grads") != std::string::npos);
+    CHECK(wn::test::cli_error({"inspect", "--run", runs[1].dir, "--seed", "3"}) ==
+          "--run draws a recorded trace; --seed belongs to inspecting a step");
   }
 }
 

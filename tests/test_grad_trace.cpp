@@ -82,6 +82,17 @@ TEST_CASE("--trace-grads changes nothing in training and traces iteration 1 and 
         for (double c : by.at(k)) CHECK(std::fabs(c) < 1e-3);
       CHECK(by.count("G G.level1.act mean:shift"));
       CHECK(by.count("D D.final.conv mean:scale"));  // the affine last layer
+      // dL/dw of the effective weight is traced beside dL/dv and differs from it (w = v / ||v||).
+      for (const char* l : {"D D.level0.conv ", "G G.level1.conv ", "G G.initial.linear "}) {
+        INFO(l);
+        const std::vector<double>& dv = by.at(std::string(l) + "grad_norm:weight");
+        const std::vector<double>& dw = by.at(std::string(l) + "grad_norm_effective:weight");
+        REQUIRE(dw.size() == 3);
+        for (size_t i = 0; i < 3; ++i) CHECK(std::fabs(dw[i] - dv[i]) > 1e-3 * dv[i]);
+      }
+      // The first layer of G starts at 0.01 of the usual scale: eps counts there, not elsewhere.
+      CHECK(by.at("G G.initial.linear wn_eps_share_max")[0] > 1e-3);
+      CHECK(by.at("G G.level1.conv wn_eps_share_max")[0] < 1e-4);
     } else {
       for (const char* k : {"D D.level1.bn bn_mean_share", "G G.level1.bn bn_xhat_share"})
         for (double s : by.at(k)) CHECK((s >= 0 && s <= 1));
@@ -92,6 +103,10 @@ TEST_CASE("--trace-grads changes nothing in training and traces iteration 1 and 
       for (double c : by.at("G G.level0.conv cos_grad:weight")) out_conv = std::max(out_conv, std::fabs(c));
       CHECK(bn_conv < 1e-3);
       CHECK(out_conv > 1e-3);
+      // Plain layers: the effective weight is the weight, dL/dw is dL/dW (the same number).
+      for (const char* l : {"D D.level0.conv ", "G G.level1.conv ", "G G.initial.linear "})
+        CHECK(by.at(std::string(l) + "grad_norm_effective:weight") == by.at(std::string(l) + "grad_norm:weight"));
+      CHECK(by.count("G G.level1.conv wn_eps_share_max") == 0);
     }
   }
   fs::remove_all(d);

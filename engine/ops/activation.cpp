@@ -5,12 +5,24 @@
 
 namespace wn {
 
-Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", UnaryOp::Sigmoid, x); }
-Tensor relu(const Tensor& x) { return unary_op("relu", UnaryOp::Relu, x); }
+// The composed gradients (their double backward) beside each map.
+Tensor sigmoid(const Tensor& x) {
+  return unary_op("sigmoid", UnaryOp::Sigmoid, x, 0, 0, [](const Tensor& x, const Tensor& g, double, double) {
+    Tensor s = sigmoid(x);
+    return mul(g, mul(s, add(neg(s), 1.0)));
+  });
+}
+Tensor relu(const Tensor& x) {
+  return unary_op("relu", UnaryOp::Relu, x, 0, 0, [](const Tensor& x, const Tensor& g, double p, double q) {
+    return piecewise_linear_grad(UnaryOp::Relu, x, g, p, q);
+  });
+}
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   if (!(lo <= hi)) throw OpError(fmt::format("clamp: lower bound {} exceeds upper bound {}", lo, hi));
-  return unary_op("clamp", UnaryOp::Clamp, x, lo, hi);
+  return unary_op("clamp", UnaryOp::Clamp, x, lo, hi, [](const Tensor& x, const Tensor& g, double p, double q) {
+    return piecewise_linear_grad(UnaryOp::Clamp, x, g, p, q);
+  });
 }
 
 Tensor prelu(const Tensor& x, const Tensor& slope) {

@@ -21,9 +21,17 @@ Tensor sqrt(const Tensor& x);                  // sqrt(x)
 Tensor exp(const Tensor& x);                   // e^x
 Tensor log(const Tensor& x);                   // natural logarithm
 
+// dL/dx of a unary map given x and dL/dy = g, built from recorded ops: its double backward.
+using UnaryGrad = Tensor (*)(const Tensor& x, const Tensor& g, double p, double q);
+
 // A unary element-wise op y = f(x; p, q) from the table of engine/backend/elementwise_ops.h,
-// with its backward: how the op families define their maps (activation.cpp).
-Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double p = 0, double q = 0);
+// with its backward: how the op families define their maps (activation.cpp). With
+// `composed`, grad(..., create_graph) can differentiate its backward; without, it throws.
+Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double p = 0, double q = 0,
+                UnaryGrad composed = nullptr);
+// g times the slope of a piecewise-linear map (relu, clamp): the composed gradient of a map
+// whose second derivative is 0 wherever it exists.
+Tensor piecewise_linear_grad(UnaryOp op, const Tensor& x, const Tensor& g, double p, double q);
 
 // Sums a gradient of a broadcast result back down to an operand's shape.
 Tensor reduce_to(const Tensor& g, const Shape& shape);

@@ -4,6 +4,7 @@
 
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/shape.h"
 
 namespace wn {
 
@@ -17,13 +18,17 @@ Tensor sum_impl(const char* op, const Tensor& x, const Shape& keep, const Shape&
   Tensor y = view_as(s, out_shape);
   const Shape in = x.shape();
   return record(y, op, {x}, [in, keep, scale](const Tensor& g) -> std::vector<Tensor> {
+    if (grad_enabled()) {  // under grad(..., create_graph): the same through recorded ops
+      Tensor dx = add(Tensor::zeros(in, g.dtype(), g.device()), reshape(g, keep));
+      return {scale != 1.0 ? mul(dx, scale) : dx};
+    }
     // Broadcast the gradient back over the reduced axes.
     Tensor gk = view_as(g, keep);
     Tensor dx = Tensor::full(in, 0.0, g.dtype(), g.device());
     g.backend().binary(BinaryOp::Add, dx, gk, dx);
     if (scale != 1.0) g.backend().unary(UnaryOp::Scale, dx, dx, scale, 0);
     return {dx};
-  });
+  }, /*double_backward=*/true);
 }
 
 Tensor reduce_axes(const char* op, const Tensor& x, const std::vector<int>& axes, bool keepdim, bool average) {

@@ -11,7 +11,10 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
                               x.numel(), shape.str(), shape.numel()));
   Tensor y = view_as(x, shape);
   const Shape in = x.shape();
-  return record(y, "reshape", {x}, [in](const Tensor& g) -> std::vector<Tensor> { return {view_as(g, in)}; });
+  return record(
+      y, "reshape", {x},
+      [in](const Tensor& g) -> std::vector<Tensor> { return {grad_enabled() ? reshape(g, in) : view_as(g, in)}; },
+      /*double_backward=*/true);
 }
 
 Tensor flatten(const Tensor& x) {
