@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "engine/dist/comm.h"
 #include "engine/parallel.h"
 #include "eval/run_eval.h"
 
@@ -35,7 +36,14 @@ void add_eval(CLI::App& app) {
     if (o->threads > 0) set_num_threads(o->threads);
     eval::EvalRequest& r = o->request;
     r.device = Device::parse(o->device);
+    // Under mpirun the images are split over the ranks; rank 0 reports and writes.
+    dist::Comm& world = dist::world();
+    if (world.size() > 1 && r.device.type == DeviceType::CUDA && o->device.find(':') == std::string::npos)
+      r.device = Device{DeviceType::CUDA, world.local_rank()};
+    r.comm = &world;
+    r.verbose = world.is_root();
     eval::EvalResult e = eval::evaluate_run(r);
+    if (!world.is_root()) return;
     fmt::print("final test reconstruction loss: {:.6f}  ({} images, {} steps, checkpoint at iteration {})\n", e.test_loss,
                e.n, r.steps, e.iteration);
     fmt::print("training images, same measure:  {:.6f}  (gap train - test {:+.6f})\n", e.train_loss,

@@ -180,29 +180,33 @@ void add_train(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!trainer.run()) throw CLI::RuntimeError(128 + trainer.interrupted_by());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!root) return;  // rank 0 tests the run and writes the report
-    fmt::print(stderr, "done: {} iterations in {:.0f} s; checkpoints in {}/checkpoints{}\n", trainer.iteration(), secs,
-               trainer.config().out,
-               trainer.best_iteration() >= 0
-                   ? fmt::format(" (best running test {:.6f} at iteration {})", trainer.best_loss(), trainer.best_iteration())
-                   : "");
-    if (world.size() > 1)
-      fmt::print(stderr, "all-reduce: rank 0 spent {:.2f} s averaging gradients over {} ranks ({:.1f}% of the run)\n",
-                 trainer.data_parallel().reduce_seconds(), world.size(),
-                 100 * trainer.data_parallel().reduce_seconds() / std::max(secs, 1e-9));
-    fmt::print(stderr, "data path: the trainer waited {:.2f} s for batches in total ({:.1f}% of the run)\n",
-               trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
     const Device dev = trainer.config().device;
-    if (dev != kCPU) fmt::print(stderr, "convolutions on {}: {}\n", dev.str(), backend_for(dev).conv_library());
+    if (root) {
+      fmt::print(stderr, "done: {} iterations in {:.0f} s; checkpoints in {}/checkpoints{}\n", trainer.iteration(), secs,
+                 trainer.config().out,
+                 trainer.best_iteration() >= 0
+                     ? fmt::format(" (best running test {:.6f} at iteration {})", trainer.best_loss(), trainer.best_iteration())
+                     : "");
+      if (world.size() > 1)
+        fmt::print(stderr, "all-reduce: rank 0 spent {:.2f} s averaging gradients over {} ranks ({:.1f}% of the run)\n",
+                   trainer.data_parallel().reduce_seconds(), world.size(),
+                   100 * trainer.data_parallel().reduce_seconds() / std::max(secs, 1e-9));
+      fmt::print(stderr, "data path: the trainer waited {:.2f} s for batches in total ({:.1f}% of the run)\n",
+                 trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
+      if (dev != kCPU) fmt::print(stderr, "convolutions on {}: {}\n", dev.str(), backend_for(dev).conv_library());
+    }
     if (!o->final_test || trainer.iteration() == 0) return;
-    // The final test and a one-run report, so that a run ends with its measure.
+    // The final test and a one-run report, so that a run ends with its measure: the images
+    // split over the ranks, rank 0 writing the outputs and the report.
     eval::EvalRequest e;
     e.run = trainer.config().out;
-    e.checkpoint = eval::final_checkpoint(e.run);
+    e.checkpoint = root ? eval::final_checkpoint(e.run) : "";
     e.n = o->final_n;
     e.steps = o->final_steps;
     e.device = dev;
+    e.comm = &world;
     eval::EvalResult r = eval::evaluate_run(e);
+    if (!root) return;
     fmt::print("final test ({} checkpoint, iteration {}): reconstruction loss {:.6f} on {} final-test images ({} steps); "
                "training images {:.6f}\n",
                e.checkpoint, r.iteration, r.test_loss, r.n, e.steps, r.train_loss);

@@ -1,16 +1,20 @@
 #include "eval/run_eval.h"
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "engine/dist/comm.h"
 #include "eval/reconstruct.h"
 #include "gan/image_grid.h"
 #include "gan/loader.h"
+#include "gan/run_config.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
 #include "nn/checkpoint.h"
@@ -19,68 +23,189 @@ namespace wn::eval {
 
 namespace fs = std::filesystem;
 
-EvalResult evaluate_run(const EvalRequest& r) {
+namespace {
+
+// What every rank needs for its part of a final test: the data, the model, the images'
+// indices (rank 0 reads them from the run folder and sends them to the others).
+struct FinalTest {
+  gan::TrainConfig cfg;  // the data, its sizes and crop (what open_dataset needs)
+  gan::Gan gan;
+  std::vector<int64_t> test, train;  // data-set indices of the final-test and training images
+  int64_t iteration = -1;
+  std::string checkpoint;  // the file (rank 0)
+};
+
+// Rank 0's side: the run folder's configuration, split and checkpoint.
+FinalTest read_final_test(const EvalRequest& r) {
   const gan::RunDir run(r.run);
-  gan::TrainConfig cfg = gan::load_train_config(r.run);
-  std::string ckpt = r.checkpoint;
-  if (ckpt == "best" || ckpt == "last") ckpt = run.checkpoint(ckpt);
-  if (!fs::exists(ckpt)) throw std::runtime_error(fmt::format("{}: no such checkpoint", ckpt));
+  FinalTest t;
+  t.cfg = gan::load_train_config(r.run);
+  t.checkpoint = r.checkpoint;
+  if (t.checkpoint == "best" || t.checkpoint == "last") t.checkpoint = run.checkpoint(t.checkpoint);
+  if (!fs::exists(t.checkpoint)) throw std::runtime_error(fmt::format("{}: no such checkpoint", t.checkpoint));
   std::map<std::string, std::string> meta;
-  gan::Gan g = gan::load_gan_from_checkpoint(ckpt, &meta);
-  g.G->to(r.device);
-  auto data = gan::open_dataset(cfg.data, cfg.model.height, cfg.model.width, cfg.model.channels, cfg.crop_h, cfg.crop_w,
-                                cfg.stretch);
-  if (g.config.channels != data->channels || g.config.height != data->height || g.config.width != data->width)
-    throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", ckpt, g.config.channels,
-                                         g.config.height, g.config.width, data->channels, data->height, data->width));
-  gan::Split split = gan::load_split(r.split.empty() ? run.split() : r.split, data->size());
+  t.gan = gan::load_gan_from_checkpoint(t.checkpoint, &meta);
+  t.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
+  const gan::TrainConfig& c = t.cfg;
+  auto data = gan::open_dataset(c.data, c.model.height, c.model.width, c.model.channels, c.crop_h, c.crop_w, c.stretch);
+  if (t.gan.config.channels != data->channels || t.gan.config.height != data->height ||
+      t.gan.config.width != data->width)
+    throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", t.checkpoint,
+                                         t.gan.config.channels, t.gan.config.height, t.gan.config.width,
+                                         data->channels, data->height, data->width));
+  const gan::Split split = gan::load_split(r.split.empty() ? run.split() : r.split, data->size());
   const int64_t n = std::min<int64_t>(r.n, static_cast<int64_t>(split.final_test.size()));
-  std::vector<int64_t> test(split.final_test.begin(), split.final_test.begin() + n);
-  std::vector<int64_t> train(split.train.begin(), split.train.begin() + std::min<int64_t>(n, split.train.size()));
+  t.test.assign(split.final_test.begin(), split.final_test.begin() + n);
+  t.train.assign(split.train.begin(), split.train.begin() + std::min<int64_t>(n, split.train.size()));
+  return t;
+}
+
+// Rank 0's final test sent to the other ranks of comm (the others receive it): its
+// settings as JSON, then G's parameters and buffers. G's weights on every rank are rank 0's.
+void share_final_test(FinalTest& t, dist::Comm& comm) {
+  if (comm.size() == 1) return;
+  std::string text;
+  if (comm.is_root()) {
+    const nlohmann::json j = {{"data", t.cfg.data},           {"crop", {t.cfg.crop_h, t.cfg.crop_w}},
+                              {"stretch", t.cfg.stretch},      {"model", gan::model_to_json(t.gan.config)},
+                              {"test", t.test},                {"train", t.train},
+                              {"iteration", t.iteration}};
+    text = j.dump();
+  }
+  comm.broadcast(text);
+  if (!comm.is_root()) {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    Generator init(0);
+    t.gan = gan::build_gan(gan::model_from_json(j.at("model")), init);
+    t.cfg.model = t.gan.config;
+    t.cfg.data = j.at("data").get<std::string>();
+    t.cfg.crop_h = j.at("crop")[0].get<int64_t>();
+    t.cfg.crop_w = j.at("crop")[1].get<int64_t>();
+    t.cfg.stretch = j.at("stretch").get<bool>();
+    t.test = j.at("test").get<std::vector<int64_t>>();
+    t.train = j.at("train").get<std::vector<int64_t>>();
+    t.iteration = j.at("iteration").get<int64_t>();
+  }
+  std::vector<Tensor> state;
+  for (const auto& [name, x] : t.gan.G->state()) state.push_back(x);
+  comm.broadcast(state);
+}
+
+// Rank r's part [begin, end) of n images over k ranks (as the running test splits them).
+std::pair<int64_t, int64_t> part_of(int64_t n, int r, int k) { return {n * r / k, n * (r + 1) / k}; }
+
+// Appends doubles to a byte string, or reads them back.
+void put(std::string& s, const std::vector<double>& v) {
+  s.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+}
+std::vector<double> take(const std::string& s, size_t& off, size_t n, int rank) {
+  if (off + n * sizeof(double) > s.size())
+    throw std::runtime_error(fmt::format("final test: rank {} sent {} bytes, more were expected", rank, s.size()));
+  std::vector<double> v(n);
+  std::memcpy(v.data(), s.data() + off, n * sizeof(double));
+  off += n * sizeof(double);
+  return v;
+}
+
+}  // namespace
+
+EvalResult evaluate_run(const EvalRequest& r) {
+  std::unique_ptr<dist::Comm> own;
+  dist::Comm& comm = r.comm ? *r.comm : *(own = dist::Comm::self());
+  const bool root = comm.is_root();
+  const int ranks = comm.size();
+  FinalTest t = root ? read_final_test(r) : FinalTest{};
+  share_final_test(t, comm);
+  t.gan.G->to(r.device);
+  const gan::TrainConfig& c = t.cfg;
+  auto data = gan::open_dataset(c.data, t.gan.config.height, t.gan.config.width, t.gan.config.channels, c.crop_h,
+                                c.crop_w, c.stretch);
+  const int64_t n = int64_t(t.test.size()), n_train = int64_t(t.train.size());
+  // This rank's part of each image set (all of them on one rank).
+  const auto [tb, te] = part_of(n, comm.rank(), ranks);
+  const auto [rb, re] = part_of(n_train, comm.rank(), ranks);
+  const std::vector<int64_t> my_test(t.test.begin() + tb, t.test.begin() + te),
+      my_train(t.train.begin() + rb, t.train.begin() + re);
   ReconstructOptions o;
   o.steps = r.steps;
   o.batch = r.batch;
+  const bool verbose = r.verbose && root;
   auto progress = [&](const char* what, int64_t total) {
-    return [what, total, &r](int64_t done) {
-      if (r.verbose) fmt::print(stderr, "\r\033[Kreconstructing {} images: {}/{}", what, done, total);
+    const std::string share = ranks > 1 ? fmt::format(" (rank 0's part; {} ranks)", ranks) : "";
+    return [what, total, verbose, share](int64_t done) {
+      if (verbose) fmt::print(stderr, "\r\033[Kreconstructing {} images: {}/{}{}", what, done, total, share);
     };
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const Tensor test_images = gan::Loader::load(*data, test);
-  Reconstruction rt = reconstruct(*g.G, g.config.code, test_images.to(r.device), o, progress("test", n));
-  if (r.verbose) fmt::print(stderr, "\n");
-  Reconstruction rr =
-      reconstruct(*g.G, g.config.code, gan::Loader::load(*data, train).to(r.device), o, progress("training", train.size()));
-  if (r.verbose) fmt::print(stderr, "\n");
+  // A rank without images (fewer images than ranks) reconstructs none.
+  auto reconstruct_part = [&](const std::vector<int64_t>& idx, const char* what) {
+    if (idx.empty()) return Reconstruction{};
+    Reconstruction rec = reconstruct(*t.gan.G, t.gan.config.code, gan::Loader::load(*data, idx).to(r.device), o,
+                                     progress(what, int64_t(idx.size())));
+    if (verbose) fmt::print(stderr, "\n");
+    return rec;
+  };
+  const Reconstruction rt = reconstruct_part(my_test, "test"), rr = reconstruct_part(my_train, "training");
+  // The first (up to) 16 final-test images are shown with their reconstructions.
+  const int64_t show = std::min<int64_t>(n, 16);
+  const int64_t per = data->channels * data->height * data->width;
+  // Every rank's per-image losses (and its reconstructions of shown images) to rank 0, in
+  // image order: the means are those of one process.
+  std::string mine;
+  put(mine, rt.losses);
+  put(mine, rr.losses);
+  if (tb < te && tb < show) {
+    std::vector<double> y = rt.images.to_vector();
+    y.resize(size_t((std::min(te, show) - tb) * per));
+    put(mine, y);
+  }
+  const std::vector<std::string> parts = comm.gather(mine, 0);
+  std::vector<double> test_losses, train_losses, shown;
+  for (int k = 0; k < int(parts.size()); ++k) {
+    const auto [b, e] = part_of(n, k, ranks);
+    const auto [b2, e2] = part_of(n_train, k, ranks);
+    size_t off = 0;
+    for (double v : take(parts[size_t(k)], off, size_t(e - b), k)) test_losses.push_back(v);
+    for (double v : take(parts[size_t(k)], off, size_t(e2 - b2), k)) train_losses.push_back(v);
+    for (double v : take(parts[size_t(k)], off, size_t(std::max<int64_t>(0, std::min(e, show) - b) * per), k))
+      shown.push_back(v);
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / double(v.size());
+  };
   EvalResult res;
-  res.test_loss = rt.mean_loss;
-  res.train_loss = rr.mean_loss;
-  res.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
+  res.test_loss = mean(test_losses);
+  res.train_loss = mean(train_losses);
+  // Every rank returns rank 0's means.
+  std::vector<double> means = {root ? res.test_loss : 0.0, root ? res.train_loss : 0.0};
+  comm.all_reduce_sum(means);
+  res.test_loss = means[0];
+  res.train_loss = means[1];
+  res.iteration = t.iteration;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.n = n;
-  // Outputs: per-image losses, target / reconstruction pairs, and a row in RUN/eval.csv.
-  const std::string tag = fmt::format("{}_{}steps", fs::path(ckpt).stem().string(), r.steps);
+  if (!root) return res;
+  // Outputs (rank 0): per-image losses, target / reconstruction pairs, and a row in RUN/eval.csv.
+  const gan::RunDir run(r.run);
+  const std::string tag = fmt::format("{}_{}steps", fs::path(t.checkpoint).stem().string(), r.steps);
   fs::create_directories(run.eval_dir());
   std::string csv = std::string(gan::kPerImageHeader) + "\n";
-  for (int64_t i = 0; i < n; ++i) csv += gan::format_per_image_row(test[i], "final_test", rt.losses[i]);
-  for (size_t i = 0; i < train.size(); ++i) csv += gan::format_per_image_row(train[i], "train", rr.losses[i]);
+  for (int64_t i = 0; i < n; ++i) csv += gan::format_per_image_row(t.test[i], "final_test", test_losses[i]);
+  for (int64_t i = 0; i < n_train; ++i) csv += gan::format_per_image_row(t.train[i], "train", train_losses[i]);
   res.per_image_csv = run.eval_file(tag, "per_image.csv");
   nn::write_file_atomic(res.per_image_csv, csv);
-  // The first (up to) 16 images and their reconstructions.
-  const int64_t show = std::min<int64_t>(n, 16), per = test_images.numel() / std::max<int64_t>(n, 1);
-  const Shape shown{show, test_images.dim(1), test_images.dim(2), test_images.dim(3)};
-  auto first = [&](const Tensor& t) {
-    std::vector<double> v = t.to_vector();
-    v.resize(static_cast<size_t>(show * per));
-    return Tensor::from_vector(v, shown);
-  };
+  const Tensor targets = gan::Loader::load(*data, std::vector<int64_t>(t.test.begin(), t.test.begin() + show));
+  const Tensor recon = Tensor::from_vector(shown, {show, data->channels, data->height, data->width});
   res.pairs_png = run.eval_file(tag, "pairs.png");
-  gan::write_png_rows(res.pairs_png, {first(test_images), first(rt.images)});
+  gan::write_png_rows(res.pairs_png, {targets, recon});
   res.first_file = run.eval_file(tag, "first.safetensors");
-  nn::save_safetensors(res.first_file, {{"targets", first(test_images)}, {"reconstructions", first(rt.images)}},
-                       {{"checkpoint", ckpt}, {"iteration", std::to_string(res.iteration)},
+  nn::save_safetensors(res.first_file, {{"targets", targets}, {"reconstructions", recon}},
+                       {{"checkpoint", t.checkpoint}, {"iteration", std::to_string(res.iteration)},
                         {"steps", std::to_string(r.steps)}});
-  gan::append_eval_row(run.eval_table(), {ckpt, res.iteration, n, r.steps, res.test_loss, res.train_loss, res.seconds});
+  gan::append_eval_row(run.eval_table(),
+                       {t.checkpoint, res.iteration, n, r.steps, res.test_loss, res.train_loss, res.seconds});
   return res;
 }
 

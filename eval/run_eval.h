@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "engine/dist/comm.h"
 #include "engine/tensor.h"
 #include "nn/module.h"
 
@@ -17,7 +18,11 @@ struct EvalRequest {
   std::string run, checkpoint = "best", split;  // checkpoint: best | last | a file; split: the run's own if empty
   Device device = kCPU;
   int64_t n = 2000, steps = 1000, batch = 500;
-  bool verbose = true;  // progress on stderr
+  bool verbose = true;  // progress on stderr (rank 0's)
+  // The ranks that share the images (mpirun; none: this process alone). Rank 0 reads the
+  // run folder and sends the model and the images' indices to the others; each rank
+  // reconstructs its part; rank 0 gathers the per-image losses and writes every output.
+  dist::Comm* comm = nullptr;
 };
 
 struct EvalResult {
@@ -28,7 +33,8 @@ struct EvalResult {
 };
 
 // Reconstructs a run's final-test images (and as many training images) with a
-// checkpoint; writes per-image losses, a pairs PNG and a row of RUN/eval.csv.
+// checkpoint; writes per-image losses, a pairs PNG and a row of RUN/eval.csv. With
+// r.comm, every rank of it calls this and gets the same losses; only rank 0 writes.
 EvalResult evaluate_run(const EvalRequest& r);
 // The checkpoint a finished run's final test uses: "best" where a running test saved
 // one, else "last".

@@ -68,14 +68,19 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
   r.best_running = t.best_iteration() >= 0 ? t.best_loss() : NAN;
   r.best_iteration = t.best_iteration();
   r.diverged = diverged;
-  const std::string ckpt = final_checkpoint(c.out);
-  if (root && fs::exists(gan::RunDir(c.out).checkpoint(ckpt))) {
+  // The final test, its images split over the run's ranks (rank 0 looks for the checkpoint).
+  std::string ckpt = root ? final_checkpoint(c.out) : "";
+  if (root && !fs::exists(gan::RunDir(c.out).checkpoint(ckpt))) ckpt.clear();
+  comm->broadcast(ckpt);
+  if (!ckpt.empty()) {
     EvalRequest e;
     e.run = c.out;
     e.checkpoint = ckpt;
     e.n = plan.eval_n;
     e.steps = plan.eval_steps;
     e.device = c.device;
+    e.comm = comm;
+    e.verbose = root;
     EvalResult er = evaluate_run(e);
     r.final_test = er.test_loss;
     r.final_train = er.train_loss;

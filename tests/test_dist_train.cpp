@@ -13,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "app_helpers.h"
@@ -28,6 +30,7 @@
 #include "nn/checkpoint.h"
 
 using namespace wn;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -76,10 +79,72 @@ const std::string& data() {
 }
 
 // The run every equivalence compares: a tiny DCGAN, 20 iterations, a running test at 10 and 20.
-std::string train_args(const std::string& norm, const std::string& out, int64_t iters = 20, int64_t batch = 16) {
+std::string train_args(const std::string& norm, const std::string& out, int64_t iters = 20, int64_t batch = 16,
+                       const std::string& final_test = "--no-final-test") {
   return fmt::format("train --data {} --norm {} --nf 8 --code 16 --batch {} --iters {} --test-every 10 --test-steps 5 "
-                     "--final-test 40 --sample-every 0 --no-final-test --threads 1 --out {}",
-                     data(), norm, batch, iters, out);
+                     "--final-test 40 --sample-every 0 {} --threads 1 --out {}",
+                     data(), norm, batch, iters, final_test, out);
+}
+
+// The final test of the equivalence runs: 9 images, so that 2 ranks take 4 and 5, and the
+// 9 shown reconstructions come from both.
+const char* const kFinalTest = "--final-n 9 --final-steps 5";
+
+// Two runs' final tests (kFinalTest with the best checkpoint) agree: the same images in
+// the per-image losses, each loss, both means of eval.csv and the shown reconstructions
+// to tol relative (the reconstructions to tol of their largest value).
+void check_same_final_test(const std::string& a, const std::string& b, double tol) {
+  auto lines = [](const std::string& path) {
+    std::vector<std::string> v;
+    std::ifstream f(path);
+    for (std::string line; std::getline(f, line);) v.push_back(line);
+    return v;
+  };
+  auto rel = [](double x, double y) { return std::fabs(x - y) / std::max(std::fabs(y), 1e-30); };
+  const gan::RunDir ra(a), rb(b);
+  const auto pa = lines(ra.eval_file("best_5steps", "per_image.csv")), pb = lines(rb.eval_file("best_5steps", "per_image.csv"));
+  REQUIRE(pa.size() == 1 + 9 + 9);  // header, 9 final-test and 9 training images
+  REQUIRE(pb.size() == pa.size());
+  double worst = 0;
+  for (size_t i = 1; i < pa.size(); ++i) {
+    const size_t ca = pa[i].rfind(','), cb = pb[i].rfind(',');
+    REQUIRE(ca != std::string::npos);
+    CHECK(pa[i].substr(0, ca) == pb[i].substr(0, cb));  // image index and set
+    worst = std::max(worst, rel(std::stod(pa[i].substr(ca + 1)), std::stod(pb[i].substr(cb + 1))));
+  }
+  MESSAGE("final test " << a << " vs " << b << ": per-image losses, worst relative difference " << worst);
+  CHECK(worst <= tol);
+  const auto ea = lines(ra.eval_table()), eb = lines(rb.eval_table());
+  REQUIRE(ea.size() == 2);
+  REQUIRE(eb.size() == 2);
+  auto cells = [](const std::string& line) {
+    std::vector<std::string> v;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) v.push_back(c);
+    return v;
+  };
+  const auto header = cells(ea[0]), xa = cells(ea[1]), xb = cells(eb[1]);
+  REQUIRE(xa.size() == header.size());
+  REQUIRE(xb.size() == header.size());
+  int means = 0;
+  for (size_t j = 0; j < header.size(); ++j)
+    if (header[j] == "final_test_loss" || header[j] == "train_loss") {
+      MESSAGE(header[j] << ": " << xa[j] << " vs " << xb[j]);
+      CHECK(rel(std::stod(xa[j]), std::stod(xb[j])) <= tol);
+      ++means;
+    }
+  CHECK(means == 2);
+  const nn::TensorFile fa = nn::load_safetensors(ra.eval_file("best_5steps", "first.safetensors")),
+                       fb = nn::load_safetensors(rb.eval_file("best_5steps", "first.safetensors"));
+  for (const char* name : {"targets", "reconstructions"}) {
+    const auto x = fa.get(name).to_vector(), y = fb.get(name).to_vector();
+    REQUIRE(x.size() == y.size());
+    REQUIRE(x.size() == 9 * 28 * 28);
+    double d = 0, m = 0;
+    for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::fabs(x[i] - y[i])), m = std::max(m, std::fabs(y[i]));
+    MESSAGE(std::string(name) << ": largest difference " << d << " (largest value " << m << ")");
+    CHECK(d <= tol * m);
+  }
 }
 
 // |a - b| <= tol |b| for every loss and running test of two metrics.csv, from iteration `from`.
@@ -156,15 +221,31 @@ TEST_CASE("dist train: 2 ranks give 1 process's losses and parameters (vanilla, 
   const std::string d = test::temp_dir("dist_equal");
   for (const std::string norm : {"none", "weight", "batch --sync-bn"}) {
     const std::string tag = norm.substr(0, norm.find(' '));
-    const Ran one = wngan(0, train_args(norm, d + "/one_" + tag));
+    // The WN runs end with the final test, its images split over the ranks.
+    const std::string final_test = tag == "weight" ? kFinalTest : "--no-final-test";
+    const Ran one = wngan(0, train_args(norm, d + "/one_" + tag, 20, 16, final_test));
     REQUIRE_MESSAGE(one.rc == 0, one.out);
-    const Ran two = wngan(2, train_args(norm, d + "/two_" + tag));
+    const Ran two = wngan(2, train_args(norm, d + "/two_" + tag, 20, 16, final_test));
     REQUIRE_MESSAGE(two.rc == 0, two.out);
     CHECK(two.out.find("data-parallel over 2 ranks") != std::string::npos);
     check_same_losses(d + "/two_" + tag, d + "/one_" + tag, 1e-5);
     const double p = param_difference(last(d + "/two_" + tag), last(d + "/one_" + tag));
     MESSAGE(norm << ": parameters after 20 iterations, worst relative difference " << p);
     CHECK(p <= 1e-5);
+    if (tag == "weight") {
+      CHECK(two.out.find("(rank 0's part; 2 ranks)") != std::string::npos);  // the final test was split
+      CHECK(fs::exists(d + "/two_weight/report/report.html"));
+      // The split final test against one process on the same checkpoint (a copy of the run
+      // tested by `wngan eval`): only the order of sums differs.
+      fs::copy(d + "/two_weight", d + "/two_weight_eval", fs::copy_options::recursive);
+      fs::remove_all(d + "/two_weight_eval/eval");
+      fs::remove(d + "/two_weight_eval/eval.csv");
+      const Ran ev = wngan(0, "eval " + d + "/two_weight_eval --checkpoint best --n 9 --steps 5");
+      REQUIRE_MESSAGE(ev.rc == 0, ev.out);
+      check_same_final_test(d + "/two_weight", d + "/two_weight_eval", 1e-6);
+      // And against the one-process run, whose weights differ by the training's roundoff.
+      check_same_final_test(d + "/two_weight", d + "/one_weight", 1e-5);
+    }
   }
   // The same comparison tells batch statistics apart: BN on each rank's half is another run.
   const Ran split_bn = wngan(2, train_args("batch", d + "/two_batch_local"));
