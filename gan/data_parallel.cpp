@@ -38,6 +38,13 @@ void DataParallel::average_gradients(const nn::Optimizer& opt) const {
   reduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+int64_t DataParallel::gradient_bytes(const nn::Optimizer& opt) {
+  int64_t n = 0;
+  for (const auto& [name, p] : opt.params())
+    if (p.grad().defined()) n += int64_t(p.grad().nbytes());
+  return n;
+}
+
 void DataParallel::broadcast_state(const nn::Named& state) const {
   if (single()) return;
   std::vector<Tensor> ts;

@@ -32,6 +32,8 @@ class DataParallel {
   // Averages the gradients of an optimizer's parameters over the ranks (one flattened
   // all-reduce; parameters without a gradient, the same on every rank, are skipped).
   void average_gradients(const nn::Optimizer& opt) const;
+  // The bytes average_gradients reduces for an optimizer (its parameters with a gradient).
+  static int64_t gradient_bytes(const nn::Optimizer& opt);
   // Root's parameters and buffers (and optimizer states) copied to every rank.
   void broadcast_state(const nn::Named& state) const;
   // Makes every batch-norm layer of a module take its statistics over all ranks.

@@ -1,7 +1,8 @@
 // `wngan bench`: times the engine's heavy ops at the paper's DCGAN shapes (64x64x3
 // images, 64 first-layer features doubling, batch 32), full training iterations, the
 // reconstruction step, and how they scale, with the machine's SGEMM rate measured in
-// the same run. --profile adds the per-kernel profile of an iteration.
+// the same run. --profile adds the per-kernel profile of an iteration. --what dist splits a
+// data-parallel iteration (mpirun -np N) into compute and gradient all-reduce.
 // apps/bench/compare_torch.py runs the same work in PyTorch side by side.
 #include <algorithm>
 #include <chrono>
@@ -22,11 +23,13 @@
 
 #include "apps/commands.h"
 #include "engine/backend/backend.h"
+#include "engine/dist/comm.h"
 #include "engine/engine.h"
 #include "engine/profile.h"
 #include "eval/reconstruct.h"
 #include "gan/run_config.h"
 #include "gan/trainer.h"
+#include "nn/checkpoint.h"
 #include "nn/optim.h"
 
 namespace wn::app {
@@ -380,6 +383,108 @@ json bench_scaling(const Opts& o, Backend& be, Device dev, Generator& gen) {
   return out;
 }
 
+// The processor's name (/proc/cpuinfo's "model name"), or "unknown".
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      std::string v = line.substr(line.find(':') + 1);
+      v.erase(0, v.find_first_not_of(' '));
+      return v;
+    }
+  return "unknown";
+}
+
+// Data-parallel training iterations (first variant of --norms) over the ranks of this
+// job (mpirun), --batch the global batch: per iteration the time, the part of it spent in
+// the gradient all-reduces (waiting for the slower rank included), the rest (compute),
+// and the bytes reduced; then the all-reduce of that many bytes alone, the ranks lined up
+// by a barrier first. One rank (no mpirun): the compute time and the bytes N ranks would
+// reduce.
+json bench_dist(const Opts& o, Device dev, Generator& gen) {
+  dist::Comm& world = dist::world();
+  const int ranks = world.size();
+  const bool root = world.is_root();
+  const std::string norm = gan::split_list(o.norms).front();
+  gan::DataParallel dp(world, o.batch);
+  TrainRig rig(o, norm, o.image_size, o.batch / ranks, dev, gen);
+  world.barrier();
+  auto step = [&] {
+    gan::gan_step(rig.g, rig.og, rig.od, rig.real, rig.rng, false, false, nullptr, &dp);
+    rig.be.synchronize();
+  };
+  step();  // warm-up (and every gradient defined)
+  // G's and D's parameter gradients, each reduced once per iteration (D's step, G's step).
+  const int64_t bytes = gan::DataParallel::gradient_bytes(rig.og) + gan::DataParallel::gradient_bytes(rig.od);
+  int64_t params = 0;
+  for (const nn::Named& named : {rig.g.G->named_parameters(), rig.g.D->named_parameters()})
+    for (const auto& [n, p] : named) params += p.numel();
+  std::vector<double> total, reduce, compute;
+  for (int r = 0; r < o.repeat; ++r) {
+    world.barrier();
+    const double r0 = dp.reduce_seconds();
+    const double t = time_once(step);
+    total.push_back(t);
+    reduce.push_back(dp.reduce_seconds() - r0);
+    compute.push_back(t - reduce.back());
+  }
+  // The same bytes all-reduced alone, after a barrier: the transfer without the wait.
+  double alone = 0;
+  if (ranks > 1) {
+    Tensor buf = Tensor::zeros({bytes / 4}, DType::F32, dev);
+    std::vector<double> ta;
+    for (int r = 0; r <= o.repeat; ++r) {
+      world.barrier();
+      const double t = time_once([&] { world.all_reduce_sum({buf}); });
+      if (r > 0) ta.push_back(t);
+    }
+    alone = median(ta);
+  }
+  const double t = median(total), tr = median(reduce), tc = median(compute);
+  const std::string cpu = cpu_model();
+  if (root) {
+    fmt::print("data-parallel {} DCGAN iteration, {} x {}, nf {}, code {}: global batch {}, {} rank(s) x {} thread(s), "
+               "{} images per rank; CPU: {}\n",
+               norm, o.channels, o.image_size, o.nf, o.code, o.batch, ranks, num_threads(), o.batch / ranks, cpu);
+    fmt::print("  G + D parameters: {} ({:.1f} MB of float32 gradients per iteration, which {} ranks all-reduce in 2 "
+               "all-reduces: D's step, G's step)\n",
+               params, bytes / 1e6, ranks > 1 ? fmt::format("the {}", ranks) : std::string("N > 1"));
+    if (ranks == 1) {
+      fmt::print("  1 rank (not started by mpirun): no all-reduce; `mpirun -np N wngan bench --what dist` splits the "
+                 "batch over N ranks\n");
+      fmt::print("  {:>10} {:>12}\n", "ms/iter", "compute ms");
+      fmt::print("  {:>10.1f} {:>12.1f}\n", t * 1e3, tc * 1e3);
+    } else {
+      fmt::print("  {:>10} {:>12} {:>14} {:>16} {:>22}\n", "ms/iter", "compute ms", "all-reduce ms", "all-reduce share",
+                 "all-reduce alone ms");
+      fmt::print("  {:>10.1f} {:>12.1f} {:>14.1f} {:>15.1f}% {:>22.1f}\n", t * 1e3, tc * 1e3, tr * 1e3,
+                 100 * tr / t, alone * 1e3);
+      fmt::print("  (medians of {} iterations on rank 0, each column's own; the all-reduce time includes waiting for "
+                 "the slower rank; "
+                 "alone: {:.1f} MB summed over the ranks after a barrier, {:.2f} GB/s of gradient)\n",
+                 o.repeat, bytes / 1e6, alone > 0 ? bytes / alone / 1e9 : 0.0);
+    }
+  }
+  return {{"norm", norm},
+          {"cpu", cpu},
+          {"ranks", ranks},
+          {"threads_per_rank", num_threads()},
+          {"global_batch", o.batch},
+          {"batch_per_rank", o.batch / ranks},
+          {"image_size", o.image_size},
+          {"nf", o.nf},
+          {"code", o.code},
+          {"parameters", params},
+          {"reduced_bytes_per_iteration", bytes},
+          {"all_reduces_per_iteration", 2},
+          {"iteration_seconds", t},
+          {"compute_seconds", tc},
+          {"all_reduce_seconds", ranks > 1 ? json(tr) : json(nullptr)},
+          {"all_reduce_share", ranks > 1 ? json(tr / t) : json(nullptr)},
+          {"all_reduce_alone_seconds", ranks > 1 ? json(alone) : json(nullptr)},
+          {"repeat", o.repeat}};
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -391,9 +496,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--json", o->json, "Also write the results to this JSON file");
   cmd->add_option("--what", o->what,
                   "ops (the DCGAN convolutions), iteration (full training iterations), recon (reconstruction "
-                  "steps), scaling (batch, image size and threads), all (ops, iteration and recon)")
+                  "steps), scaling (batch, image size and threads), dist (data-parallel iterations split into compute "
+                  "and gradient all-reduce; under mpirun -np N), all (ops, iteration and recon)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ops", "iteration", "recon", "scaling", "all"}));
+      ->check(CLI::IsMember({"ops", "iteration", "recon", "scaling", "dist", "all"}));
   cmd->add_option("--norms", o->norms, "Variants timed by iteration and recon (scaling: the first)")
       ->capture_default_str();
   cmd->add_option("--image-size", o->image_size, "Image size of the iteration benchmark")->capture_default_str();
@@ -411,16 +517,28 @@ void add_bench(CLI::App& app) {
     Backend& be = backend_for(dev);
     if (gan::split_list(o->norms).empty()) throw CLI::ValidationError("--norms", "no variant given");
     Generator gen(1);
+    const std::string& w = o->what;
+    dist::Comm& world = dist::world();
+    if (world.size() > 1 && w != "dist")
+      throw std::invalid_argument(fmt::format("under mpirun ({} ranks) bench times --what dist only", world.size()));
+    if (w == "dist" && o->batch % world.size() != 0)
+      throw std::invalid_argument(fmt::format("--batch {} is not divisible by the {} ranks (mpirun -np {})", o->batch,
+                                              world.size(), world.size()));
     json out;
     out["threads"] = num_threads();
     out["device"] = dev.str();
     out["batch"] = o->batch;
-    fmt::print("wngan bench on {}: {} threads, batch {}, median of {} runs\n\n", dev.str(), num_threads(), o->batch,
-               o->repeat);
+    if (world.is_root())
+      fmt::print("wngan bench on {}: {} threads, batch {}, median of {} runs\n\n", dev.str(), num_threads(), o->batch,
+                 o->repeat);
+    if (w == "dist") {
+      out["dist"] = bench_dist(*o, dev, gen);
+      if (world.is_root() && !o->json.empty()) nn::write_file_atomic(o->json, out.dump(2) + "\n");
+      return;
+    }
     const double sgemm = measure_sgemm(be, dev, o->repeat, gen);
     fmt::print("SGEMM 2048x2048x2048: {:.1f} GFLOP/s\n\n", sgemm);
     out["sgemm_gflops"] = sgemm;
-    const std::string& w = o->what;
     if (w == "ops" || w == "all") {
       out["ops"] = bench_ops(*o, be, dev, sgemm, gen);
       fmt::print("\n");
@@ -443,11 +561,7 @@ void add_bench(CLI::App& app) {
     auto st = be.allocator().stats();
     fmt::print("allocator: {} system allocations, {} cache hits, peak {:.1f} MiB in use; peak RSS {:.0f} MiB\n",
                st.system_allocs, st.cache_hits, st.peak_in_use / 1048576.0, peak_rss_mib());
-    if (!o->json.empty()) {
-      std::ofstream f(o->json);
-      f << out.dump(2) << "\n";
-      if (!f) throw std::runtime_error("cannot write " + o->json);
-    }
+    if (!o->json.empty()) nn::write_file_atomic(o->json, out.dump(2) + "\n");
   });
 }
 
