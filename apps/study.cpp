@@ -55,6 +55,7 @@ void add_study(CLI::App& app) {
     double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
     uint64_t seed = 1;
     int threads = 0, ranks_per_run = 1;
+    double gather_timeout = 0;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("study", "Train vanilla, BN and WN GANs on the same data and compare them (report.html)");
@@ -96,6 +97,10 @@ void add_study(CLI::App& app) {
   cmd->add_flag("--resume", o->resume,
                 "Continue the study in --out: finished runs are kept, an interrupted one resumes, the rest start");
   cmd->add_flag("--force", o->force, "Replace the study in --out (its runs and report are removed)");
+  add_checked(cmd, "--gather-timeout", o->gather_timeout,
+              "Under mpirun: seconds the ranks wait for each other's results at the end (0: 4 x the rank's own "
+              "training time, at least WNGAN_DIST_TIMEOUT)",
+              in_range(0, 1e9));
   add_checked(cmd, "--ranks-per-run", o->ranks_per_run,
               "Under mpirun: ranks that train each run together (data-parallel; runs are dealt out to the groups)",
               in_range(1, 1 << 20));
@@ -122,6 +127,7 @@ void add_study(CLI::App& app) {
     plan.eval_steps = o->eval_steps;
     plan.comm = &world;
     plan.ranks_per_run = o->ranks_per_run;
+    plan.gather_timeout_s = o->gather_timeout;
     plan.title = fmt::format("wngan study: {} on {}, {} iterations, {} seed(s)", o->models, o->data, o->iters, o->seeds);
     plan.config = [o, cmd, crop, device](const std::string& m, uint64_t seed) {
       gan::TrainConfig c;

@@ -139,6 +139,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
   };
   std::map<std::string, StudyRun> mine;  // the runs this group finished
   int interrupted = 0, index = 0;
+  double trained_s = 0;  // this rank's time in runs (the final gather's bound)
   for (int64_t s = 0; s < plan.seeds && interrupted == 0; ++s) {
     const uint64_t seed = plan.first_seed + uint64_t(s);
     for (const std::string& m : plan.models) {
@@ -169,6 +170,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       // A fresh communicator per run: a failed run leaves collectives behind on its own.
       std::unique_ptr<dist::Comm> run_comm = group_comm->dup();
       StudyRun r;
+      const auto run_start = std::chrono::steady_clock::now();
       try {
         r = train_and_test(plan, m, c, resume_run, split, log, &interrupted, run_comm.get());
       } catch (const dist::RankFailed& e) {
@@ -178,6 +180,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
         run_comm->announce_failure(fmt::format("rank {} failed: {}", world->world_rank(), e.what()));
         r = failed_run(m, seed, c.out, fmt::format("rank {} failed: {}", world->world_rank(), e.what()));
       }
+      trained_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       if (!r.error.empty()) log(fmt::format("\n{} (seed {}): {}; the study goes on\n", m, seed, r.error));
       if (interrupted != 0) {
         log(fmt::format("study interrupted; `wngan study --resume --out {}` continues it\n", plan.out));
@@ -187,13 +190,26 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       if (world->size() == 1) write_study_state(state, done_with(done, mine));
     }
   }
-  // Rank 0 collects every group's runs; the slowest group decides when (failures still end the wait).
+  // Rank 0 collects every group's runs as they come, waiting at most the gather's bound
+  // (a failure announced by a rank still ends the wait at once).
   StudyOutcome outcome;
   const double timeout = world->timeout_s;
-  world->timeout_s = 1e9;
+  const double limit = plan.gather_timeout_s > 0 ? plan.gather_timeout_s
+                       : trained_s > 0           ? std::max(timeout, kGatherFactor * trained_s)
+                                                 : 1e9;
   std::vector<double> stop = {double(interrupted != 0), double(interrupted)};
-  const std::vector<std::string> parts = world->gather(speaker ? study_state_json(mine) : std::string(), 0);
-  world->all_reduce_sum(stop);
+  std::vector<std::string> parts;
+  try {
+    parts = world->gather_within(
+        speaker ? study_state_json(mine) : std::string(), limit,
+        fmt::format("the study's final gather (rank {} trained {:.0f} s; the bound is {} x that, or --gather-timeout)",
+                    world->world_rank(), trained_s, kGatherFactor));
+    world->timeout_s = limit;
+    world->all_reduce_sum(stop);
+  } catch (...) {
+    world->timeout_s = timeout;
+    throw;
+  }
   world->timeout_s = timeout;
   if (!world->is_root()) {
     outcome.interrupted_by = stop[0] > 0 ? int(stop[1] / stop[0]) : 0;

@@ -29,7 +29,14 @@ struct StudyPlan {
   // run together (data-parallel groups; runs are dealt out to the groups in turn).
   dist::Comm* comm = nullptr;
   int ranks_per_run = 1;
+  // How long the ranks wait for each other at the end, in seconds (--gather-timeout; 0:
+  // kGatherFactor x the time this rank spent training, at least the collectives' timeout;
+  // a rank that trained nothing in this session then waits without a limit).
+  double gather_timeout_s = 0;
 };
+
+// The automatic bound of the final gather: this many times a rank's own training time.
+constexpr double kGatherFactor = 4;
 
 // How a study ended: its runs, or the signal that interrupted it (0: none).
 struct StudyOutcome {

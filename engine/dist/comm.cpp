@@ -69,7 +69,7 @@ size_t total_bytes(const std::vector<Tensor>& ts, const char* what) {
 #ifdef WN_HAVE_MPI
 
 namespace {
-constexpr int kFailTag = 7701, kAckTag = 7702;
+constexpr int kFailTag = 7701, kAckTag = 7702, kGatherTag = 7703;
 bool g_started = false;  // MPI_Init ran
 }  // namespace
 
@@ -260,6 +260,50 @@ std::vector<std::string> Comm::gather(const std::string& text, int root) {
   return out;
 }
 
+std::vector<std::string> Comm::gather_within(const std::string& text, double limit, const std::string& what, int root) {
+  if (size_ == 1) return {text};
+  impl_->check_usable(what.c_str());
+  if (rank_ != root) {
+    auto buf = std::make_shared<std::string>(text);
+    MPI_Request req;
+    MPI_Isend(buf->data(), int(buf->size()), MPI_CHAR, root, kGatherTag, impl_->comm, &req);
+    impl_->wait(req, what.c_str(), limit, rank_, buf);
+    return {};
+  }
+  std::vector<std::string> out(static_cast<size_t>(size_));
+  std::vector<bool> got(static_cast<size_t>(size_), false);
+  out[size_t(root)] = text;
+  got[size_t(root)] = true;
+  int left = size_ - 1;
+  const auto t0 = Clock::now();
+  for (int spins = 0; left > 0; ++spins) {
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(MPI_ANY_SOURCE, kGatherTag, impl_->comm, &flag, &st);
+    if (flag) {
+      int len = 0;
+      MPI_Get_count(&st, MPI_CHAR, &len);
+      std::string& dst = out[size_t(st.MPI_SOURCE)];
+      dst.assign(size_t(std::max(len, 0)), '\0');
+      MPI_Recv(dst.data(), len, MPI_CHAR, st.MPI_SOURCE, kGatherTag, impl_->comm, MPI_STATUS_IGNORE);
+      if (!got[size_t(st.MPI_SOURCE)]) --left;
+      got[size_t(st.MPI_SOURCE)] = true;
+      continue;
+    }
+    if (spins % 32 == 0) impl_->check_notices(rank_);
+    const double s = seconds_since(t0);
+    if (s > limit) {
+      std::string missing;
+      for (int r = 0; r < size_; ++r)
+        if (!got[size_t(r)]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      throw DistError(fmt::format("{}: rank{} {} did not report within {:g} s", what, left > 1 ? "s" : "", missing,
+                                  limit));
+    }
+    if (s > 0.002) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return out;
+}
+
 void Comm::barrier() {
   if (size_ == 1) return;
   impl_->check_usable("barrier");
@@ -387,6 +431,7 @@ void Comm::all_reduce_sum(std::vector<double>&) {}
 void Comm::broadcast(const std::vector<Tensor>& ts, int) { total_bytes(ts, "broadcast"); }
 void Comm::broadcast(std::string&, int) {}
 std::vector<std::string> Comm::gather(const std::string& text, int) { return {text}; }
+std::vector<std::string> Comm::gather_within(const std::string& text, double, const std::string&, int) { return {text}; }
 void Comm::barrier() {}
 void Comm::announce_failure(const std::string&) {}
 void Comm::acknowledge_failure() {}

@@ -56,6 +56,11 @@ class Comm {
   void broadcast(std::string& text, int root = 0);
   // Every rank's string, in rank order, on root (other ranks get an empty list).
   std::vector<std::string> gather(const std::string& text, int root = 0);
+  // Every rank's string on root, in rank order, each taken as it arrives, waiting at most
+  // limit seconds (a rank's send likewise). On root, ranks that did not send within the
+  // limit make it throw DistError naming them and `what`. Other ranks get an empty list.
+  std::vector<std::string> gather_within(const std::string& text, double limit, const std::string& what,
+                                         int root = 0);
   // Waits until every rank arrives.
   void barrier();
   // Tells every other rank that this one failed (their next wait throws RankFailed naming

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -196,6 +197,27 @@ TEST_CASE("dist: a collective that the other ranks never join fails after the ti
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     CHECK(s >= 1);
     CHECK(s < 10);
+  }
+  c->barrier();
+}
+
+TEST_CASE("dist: gather_within names the ranks that did not report within its limit, and takes late ones later") {
+  dist::Comm* c = two_ranks();
+  if (!c) return;
+  auto sub = c->split(0);
+  if (sub->rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(sub->gather_within("late", 30, "test gather").empty());
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(sub->gather_within("first", 0.3, "test gather"),
+                         doctest::Contains("test gather: rank 1 did not report within 0.3 s"), dist::DistError);
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.4);
+    // The communicator stays usable: the late string arrives in the next gather.
+    const std::vector<std::string> all = sub->gather_within("second", 30, "test gather");
+    REQUIRE(all.size() == 2);
+    CHECK(all[0] == "second");
+    CHECK(all[1] == "late");
   }
   c->barrier();
 }
