@@ -340,8 +340,6 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   backward(lf, Tensor(), keep);
   if (hooks && hooks->before_d_update) hooks->before_d_update({lr, lf});
   opt_d.step();
-  out.d_real = lr.item();
-  out.d_fake = lf.item();
   // G: non-saturating loss on a fresh code batch, D frozen (no gradient for its weights).
   opt_g.zero_grad();
   set_trainable(D, false);
@@ -350,6 +348,9 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   set_trainable(D, true);
   if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
   opt_g.step();
+  // The losses are read at the end: on a GPU each read waits for the queued work.
+  out.d_real = lr.item();
+  out.d_fake = lf.item();
   out.g = lg.item();
   return out;
 }
