@@ -341,7 +341,10 @@ def main():
             ours = json.load(f)
 
     print(f"\nconvolutions, batch {a.batch}, median of {a.repeat} runs")
-    print(f"SGEMM 2048^3 in this run: wngan (Eigen + oneTBB) {ours['sgemm_gflops']:.1f} GFLOP/s, "
+    own = ours.get("own_sgemm_gflops")
+    mine = (f"wngan's own kernel + oneTBB {own:.1f}, Eigen + oneTBB {ours['eigen_sgemm_gflops']:.1f} GFLOP/s" if own
+            else f"wngan (Eigen + oneTBB) {ours['sgemm_gflops']:.1f} GFLOP/s")
+    print(f"SGEMM 2048^3 in this run: {mine}, "
           f"PyTorch ({blas['kind']}) {sgemm or 0:.1f} GFLOP/s\n")
     hdr = f"{'op (fwd + bwd)':<32} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'torch GF/s':>11} {'wngan %SGEMM':>13}"
     best = max(ours["sgemm_gflops"], sgemm or 0)
