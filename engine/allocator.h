@@ -36,6 +36,8 @@ class CachingAllocator {
   void release(void* p, size_t bytes);
   // Returns every cached (unused) buffer to the underlying allocator.
   void empty_cache();
+  // Starts the high-water mark afresh from the bytes in use now.
+  void reset_peak();
   AllocatorStats stats() const;
 
  private:

@@ -1,7 +1,6 @@
 #include "eval/figures.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -38,13 +37,6 @@ Tensor cat(const std::vector<Tensor>& parts) {
   return Tensor::from_vector(v, {n, s[1], s[2], s[3]});
 }
 
-// gnuplot string literal.
-std::string quoted(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
-  return o + "'";
-}
-
 // Draws raw (a PNG of rows x cols cells of h x w pixels) with a title, labels above the
 // column groups and beside the rows, into out. Without gnuplot, out is the raw image.
 void label_png(const std::string& raw, const std::string& out, const std::string& title,
@@ -56,16 +48,15 @@ void label_png(const std::string& raw, const std::string& out, const std::string
       "set size ratio -1\nset lmargin 15\nset rmargin 2\nset tmargin 5\nset bmargin 1\nset xrange [0:{}]\n"
       "set yrange [{}:0]\nunset xtics\nset x2range [0:{}]\n",
       std::max<int64_t>(img_w * scale + 150, 8 * int64_t(title.size()) + 60), img_h * scale + 110,
-      quoted(fs::absolute(out).string()), quoted(title), img_w, img_h, img_w);
+      gnuplot_quote(fs::absolute(out).string()), gnuplot_quote(title), img_w, img_h, img_w);
   std::string xt, yt;
-  for (const auto& [x, l] : top) xt += fmt::format("{}{} {}", xt.empty() ? "" : ", ", quoted(l), x);
-  for (const auto& [y, l] : left) yt += fmt::format("{}{} {}", yt.empty() ? "" : ", ", quoted(l), y);
+  for (const auto& [x, l] : top) xt += fmt::format("{}{} {}", xt.empty() ? "" : ", ", gnuplot_quote(l), x);
+  for (const auto& [y, l] : left) yt += fmt::format("{}{} {}", yt.empty() ? "" : ", ", gnuplot_quote(l), y);
   gp += fmt::format("set x2tics ({}) scale 0\nset ytics ({}) scale 0\n", xt, yt);
-  gp += fmt::format("plot {} binary filetype=png flipy with rgbimage\n", quoted(fs::absolute(raw).string()));
+  gp += fmt::format("plot {} binary filetype=png flipy with rgbimage\n", gnuplot_quote(fs::absolute(raw).string()));
   const std::string script = out + ".gp";
   nn::write_file_atomic(script, gp);
-  const bool ok = std::system("command -v gnuplot >/dev/null 2>&1") == 0 &&
-                  std::system(fmt::format("gnuplot {} 2>/dev/null", quoted(script)).c_str()) == 0;
+  const bool ok = run_gnuplot(script);
   if (!ok) fs::copy_file(raw, out, fs::copy_options::overwrite_existing);
 }
 

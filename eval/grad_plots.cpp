@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -70,11 +69,7 @@ Trace load(const TracedRun& run) {
   return t;
 }
 
-std::string q(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
-  return o + "'";
-}
+std::string q(const std::string& s) { return gnuplot_quote(s); }
 
 std::string escape(const std::string& s) {
   std::string o;
@@ -347,7 +342,6 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
   }
   nn::write_file_atomic(adir + "/grad_plots.gp", gp);
   const bool plotted = run_gnuplot(adir + "/grad_plots.gp");
-  const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
 
   // The numbers behind the pictures at the last common iteration.
   rep.table_iteration = last;
@@ -378,15 +372,15 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
     const std::string name = fs::path(f.png).filename().string();
     h += fmt::format("<figure class=\"wide\">{}<figcaption>{}</figcaption></figure>\n",
                      plotted && fs::exists(f.png) ? img_html(f.png, name)
-                     : have_gnuplot ? "<p><em>gnuplot failed on " + name + " (grad_plots.gp is beside the data)</em></p>"
+                     : have_gnuplot() ? "<p><em>gnuplot failed on " + name + " (grad_plots.gp is beside the data)</em></p>"
                                     : "<p><em>gnuplot not installed</em></p>",
-                     f.caption);
+                     escape(f.caption));  // plain text that quotes layer names read from a file
     md += fmt::format("- `{}`: {}\n", name, f.caption);
   }
   h += fmt::format("<h3>The numbers at iteration {}</h3>\n<table class=\"gradflow\"><tr><th>layer</th><th>quantity</th>", last);
   md += fmt::format("\n| layer | quantity (iteration {}) |", last);
   for (const auto& m : rep.models) {
-    h += "<th>" + model_label(m) + "</th>";
+    h += "<th>" + escape(model_label(m)) + "</th>";
     md += " " + model_label(m) + " |";
   }
   h += "</tr>\n";
@@ -399,7 +393,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
     std::string label;
     for (const auto& [qn, l] : quantities)
       if (qn == r.quantity) label = l;
-    h += fmt::format("<tr><td>{}</td><td>{}</td>", r.layer, label);
+    h += fmt::format("<tr><td>{}</td><td>{}</td>", escape(r.layer), label);  // names come from a file
     md += fmt::format("| {} | {} |", r.layer, label);
     for (double v : r.values) {
       h += "<td>" + num(v) + "</td>";

@@ -164,9 +164,19 @@ std::string selection_note(const StudyReport& rep) {
 
 }  // namespace
 
+bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
 bool run_gnuplot(const std::string& script) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return false;
-  return std::system(fmt::format("gnuplot '{}' 2>/dev/null", script).c_str()) == 0;
+  if (!have_gnuplot()) return false;
+  std::string sh = "'";  // the script's path as one shell word
+  for (char c : script) sh += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return std::system(fmt::format("gnuplot {}' 2>/dev/null", sh).c_str()) == 0;
+}
+
+std::string gnuplot_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
+  return o + "'";
 }
 
 std::string img_html(const std::string& path, const std::string& alt) {
@@ -303,7 +313,6 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                           img_html(f.png, fs::path(f.png).filename().string()), f.caption);
       md += fmt::format("- `{}`: {}\n", fs::relative(f.png, dir).string(), f.caption);
     }
-    nn::write_file_atomic(dir + "/results.md", md);
   }
   // Gradient flow, from the traces of the first seed's runs (`--trace-grads`).
   std::vector<TracedRun> traced;
@@ -313,8 +322,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   if (!flow.figures.empty()) {
     html += flow.html;
     md += flow.markdown;
-    nn::write_file_atomic(dir + "/results.md", md);
   }
+  if (!figs.empty() || !flow.figures.empty()) nn::write_file_atomic(dir + "/results.md", md);  // with the figures
   html += "<h2>Samples from one fixed code across iterations</h2>\n<p>Each row is a later point of training (top: "
           "start), each column one fixed code. Stable training changes a column slowly and steadily.</p>\n" +
           strips_html;

@@ -39,8 +39,12 @@ void write_study_report(const std::string& dir, const StudyReport& r);
 void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds);
 // A whole text file.
 std::string read_text(const std::string& path);
+// Whether gnuplot is installed.
+bool have_gnuplot();
 // Runs a gnuplot script; false when gnuplot is missing or fails.
 bool run_gnuplot(const std::string& script);
+// s as a gnuplot string literal ('...', quotes doubled).
+std::string gnuplot_quote(const std::string& s);
 // An <img> with the PNG inlined (base64), or a note when the file is missing.
 std::string img_html(const std::string& png, const std::string& alt);
 // "none" -> "vanilla", "batch" -> "BN", "weight" -> "WN", ... (others unchanged).

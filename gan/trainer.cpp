@@ -404,7 +404,7 @@ StepLosses gan_step(Gan& gan, nn::Optimizer& opt_g, nn::Optimizer& opt_d, const 
   average(opt_g);
   if (hooks && hooks->before_g_update) hooks->before_g_update({lg});
   opt_g.step();
-  // The losses read at the end of the step (on a GPU: one synchronisation per step).
+  // The losses are read at the end: on a GPU each read waits for the queued work.
   out.d_real = lr.item();
   out.d_fake = lf.item();
   out.g = lg.item();

@@ -45,8 +45,6 @@ bool is_png(const std::string& path) {
   return f.gcount() == 8 && std::string(m + 1, 3) == "PNG" && fs::file_size(path) > 2000;
 }
 
-bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
-
 }  // namespace
 
 TEST_CASE("gradient-flow pictures: figures, captions and table drawn from the traces' own numbers") {
@@ -67,7 +65,7 @@ TEST_CASE("gradient-flow pictures: figures, captions and table drawn from the tr
   for (size_t i = 0; i < names.size(); ++i) {
     CHECK(fs::path(rep.figures[i].png).filename() == names[i]);
     CHECK(rep.figures[i].caption.size() > 200);
-    if (have_gnuplot()) CHECK(is_png(rep.figures[i].png));
+    if (eval::have_gnuplot()) CHECK(is_png(rep.figures[i].png));
   }
   CHECK(rep.figures[1].caption.find("iterations 1, 5 and 10") != std::string::npos);
 

@@ -182,8 +182,11 @@ def torch_iteration(norm, threads, repeat, batch, channels, size, nf, code, devi
     seconds = median_time(lambda: step(real), repeat, warmup=3 if cuda else 1,
                           sync=torch.cuda.synchronize if cuda else None)
     rss = peak_rss_mib()
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": rss,
-                      "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}))
+    out = {"seconds": seconds, "peak_rss_mib": rss, "G": torch_dcgan.count(G), "D": torch_dcgan.count(D)}
+    if cuda:  # the caching allocator's peaks (cuDNN and cuBLAS workspaces included)
+        out["gpu_peak_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        out["gpu_peak_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
+    print(json.dumps(out))
 
 
 def torch_recon(norm, threads, repeat, batch, channels, size, nf, code, device):
@@ -249,9 +252,23 @@ def run_iterations(a):
                      "rss_after_first_mib": it.get("rss_after_first_mib"),
                      "rss_after_last_mib": it.get("rss_after_last_mib"),
                      "wngan_rss_mib": ours["peak_rss_mib"], "torch_rss_mib": theirs["peak_rss_mib"],
-                     "wngan_conv_library": ours.get("conv_library")})
+                     "wngan_conv_library": ours.get("conv_library"),
+                     "wngan_gpu_in_use_mib": ours.get("alloc_peak_in_use_mib", 0),
+                     "wngan_gpu_held_mib": ours.get("alloc_held_mib", 0),
+                     "torch_gpu_allocated_mib": theirs.get("gpu_peak_allocated_mib", 0),
+                     "torch_gpu_reserved_mib": theirs.get("gpu_peak_reserved_mib", 0),
+                     "copies": f"{it.get('copies_to_device', 0)}/{it.get('copies_to_host', 0)}"})
         print(f"{norm:<8} {ws*1e3:>9.1f} {ts*1e3:>9.1f} {ts/ws:>7.2f}x {it.get('gflops', 0):>11.1f} {share:>6.0f}% "
               f"{ours['peak_rss_mib']:>14.0f} {theirs['peak_rss_mib']:>14.0f}")
+    if a.device.startswith("cuda"):
+        print(f"\npeak GPU memory, MiB (wngan: its caching allocator, cuDNN workspace included, cuBLAS's own "
+              f"workspace not; torch: max_memory_allocated / max_memory_reserved)")
+        print(f"{'variant':<8} {'wngan in use':>13} {'wngan held':>11} {'torch alloc':>12} {'torch reserved':>15} "
+              f"{'copies H2D/D2H per it':>22}")
+        for r in rows:
+            print(f"{r['norm']:<8} {r['wngan_gpu_in_use_mib']:>13.1f} {r['wngan_gpu_held_mib']:>11.1f} "
+                  f"{r['torch_gpu_allocated_mib']:>12.1f} {r['torch_gpu_reserved_mib']:>15.1f} "
+                  f"{r['copies']:>22}")
     for lib in dict.fromkeys(r["wngan_conv_library"] for r in rows):
         print(f"wngan convolutions: {lib}")
     return rows
@@ -324,7 +341,10 @@ def main():
             ours = json.load(f)
 
     print(f"\nconvolutions, batch {a.batch}, median of {a.repeat} runs")
-    print(f"SGEMM 2048^3 in this run: wngan (Eigen + oneTBB) {ours['sgemm_gflops']:.1f} GFLOP/s, "
+    own = ours.get("own_sgemm_gflops")
+    mine = (f"wngan's own kernel + oneTBB {own:.1f}, Eigen + oneTBB {ours['eigen_sgemm_gflops']:.1f} GFLOP/s" if own
+            else f"wngan (Eigen + oneTBB) {ours['sgemm_gflops']:.1f} GFLOP/s")
+    print(f"SGEMM 2048^3 in this run: {mine}, "
           f"PyTorch ({blas['kind']}) {sgemm or 0:.1f} GFLOP/s\n")
     hdr = f"{'op (fwd + bwd)':<32} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'torch GF/s':>11} {'wngan %SGEMM':>13}"
     best = max(ours["sgemm_gflops"], sgemm or 0)

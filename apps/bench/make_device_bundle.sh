@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f build-cuda/build.ninja ] || meson setup build-cuda -Dcuda=enabled -Dnative=false
+# Meson gives nvcc no depfile, so a changed header does not rebuild the .cu objects that
+# include it: rebuild them every time (a minute or two) rather than ship mixed layouts.
+find build-cuda -name '*.cu.o' -delete
 ninja -C build-cuda -j"$(nproc)"
 rm -rf .dev && mkdir -p .dev/lib .dev/data
 cp build-cuda/apps/wngan build-cuda/tests/wngan_tests .dev/

@@ -181,6 +181,12 @@ struct WNGeom {
   WN_BACKEND_KERNELS(WN_BACKEND_OVERRIDE) \
   WN_BACKEND_FUSED(WN_BACKEND_OVERRIDE)
 
+// Copies between host and device memory made so far (zero on the CPU).
+struct TransferStats {
+  int64_t to_device = 0, to_host = 0;
+  int64_t to_device_bytes = 0, to_host_bytes = 0;
+};
+
 // The one interface of a device: the kernels above, plus identity and options.
 class Backend {
  public:
@@ -197,6 +203,8 @@ class Backend {
     (void)on;
     return false;
   }
+  // Host <-> device copies so far, for benchmarks (a device that has none: zeros).
+  virtual TransferStats transfers() const { return {}; }
 
   WN_BACKEND_KERNELS(WN_BACKEND_PURE)
   WN_BACKEND_FUSED(WN_BACKEND_DEFAULT)

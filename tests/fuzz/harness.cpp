@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gan/data.h"
+#include "gan/grad_trace.h"
 #include "gan/run_config.h"
 #include "gan/split.h"
 #include "nn/checkpoint.h"
@@ -118,6 +119,15 @@ void config(const uint8_t* d, size_t n) {
   refuse_ok([&] { gan::load_train_config(dir); });
 }
 
+// A run's gradient trace (grad_trace.csv): read, then trimmed as a resume does.
+void trace(const uint8_t* d, size_t n) {
+  const std::string path = scratch() + "/grad_trace.csv";
+  write(path, d, n);
+  refuse_ok([&] { gan::read_trace(path); });
+  refuse_ok([&] { gan::trim_trace(path, 5); });
+  refuse_ok([&] { gan::read_trace(path); });
+}
+
 // A checkpoint's model description, then the model built from it.
 void model(const uint8_t* d, size_t n) {
   refuse_ok([&] {
@@ -136,7 +146,8 @@ void model(const uint8_t* d, size_t n) {
 const std::vector<Target>& targets() {
   static const std::vector<Target> t = {{"safetensors", safetensors}, {"idx", idx},     {"cifar", cifar},
                                         {"image", image},             {"lmdb", lmdb},   {"split", split},
-                                        {"config", config},           {"model", model}};
+                                        {"config", config},           {"model", model},
+                                        {"trace", trace}};
   return t;
 }
 

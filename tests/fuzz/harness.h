@@ -16,7 +16,7 @@ struct Target {
   void (*run)(const uint8_t* data, size_t size);
 };
 
-// safetensors, idx, cifar, image, lmdb, split, config, model.
+// safetensors, idx, cifar, image, lmdb, split, config, model, trace.
 const std::vector<Target>& targets();
 const Target& target(const std::string& name);
 

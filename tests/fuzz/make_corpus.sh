@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 rm -rf corpus
-mkdir -p corpus/{safetensors,idx,cifar,image,lmdb,split,config,model}
+mkdir -p corpus/{safetensors,idx,cifar,image,lmdb,split,config,model,trace}
 /usr/bin/python3 - <<'PY'
 import gzip, io, json, struct
 from PIL import Image
@@ -53,6 +53,10 @@ config = {"model": model, "data": "fashion-mnist", "batch": 32, "crop": [0, 0], 
           "test_every": 1000, "save_every": 0, "log_every": 100, "final_test": 2000, "running_test": 200,
           "samples": 64, "select_on": "test", "test_steps": 50}
 open("corpus/config/config.json", "w").write(json.dumps(config))
+trace = "iteration,step,layer,quantity,value\n" + "".join(
+    f"{it},{s},{s}.level0.conv,{q},{v}\n" for it in (1, 5, 10) for s in "DG"
+    for q, v in (("grad_norm:weight", 0.52), ("cos_grad:weight", -1.2e-7), ("update_ratio:weight", 0.0043)))
+open("corpus/trace/grad_trace.csv", "w").write(trace)
 PY
 rm -rf lmdb.tmp && mkdir lmdb.tmp
 mdb_load -f lmdb.dump lmdb.tmp

@@ -24,7 +24,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend();
   const char* name() const override { return "cpu"; }
-  std::string conv_library() const override { return "own kernels (im2col + Eigen GEMM)"; }
+  std::string conv_library() const override;
   CachingAllocator& allocator() override { return alloc_; }
   WN_BACKEND_OVERRIDES
 

@@ -1,15 +1,18 @@
-// CPU matrix products: Eigen's single-threaded GEMM, split over oneTBB tasks by
+// CPU matrix products: the own single-threaded SGEMM (sgemm.h; Eigen's where the CPU lacks
+// AVX2 + FMA, and for double), split over oneTBB tasks by
 // blocks of C's columns or rows (or, for small C with a long inner dimension, by
 // slices of the inner dimension summed in a fixed order). Block sizes depend only
 // on the problem's shape, so results do not depend on the thread count.
 #include <Eigen/Core>
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/sgemm.h"
 #include "engine/parallel.h"
 #include "engine/profile.h"
 
@@ -28,6 +31,12 @@ using MMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 void gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
                 int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (own_sgemm_enabled()) {
+      own_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
   MMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
   if (beta == T(0))
     C.setZero();
@@ -115,6 +124,10 @@ template void cpu_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, cons
                               int64_t, float, float*, int64_t);
 template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                                int64_t, double, double*, int64_t);
+
+std::string CpuBackend::conv_library() const {
+  return "own kernels (im2col + " + (own_sgemm_enabled() ? sgemm_kernel_name() : std::string("Eigen GEMM")) + ")";
+}
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
                       Tensor& c) {

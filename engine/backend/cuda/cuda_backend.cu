@@ -1,6 +1,7 @@
 // CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
 // updates and losses. The element-wise formulas are the functors of
 // engine/backend/elementwise_ops.h, the layouts the plans of engine/backend/shape_plan.h. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -39,7 +40,7 @@ CudaBackend::CudaBackend(int index)
 }
 
 std::string CudaBackend::conv_library() const {
-  if (!use_cudnn_) return "own im2col + cuBLAS kernels (cuDNN switched off)";
+  if (!use_cudnn_) return "own im2col + cuBLAS kernels (the default; WNGAN_CUDNN=heuristic|benchmark for cuDNN)";
   const std::string s = cudnn_conv_status();
   return s.rfind("cuDNN", 0) == 0 ? s : "own im2col + cuBLAS kernels (cuDNN " + s + ")";
 }
@@ -56,13 +57,39 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::host_to_device(void* dst, const void* src, size_t bytes) {
-  cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to the device");
+  std::lock_guard<std::mutex> lock(stage_mu_);
+  ++transfers_.to_device;
+  transfers_.to_device_bytes += bytes;
+  if (bytes > kStageBytes) {
+    cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to the device");
+    return;
+  }
+  StageSlot& s = stage_[next_slot_];
+  next_slot_ = (next_slot_ + 1) % kStageSlots;
+  if (!s.host) {
+    cuda_check(cudaHostAlloc(&s.host, kStageBytes, cudaHostAllocDefault), "pinned staging memory");
+    cuda_check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "staging event");
+  }
+  if (s.pending) cuda_check(cudaEventSynchronize(s.done), "staging slot wait");
+  std::memcpy(s.host, src, bytes);
+  cuda_check(cudaMemcpyAsync(dst, s.host, bytes, cudaMemcpyHostToDevice, 0), "copy to the device");
+  cuda_check(cudaEventRecord(s.done, 0), "staging event record");
+  s.pending = true;
 }
 void CudaBackend::device_to_host(void* dst, const void* src, size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(stage_mu_);
+    ++transfers_.to_host;
+    transfers_.to_host_bytes += bytes;
+  }
   cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy from the device");
 }
 void CudaBackend::device_to_device(void* dst, const void* src, size_t bytes) {
-  cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+  cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0), "device copy");
+}
+TransferStats CudaBackend::transfers() const {
+  std::lock_guard<std::mutex> lock(stage_mu_);
+  return transfers_;
 }
 Ncr ncr32(const Tensor& x, const char* op) {
   if (x.numel() >= 2147483647)
@@ -292,12 +319,14 @@ void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
   for (int k = 0; k < p.nk; ++k) r.kept[k] = p.kept[k];
   for (int k = 0; k < p.nr; ++k) r.red[k] = p.red[k];
   const int n_out = int(out.numel());
-  // Chunks of a fixed length (a function of the shape only): deterministic.
-  const int len = 8192, chunks = (r.R + len - 1) / len;
+  // Chunks of a fixed length (a function of the shape only): deterministic. 2048 keeps a
+  // per-channel sum of a DCGAN activation (R = N*H*W of 8192 and up) on hundreds of
+  // blocks instead of one 32-thread group per channel.
+  const int len = 2048, chunks = (r.R + len - 1) / len;
   WN_CUDA_DISPATCH(x.dtype(), T, {
     if (chunks > 1 && int64_t(n_out) * chunks <= 65536) {
       CudaScratch partial(*this, sizeof(double) * n_out * chunks);
-      sum_chunks_k<T><<<unsigned(n_out * chunks), 1024>>>(x.data<T>(), partial.as<double>(), r, chunks, len);
+      sum_chunks_k<T><<<unsigned(n_out * chunks), 256>>>(x.data<T>(), partial.as<double>(), r, chunks, len);
       sum_partials_k<<<grid_for(n_out), 256>>>(partial.as<double>(), n_out, chunks, int64_t(chunks), int64_t(1),
                                                out.data<T>());
     } else if (n_out == 1) {

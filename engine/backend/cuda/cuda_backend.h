@@ -7,6 +7,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <mutex>
 #include <string>
 
 #include "engine/backend/backend.h"
@@ -28,14 +29,30 @@ class CudaBackend final : public Backend {
   bool set_conv_library(bool on) override;
   WN_BACKEND_OVERRIDES
 
+  TransferStats transfers() const override;
+
   cublasHandle_t cublas() const { return cublas_; }
   int index() const { return index_; }
 
  private:
+  // Small host-to-device copies go through pinned staging slots, asynchronously: the
+  // host does not wait for queued kernels (a plain cudaMemcpy from pageable memory
+  // would). A slot is reused once the event recorded after its copy has passed.
+  static constexpr int kStageSlots = 8;
+  static constexpr size_t kStageBytes = size_t(1) << 20;
+  struct StageSlot {
+    void* host = nullptr;
+    cudaEvent_t done = nullptr;
+    bool pending = false;
+  };
   int index_;
   CachingAllocator alloc_;
   cublasHandle_t cublas_ = nullptr;
-  bool use_cudnn_ = true;  // off with WNGAN_CUDNN=0 or set_conv_library(false)
+  bool use_cudnn_ = false;  // on with WNGAN_CUDNN=1|heuristic|benchmark|nondeterministic or set_conv_library(true)
+  mutable std::mutex stage_mu_;
+  StageSlot stage_[kStageSlots];
+  int next_slot_ = 0;
+  TransferStats transfers_;
 };
 
 // Row-major C (m x n) = alpha op(A) op(B) + beta C through cuBLAS.

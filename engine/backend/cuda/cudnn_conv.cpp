@@ -164,8 +164,8 @@ Plan& plan_for(CudaBackend& be, const ConvGeom& g, DType dt, State*& st) {
   return p;
 }
 
-// How algorithms are chosen, from WNGAN_CUDNN (0, which switches cuDNN off, is the CUDA
-// backend's business): heuristic (the default) takes cuDNN's heuristic ranking, the same
+// How algorithms are chosen, from WNGAN_CUDNN (unset or 0, the own kernels, is the CUDA
+// backend's business): heuristic (or 1) takes cuDNN's heuristic ranking, the same
 // choice in every run; benchmark measures them (cudnnFind, as PyTorch's cudnn.benchmark),
 // which is faster where the ranking is off but may choose differently from run to run;
 // nondeterministic measures them and also admits algorithms whose sums run in a varying
@@ -179,7 +179,8 @@ Mode parse_mode() {
   if (v == "benchmark") return Mode::Benchmark;
   if (v == "nondeterministic") return Mode::Nondeterministic;
   throw std::runtime_error(
-      fmt::format("WNGAN_CUDNN='{}': expected 0 (off), heuristic (default), benchmark or nondeterministic", v));
+      fmt::format("WNGAN_CUDNN='{}': expected 0 (the own kernels, the default), 1 or heuristic, benchmark or "
+                  "nondeterministic", v));
 }
 
 Mode mode() {
@@ -347,7 +348,7 @@ bool cudnn_conv_backward_weight(CudaBackend& be, const ConvGeom& g, const Tensor
 
 bool cudnn_conv_wanted() {
   const char* e = std::getenv("WNGAN_CUDNN");
-  if (e && std::string(e) == "0") return false;
+  if (!e || !*e || std::string(e) == "0") return false;
   parse_mode();  // a value it does not know is an error now, not at the first convolution
   return true;
 }
@@ -373,7 +374,10 @@ namespace wn {
 bool cudnn_conv_forward(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
 bool cudnn_conv_backward_data(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
 bool cudnn_conv_backward_weight(CudaBackend&, const ConvGeom&, const Tensor&, const Tensor&, Tensor&) { return false; }
-bool cudnn_conv_wanted() { return true; }
+bool cudnn_conv_wanted() {
+  const char* e = std::getenv("WNGAN_CUDNN");
+  return e && *e && std::string(e) != "0";
+}
 std::string cudnn_conv_status() { return "not in use: built without cudnn.h"; }
 }  // namespace wn
 

@@ -1,0 +1,265 @@
+// The own single-precision GEMM: the BLIS loop nest. C is computed in blocks of kNc
+// columns; for each, op(B) is packed kKc rows at a time into panels of kNr columns and
+// op(A) kMc rows at a time into panels of kMr rows (zero-padded at the edges), and the
+// micro-kernel adds one kMr x kNr tile of op(A) op(B) over kKc in registers. Every C
+// element sums its k in the same order whatever the threads (blocks of kKc in sequence,
+// each in order of p), so results are deterministic.
+#include "engine/backend/cpu/sgemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define WN_SGEMM_X86 1
+#endif
+
+namespace wn {
+
+namespace {
+
+constexpr int kMr = 6, kNr = 16;  // the tile of C held in registers
+constexpr int64_t kKc = 256;      // inner-dimension block: an A panel and a B panel stay in L1
+constexpr int64_t kMc = 144;      // rows of A packed at once (L2)
+constexpr int64_t kNc = 2048;     // columns of B packed at once (L3)
+
+// Packs op(A)[i0 : i0+mc, p0 : p0+kc] into panels of kMr rows, each p-major (kMr values
+// per p) at dst + (row offset) * kc; rows past mc are zeros.
+void pack_a(bool ta, const float* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
+  if (ta) {
+    // A(i, p) = a[p * lda + i]: each row of a once, front to back, into every panel
+    // (walking down a column at a stride of lda keeps hitting the same cache sets).
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = a + (p0 + p) * lda + i0;
+      for (int64_t q = 0; q < mc; q += kMr) {
+        const int rows = int(std::min<int64_t>(kMr, mc - q));
+        float* d = dst + q * kc + p * kMr;
+        for (int r = 0; r < rows; ++r) d[r] = src[q + r];
+        for (int r = rows; r < kMr; ++r) d[r] = 0.0f;
+      }
+    }
+    return;
+  }
+  for (int64_t q = 0; q < mc; q += kMr) {  // A(i, p) = a[i * lda + p]: rows of a are rows of the panel
+    const int rows = int(std::min<int64_t>(kMr, mc - q));
+    float* d = dst + q * kc;
+    for (int r = 0; r < rows; ++r) {
+      const float* src = a + (i0 + q + r) * lda + p0;
+      for (int64_t p = 0; p < kc; ++p) d[p * kMr + r] = src[p];
+    }
+    for (int r = rows; r < kMr; ++r)
+      for (int64_t p = 0; p < kc; ++p) d[p * kMr + r] = 0.0f;
+  }
+}
+
+// Packs op(B)[p0 : p0+kc, j0 : j0+nc] into panels of kNr columns, each p-major (kNr values
+// per p) at dst + (column offset) * kc; columns past nc are zeros.
+void pack_b(bool tb, const float* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
+  if (!tb) {
+    // B(p, j) = b[p * ldb + j]: each row of b once, front to back, into every panel.
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      for (int64_t q = 0; q < nc; q += kNr) {
+        const int cols = int(std::min<int64_t>(kNr, nc - q));
+        float* o = dst + q * kc + p * kNr;
+        std::memcpy(o, src + q, sizeof(float) * cols);
+        for (int j = cols; j < kNr; ++j) o[j] = 0.0f;
+      }
+    }
+    return;
+  }
+  for (int64_t q = 0; q < nc; q += kNr) {  // B(p, j) = b[j * ldb + p]: rows of b are columns of the panel
+    const int cols = int(std::min<int64_t>(kNr, nc - q));
+    float* d = dst + q * kc;
+    for (int j = 0; j < cols; ++j) {
+      const float* src = b + (j0 + q + j) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) d[p * kNr + j] = src[p];
+    }
+    for (int j = cols; j < kNr; ++j)
+      for (int64_t p = 0; p < kc; ++p) d[p * kNr + j] = 0.0f;
+  }
+}
+
+// A 64-byte aligned buffer per thread, grown on demand.
+struct PackBuffer {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t floats) {
+    if (floats > n) {
+      std::free(p);
+      const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      n = floats;
+    }
+    return p;
+  }
+  ~PackBuffer() { std::free(p); }
+};
+
+#ifdef WN_SGEMM_X86
+// C tile row = alpha acc (+ beta C where beta != 0), 16 floats.
+__attribute__((target("avx2,fma"))) inline void store_row(float* c, __m256 x0, __m256 x1, __m256 va, float beta) {
+  x0 = _mm256_mul_ps(va, x0);
+  x1 = _mm256_mul_ps(va, x1);
+  if (beta != 0.0f) {
+    const __m256 vb = _mm256_set1_ps(beta);
+    x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), x0);
+    x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), x1);
+  }
+  _mm256_storeu_ps(c, x0);
+  _mm256_storeu_ps(c + 8, x1);
+}
+
+// One kMr x kNr tile: C[0:mr, 0:nr] = alpha sum_p A[p] B[p] (+ beta C), A and B packed.
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __restrict A,
+                                                     const float* __restrict B, float* C, int64_t ldc, float alpha,
+                                                     float beta, int mr, int nr) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
+         c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
+         c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
+         c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+    __m256 a = _mm256_broadcast_ss(A + 0);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(A + 1);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(A + 2);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(A + 3);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(A + 4);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(A + 5);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
+    A += kMr;
+    B += kNr;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (mr == kMr && nr == kNr) {
+    store_row(C, c00, c01, va, beta);
+    store_row(C + ldc, c10, c11, va, beta);
+    store_row(C + 2 * ldc, c20, c21, va, beta);
+    store_row(C + 3 * ldc, c30, c31, va, beta);
+    store_row(C + 4 * ldc, c40, c41, va, beta);
+    store_row(C + 5 * ldc, c50, c51, va, beta);
+    return;
+  }
+  // An edge tile: the full tile into a buffer (the same arithmetic), then its valid part.
+  alignas(64) float t[kMr * kNr];
+  store_row(t, c00, c01, va, 0.0f);
+  store_row(t + kNr, c10, c11, va, 0.0f);
+  store_row(t + 2 * kNr, c20, c21, va, 0.0f);
+  store_row(t + 3 * kNr, c30, c31, va, 0.0f);
+  store_row(t + 4 * kNr, c40, c41, va, 0.0f);
+  store_row(t + 5 * kNr, c50, c51, va, 0.0f);
+  for (int r = 0; r < mr; ++r)
+    for (int j = 0; j < nr; ++j) {
+      float& dst = C[r * ldc + j];
+      dst = beta == 0.0f ? t[r * kNr + j] : std::fma(beta, dst, t[r * kNr + j]);
+    }
+}
+#endif
+
+enum class Choice { Own, Eigen };
+
+bool cpu_has_avx2_fma() {
+#ifdef WN_SGEMM_X86
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+Choice parse_choice() {
+  const char* e = std::getenv("WNGAN_CPU_GEMM");
+  const std::string v = e ? e : "";
+  const bool can = cpu_has_avx2_fma();
+  if (v.empty() || v == "auto") return can ? Choice::Own : Choice::Eigen;
+  if (v == "eigen") return Choice::Eigen;
+  if (v == "avx2") {
+    if (!can) throw std::runtime_error("WNGAN_CPU_GEMM=avx2: this CPU has no AVX2 + FMA");
+    return Choice::Own;
+  }
+  throw std::runtime_error("WNGAN_CPU_GEMM='" + v + "': expected auto (the default), avx2 or eigen");
+}
+
+Choice choice() {
+  static const Choice c = parse_choice();
+  return c;
+}
+
+}  // namespace
+
+bool own_sgemm_supported() { return cpu_has_avx2_fma(); }
+
+namespace {
+std::atomic<int> g_forced{-1};  // set_own_sgemm: -1 none, 0 Eigen, 1 own
+}  // namespace
+
+bool own_sgemm_enabled() {
+  const int f = g_forced.load(std::memory_order_relaxed);
+  return f >= 0 ? f == 1 : choice() == Choice::Own;
+}
+
+bool set_own_sgemm(bool on) {
+  const bool was = own_sgemm_enabled();
+  g_forced.store(on && cpu_has_avx2_fma() ? 1 : 0);
+  return was;
+}
+
+std::string sgemm_kernel_name() {
+  if (own_sgemm_enabled()) return "own AVX2/FMA 6x16 micro-kernel";
+  const char* e = std::getenv("WNGAN_CPU_GEMM");
+  return e && std::string(e) == "eigen" ? "Eigen (WNGAN_CPU_GEMM=eigen)" : "Eigen (no AVX2 + FMA on this CPU)";
+}
+
+void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+#ifndef WN_SGEMM_X86
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
+  (void)c, (void)ldc;
+  throw std::logic_error("own_sgemm: not built for this processor");
+#else
+  if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  thread_local PackBuffer abuf, bbuf;
+  float* Ap = abuf.get(size_t(kMc * kKc));
+  float* Bp = bbuf.get(size_t(kNc * kKc));
+  for (int64_t jc = 0; jc < n; jc += kNc) {
+    const int64_t nc = std::min(kNc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      pack_b(tb, b, ldb, pc, jc, kc, nc, Bp);
+      const float bt = pc == 0 ? beta : 1.0f;  // later blocks add to what the first wrote
+      for (int64_t ic = 0; ic < m; ic += kMc) {
+        const int64_t mc = std::min(kMc, m - ic);
+        pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
+        for (int64_t jr = 0; jr < nc; jr += kNr)
+          for (int64_t ir = 0; ir < mc; ir += kMr)
+            kernel_avx2(kc, Ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, alpha, bt,
+                        int(std::min<int64_t>(kMr, mc - ir)), int(std::min<int64_t>(kNr, nc - jr)));
+      }
+    }
+  }
+#endif
+}
+
+}  // namespace wn

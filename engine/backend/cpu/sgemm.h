@@ -1,0 +1,28 @@
+// The CPU's own single-precision matrix product (BLIS-style): op(A) and op(B) packed into
+// panels, an AVX2 + FMA register-blocked micro-kernel (6 x 16 floats of C in 12 ymm
+// registers). Chosen at run time where the CPU has AVX2 and FMA; elsewhere, or with
+// WNGAN_CPU_GEMM=eigen, the products stay on Eigen. Single-threaded: cpu_gemm splits a
+// product over threads by blocks of C, so the sums run in the same fixed order (k in
+// blocks of kKc, each in sequence) for any thread count.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace wn {
+
+// Whether this CPU can run the own kernel (AVX2 and FMA).
+bool own_sgemm_supported();
+// Whether the own kernel serves float products on this CPU (AVX2 and FMA present and
+// WNGAN_CPU_GEMM not set to eigen; read once). Throws on an unknown WNGAN_CPU_GEMM.
+bool own_sgemm_enabled();
+// Switches float products to the own kernel (where supported) or to Eigen, overriding
+// WNGAN_CPU_GEMM; returns the previous state. For benchmarks that time both.
+bool set_own_sgemm(bool on);
+// "own AVX2/FMA 6x16 micro-kernel" or "Eigen (...why)": for benchmark headers.
+std::string sgemm_kernel_name();
+// Row-major C (m x n) = alpha op(A) op(B) + beta C on the own kernel (beta 0: C is not
+// read). Call only where own_sgemm_supported().
+void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace wn

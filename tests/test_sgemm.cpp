@@ -1,0 +1,96 @@
+// The own SGEMM kernel (engine/backend/cpu/sgemm.h) against a product computed here in
+// double, over shapes that cross every block edge (the 6 x 16 tile, kKc = 256, kMc = 144,
+// kNc = 2048), all four transpositions, strided operands and alpha / beta; and the
+// threaded product (cpu_gemm) bit for bit the same for 1 and 2 threads.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/sgemm.h"
+#include "engine/parallel.h"
+#include "helpers.h"
+
+using namespace wn;
+
+namespace {
+
+struct Case {
+  int64_t m, n, k;
+};
+
+// Operands with values of mixed sign and size from a simple fixed sequence.
+std::vector<float> values(size_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  uint32_t s = seed * 2654435761u + 1;
+  for (auto& x : v) {
+    s = s * 1664525u + 1013904223u;
+    x = float((int(s >> 9) % 2001) - 1000) / 512.0f;
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("own SGEMM: every block edge, transposition, stride, alpha and beta against a double product") {
+  if (!own_sgemm_supported()) {
+    MESSAGE("no AVX2 + FMA on this CPU: the own SGEMM is not used here");
+    return;
+  }
+  const std::vector<Case> cases = {{1, 1, 1},     {5, 7, 3},      {6, 16, 256},  {7, 17, 257},
+                                   {150, 33, 300}, {13, 2100, 20}, {145, 50, 513}, {64, 4096, 48}};
+  int checked = 0;
+  for (const Case& cs : cases)
+    for (int t = 0; t < 4; ++t)
+      for (auto [alpha, beta] : {std::pair<float, float>{1, 0}, {0.5f, 1}, {-2, 0.25f}}) {
+        const bool ta = t & 1, tb = t & 2;
+        const int64_t m = cs.m, n = cs.n, k = cs.k;
+        // Leading dimensions wider than the rows: strides are honoured.
+        const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+        const std::vector<float> a = values(size_t((ta ? k : m) * lda), 1), b = values(size_t((tb ? n : k) * ldb), 2);
+        std::vector<float> c = values(size_t(m * ldc), 3);
+        if (beta == 0)  // C must not be read: NaN there would show
+          std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+        const std::vector<float> c0 = c;
+        own_sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        double worst = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double s = 0, mag = 0;
+            for (int64_t p = 0; p < k; ++p) {
+              const double x = ta ? a[p * lda + i] : a[i * lda + p], y = tb ? b[j * ldb + p] : b[p * ldb + j];
+              s += x * y;
+              mag += std::fabs(x * y);
+            }
+            const double old = beta == 0 ? 0.0 : double(c0[i * ldc + j]);
+            const double ref = alpha * s + beta * old, scale = std::fabs(alpha) * mag + std::fabs(beta * old) + 1e-30;
+            worst = std::max(worst, std::fabs(double(c[i * ldc + j]) - ref) / scale);
+          }
+        // The padding between rows of C is left alone.
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = n; j < ldc; ++j)
+            if (!(beta == 0 && std::isnan(c0[i * ldc + j]))) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
+        INFO(m << "x" << n << "x" << k << (ta ? " tA" : "") << (tb ? " tB" : "") << " alpha " << alpha << " beta "
+               << beta);
+        CHECK(worst < 1e-5);
+        ++checked;
+      }
+  CHECK(checked == int(cases.size()) * 12);
+  MESSAGE("float products on this CPU: " << sgemm_kernel_name());
+}
+
+TEST_CASE("CPU GEMM: the threaded product is bit for bit the same with 1 and 2 threads") {
+  const int64_t m = 96, n = 1500, k = 700;
+  const std::vector<float> a = values(size_t(m * k), 4), b = values(size_t(k * n), 5);
+  std::vector<float> one(size_t(m * n)), two(size_t(m * n));
+  const int was = num_threads();
+  set_num_threads(1);
+  cpu_gemm<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, one.data(), n);
+  set_num_threads(2);
+  cpu_gemm<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, two.data(), n);
+  set_num_threads(was);
+  CHECK(one == two);
+  double s = 0;  // and it is the product
+  for (int64_t p = 0; p < k; ++p) s += double(a[p]) * b[p * n];
+  CHECK(one[0] == doctest::Approx(s).epsilon(1e-5));
+}
