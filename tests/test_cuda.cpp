@@ -195,15 +195,19 @@ TEST_CASE("CUDA: one WN and one BN training iteration give the same losses as th
 
 TEST_CASE("CUDA: small uploads through the pinned staging slots arrive intact while kernels are queued" *
           doctest::skip(no_cuda())) {
-  // More uploads than staging slots, each read by a kernel queued after it, from host
-  // tensors freed at once (the CPU allocator hands the same buffer to the next round):
-  // a slot reused too early, or a copy that read the host buffer late, changes the sum.
-  // One upload is larger than a slot (the synchronous path).
+  // More uploads than staging slots, each read by a kernel queued after it, all of them
+  // queued behind milliseconds of matrix products, so that every slot comes round again
+  // while its earlier copies still wait: a slot reused before its copy ran changes the
+  // sum. The host tensors are freed at once (the CPU allocator hands the same buffer to
+  // the next round). One upload is larger than a slot (the synchronous path).
   Generator g(3);
   const int rounds = 40;
   std::vector<double> host(1000), expect(1000, 0.0);
   Tensor acc = Tensor::zeros({1000}, DType::F32, kCuda);
+  Tensor big_a = randn({3072, 3072}, g).to(kCuda), big_b = randn({3072, 3072}, g).to(kCuda);
+  backend_for(kCuda).synchronize();
   const TransferStats before = backend_for(kCuda).transfers();
+  Tensor busy = matmul(matmul(matmul(big_a, big_b), big_b), big_b);  // ~170 GFLOP queued
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < host.size(); ++i) host[i] = double(float(0.25 * r + 0.001 * double(i) * (r % 3 ? 1 : -1)));
     for (size_t i = 0; i < host.size(); ++i) expect[i] += host[i];
@@ -216,4 +220,5 @@ TEST_CASE("CUDA: small uploads through the pinned staging slots arrive intact wh
   const TransferStats after = backend_for(kCuda).transfers();
   CHECK(after.to_device - before.to_device == rounds + 1);
   CHECK(after.to_host - before.to_host == 2);
+  CHECK(std::isfinite(sum(busy).item()));
 }

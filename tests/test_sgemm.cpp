@@ -3,6 +3,7 @@
 // kNc = 2048), all four transpositions, strided operands and alpha / beta; and the
 // threaded product (cpu_gemm) bit for bit the same for 1 and 2 threads.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -49,10 +50,13 @@ TEST_CASE("own SGEMM: every block edge, transposition, stride, alpha and beta ag
         const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
         const std::vector<float> a = values(size_t((ta ? k : m) * lda), 1), b = values(size_t((tb ? n : k) * ldb), 2);
         std::vector<float> c = values(size_t(m * ldc), 3);
-        if (beta == 0)  // C must not be read: NaN there would show
-          std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+        if (beta == 0)  // C must not be read: a NaN read makes the result NaN, which fails below
+          for (int64_t i = 0; i < m; ++i)
+            std::fill(c.begin() + i * ldc, c.begin() + i * ldc + n, std::numeric_limits<float>::quiet_NaN());
         const std::vector<float> c0 = c;
         own_sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        INFO(m << "x" << n << "x" << k << (ta ? " tA" : "") << (tb ? " tB" : "") << " alpha " << alpha << " beta "
+               << beta);
         double worst = 0;
         for (int64_t i = 0; i < m; ++i)
           for (int64_t j = 0; j < n; ++j) {
@@ -64,19 +68,54 @@ TEST_CASE("own SGEMM: every block edge, transposition, stride, alpha and beta ag
             }
             const double old = beta == 0 ? 0.0 : double(c0[i * ldc + j]);
             const double ref = alpha * s + beta * old, scale = std::fabs(alpha) * mag + std::fabs(beta * old) + 1e-30;
-            worst = std::max(worst, std::fabs(double(c[i * ldc + j]) - ref) / scale);
+            const double e = std::fabs(double(c[i * ldc + j]) - ref) / scale;
+            if (!(e <= worst)) worst = e;  // a NaN (C read, or never written) sticks
           }
-        // The padding between rows of C is left alone.
+        // The padding between rows of C (finite values) is left alone, bit for bit.
+        bool pad_kept = true;
         for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = n; j < ldc; ++j)
-            if (!(beta == 0 && std::isnan(c0[i * ldc + j]))) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
-        INFO(m << "x" << n << "x" << k << (ta ? " tA" : "") << (tb ? " tB" : "") << " alpha " << alpha << " beta "
-               << beta);
+          pad_kept &= std::memcmp(&c[i * ldc + n], &c0[i * ldc + n], sizeof(float) * (ldc - n)) == 0;
+        CHECK(pad_kept);
         CHECK(worst < 1e-5);
         ++checked;
       }
   CHECK(checked == int(cases.size()) * 12);
   MESSAGE("float products on this CPU: " << sgemm_kernel_name());
+}
+
+TEST_CASE("own SGEMM: empty products leave C alone, k == 0 gives beta C") {
+  if (!own_sgemm_supported()) return;
+  std::vector<float> c = {1, 2, 3, 4}, a = {5}, b = {6};
+  own_sgemm(false, false, 0, 2, 3, 1.0f, a.data(), 1, b.data(), 1, 0.0f, c.data(), 2);
+  own_sgemm(false, false, 2, 0, 3, 1.0f, a.data(), 1, b.data(), 1, 0.0f, c.data(), 2);
+  CHECK(c == std::vector<float>{1, 2, 3, 4});
+  own_sgemm(false, false, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 1, 0.5f, c.data(), 2);
+  CHECK(c == std::vector<float>{0.5f, 1, 1.5f, 2});
+  c.assign(4, std::numeric_limits<float>::quiet_NaN());
+  own_sgemm(false, false, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 1, 0.0f, c.data(), 2);
+  CHECK(c == std::vector<float>{0, 0, 0, 0});
+}
+
+TEST_CASE("CPU GEMM: the own kernel and Eigen agree on the threaded product's column, row and k splits") {
+  if (!own_sgemm_supported()) return;
+  // cpu_gemm's three ways of splitting a product over tasks, each checked with both kernels.
+  for (Case cs : {Case{96, 1500, 700}, Case{1500, 40, 300}, Case{20, 24, 20000}}) {
+    const std::vector<float> a = values(size_t(cs.m * cs.k), 6), b = values(size_t(cs.k * cs.n), 7);
+    std::vector<float> own(size_t(cs.m * cs.n)), eig(own.size());
+    const bool was = set_own_sgemm(true);
+    cpu_gemm<float>(false, false, cs.m, cs.n, cs.k, 1.0f, a.data(), cs.k, b.data(), cs.n, 0.0f, own.data(), cs.n);
+    set_own_sgemm(false);
+    cpu_gemm<float>(false, false, cs.m, cs.n, cs.k, 1.0f, a.data(), cs.k, b.data(), cs.n, 0.0f, eig.data(), cs.n);
+    set_own_sgemm(was);
+    double worst = 0, mag = 0;
+    for (size_t i = 0; i < own.size(); ++i) {
+      const double e = std::fabs(double(own[i]) - eig[i]);
+      if (!(e <= worst)) worst = e;
+      mag = std::max(mag, std::fabs(double(eig[i])));
+    }
+    INFO(cs.m << "x" << cs.n << "x" << cs.k);
+    CHECK(worst <= 1e-5 * std::max(mag, 1.0) * std::sqrt(double(cs.k)));
+  }
 }
 
 TEST_CASE("CPU GEMM: the threaded product is bit for bit the same with 1 and 2 threads") {

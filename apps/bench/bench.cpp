@@ -553,9 +553,9 @@ void add_bench(CLI::App& app) {
     if (o->sgemm && dev.type == DeviceType::CPU && own_sgemm_enabled()) {
       // The products run on the own kernel: Eigen's rate beside it, and the best of the
       // two is what the %SGEMM columns divide by.
-      set_own_sgemm(false);
+      const bool was = set_own_sgemm(false);
       const double eigen = measure_sgemm(be, dev, o->repeat, gen);
-      set_own_sgemm(true);
+      set_own_sgemm(was);
       fmt::print("SGEMM 2048x2048x2048: {:.1f} GFLOP/s ({}), Eigen {:.1f} GFLOP/s\n\n", sgemm, sgemm_kernel_name(),
                  eigen);
       out["own_sgemm_gflops"] = sgemm;

@@ -237,7 +237,7 @@ def run_iterations(a):
           f"batch {a.batch}, {a.threads} threads, median of {a.repeat}")
     hdr = (f"{'variant':<8} {'wngan ms':>9} {'torch ms':>9} {'speedup':>8} {'wngan GF/s':>11} {'%SGEMM':>7} "
            f"{'wngan RSS MiB':>14} {'torch RSS MiB':>14}")
-    print("(%SGEMM: share of the best SGEMM rate of this run, wngan's Eigen or PyTorch's BLAS)")
+    print("(%SGEMM: share of the best SGEMM rate of this run, wngan's own kernel, Eigen or PyTorch's BLAS)")
     print(hdr)
     print("-" * len(hdr))
     for norm in a.norms.split(","):

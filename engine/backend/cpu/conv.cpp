@@ -1,4 +1,4 @@
-// CPU convolution kernels: im2col / col2im and Eigen GEMMs, over chunks of images.
+// CPU convolution kernels: im2col / col2im and GEMMs (cpu_gemm), over chunks of images.
 // A chunk holds enough images for a GEMM with at least kChunkCols columns (one image
 // when its output plane is that large), so every unfolded matrix is a few MiB at most
 // and stays in cache between the unfold, the GEMM and the fold; oneTBB runs chunks in

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/backend/cpu/sgemm.h"
 #include "engine/parallel.h"
 #include "engine/profile.h"
 
@@ -19,7 +20,13 @@ Backend* (*g_cuda_factory)(int) = nullptr;
 bool (*g_cuda_available)() = nullptr;
 }  // namespace
 
-CpuBackend::CpuBackend() : alloc_(aligned_raw_alloc, [](void* p) { std::free(p); }) {}
+CpuBackend::CpuBackend() : alloc_(aligned_raw_alloc, [](void* p) { std::free(p); }) {
+  own_sgemm_enabled();  // an unknown WNGAN_CPU_GEMM is an error at start, not in the first product
+}
+
+std::string CpuBackend::conv_library() const {
+  return "own kernels (im2col + " + (own_sgemm_enabled() ? sgemm_kernel_name() : std::string("Eigen GEMM")) + ")";
+}
 
 void CpuBackend::host_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 void CpuBackend::device_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }

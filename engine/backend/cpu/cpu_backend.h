@@ -1,5 +1,6 @@
-// The CPU backend: Eigen for the matrix products, oneTBB for parallelism, plain
-// loops that the compiler vectorises for everything else. float and double.
+// The CPU backend: its own SGEMM (sgemm.h; Eigen for double and where the CPU lacks
+// AVX2 + FMA) for the matrix products, oneTBB for parallelism, plain loops that the
+// compiler vectorises for everything else. float and double.
 #pragma once
 #include "engine/backend/backend.h"
 #include "engine/backend/shape_plan.h"
@@ -32,8 +33,8 @@ class CpuBackend final : public Backend {
   CachingAllocator alloc_;
 };
 
-// Row-major matrix product on raw pointers, split over oneTBB tasks, each calling
-// Eigen: C (m x n, ldc) = alpha * op(A) op(B) + beta * C.
+// Row-major matrix product on raw pointers, split over oneTBB tasks, each calling the
+// own SGEMM (float) or Eigen: C (m x n, ldc) = alpha * op(A) op(B) + beta * C.
 template <class T>
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc);

@@ -125,10 +125,6 @@ template void cpu_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, cons
 template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                                int64_t, double, double*, int64_t);
 
-std::string CpuBackend::conv_library() const {
-  return "own kernels (im2col + " + (own_sgemm_enabled() ? sgemm_kernel_name() : std::string("Eigen GEMM")) + ")";
-}
-
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
                       Tensor& c) {
   const int64_t m = c.dim(0), n = c.dim(1);

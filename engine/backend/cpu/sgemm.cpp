@@ -222,8 +222,8 @@ bool set_own_sgemm(bool on) {
 
 std::string sgemm_kernel_name() {
   if (own_sgemm_enabled()) return "own AVX2/FMA 6x16 micro-kernel";
-  const char* e = std::getenv("WNGAN_CPU_GEMM");
-  return e && std::string(e) == "eigen" ? "Eigen (WNGAN_CPU_GEMM=eigen)" : "Eigen (no AVX2 + FMA on this CPU)";
+  if (!cpu_has_avx2_fma()) return "Eigen (no AVX2 + FMA on this CPU)";
+  return g_forced.load() == 0 ? "Eigen (switched by the program)" : "Eigen (WNGAN_CPU_GEMM=eigen)";
 }
 
 void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,

@@ -2,8 +2,9 @@
 // panels, an AVX2 + FMA register-blocked micro-kernel (6 x 16 floats of C in 12 ymm
 // registers). Chosen at run time where the CPU has AVX2 and FMA; elsewhere, or with
 // WNGAN_CPU_GEMM=eigen, the products stay on Eigen. Single-threaded: cpu_gemm splits a
-// product over threads by blocks of C, so the sums run in the same fixed order (k in
-// blocks of kKc, each in sequence) for any thread count.
+// product over threads by blocks of C (or of k, summed in order) chosen from the shape
+// alone, so the sums run in the same fixed order for any thread count. Results differ in
+// the last bits between this kernel and Eigen (another order of the sums).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,6 +1,7 @@
 // CUDA backend: memory, element-wise maps, broadcasting, reductions, GEMM, optimizer
 // updates and losses. The element-wise formulas are the functors of
 // engine/backend/elementwise_ops.h, the layouts the plans of engine/backend/shape_plan.h. Convolutions are in cuda_conv.cu, batch norm in cuda_norm.cu.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -52,8 +53,12 @@ bool CudaBackend::set_conv_library(bool on) {
 }
 
 CudaBackend::~CudaBackend() {
-  // Process exit: the driver reclaims device memory; only the handle is released.
+  // Process exit: the driver reclaims device memory; the handle and staging slots are released.
   if (cublas_) cublasDestroy(cublas_);
+  for (StageSlot& s : stage_) {
+    if (s.done) cudaEventDestroy(s.done);
+    if (s.host) cudaFreeHost(s.host);
+  }
 }
 
 void CudaBackend::host_to_device(void* dst, const void* src, size_t bytes) {
@@ -64,12 +69,13 @@ void CudaBackend::host_to_device(void* dst, const void* src, size_t bytes) {
     cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to the device");
     return;
   }
+  // Every kernel and copy runs on the device's legacy default stream (no other stream
+  // exists), so the copy is ordered before every later kernel that reads dst.
+  cuda_check(cudaSetDevice(index_), "cudaSetDevice");
   StageSlot& s = stage_[next_slot_];
   next_slot_ = (next_slot_ + 1) % kStageSlots;
-  if (!s.host) {
-    cuda_check(cudaHostAlloc(&s.host, kStageBytes, cudaHostAllocDefault), "pinned staging memory");
-    cuda_check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "staging event");
-  }
+  if (!s.done) cuda_check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "staging event");
+  if (!s.host) cuda_check(cudaHostAlloc(&s.host, kStageBytes, cudaHostAllocDefault), "pinned staging memory");
   if (s.pending) cuda_check(cudaEventSynchronize(s.done), "staging slot wait");
   std::memcpy(s.host, src, bytes);
   cuda_check(cudaMemcpyAsync(dst, s.host, bytes, cudaMemcpyHostToDevice, 0), "copy to the device");
@@ -321,8 +327,11 @@ void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
   const int n_out = int(out.numel());
   // Chunks of a fixed length (a function of the shape only): deterministic. 2048 keeps a
   // per-channel sum of a DCGAN activation (R = N*H*W of 8192 and up) on hundreds of
-  // blocks instead of one 32-thread group per channel.
-  const int len = 2048, chunks = (r.R + len - 1) / len;
+  // blocks instead of one 32-thread group per channel; longer for huge reductions, so that
+  // n_out * chunks stays within the partial buffer's 65536 entries.
+  const int64_t max_chunks = std::max<int64_t>(1, 65536 / std::max(1, n_out));
+  const int len = int(std::max<int64_t>(2048, (int64_t(r.R) + max_chunks - 1) / max_chunks));
+  const int chunks = int((int64_t(r.R) + len - 1) / len);
   WN_CUDA_DISPATCH(x.dtype(), T, {
     if (chunks > 1 && int64_t(n_out) * chunks <= 65536) {
       CudaScratch partial(*this, sizeof(double) * n_out * chunks);
