@@ -91,9 +91,6 @@ void share_final_test(FinalTest& t, dist::Comm& comm) {
   comm.broadcast(state);
 }
 
-// Rank r's part [begin, end) of n images over k ranks (as the running test splits them).
-std::pair<int64_t, int64_t> part_of(int64_t n, int r, int k) { return {n * r / k, n * (r + 1) / k}; }
-
 // Appends doubles to a byte string, or reads them back.
 void put(std::string& s, const std::vector<double>& v) {
   s.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
@@ -122,8 +119,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
                                 c.crop_w, c.stretch);
   const int64_t n = int64_t(t.test.size()), n_train = int64_t(t.train.size());
   // This rank's part of each image set (all of them on one rank).
-  const auto [tb, te] = part_of(n, comm.rank(), ranks);
-  const auto [rb, re] = part_of(n_train, comm.rank(), ranks);
+  const auto [tb, te] = dist::even_part(n, comm.rank(), ranks);
+  const auto [rb, re] = dist::even_part(n_train, comm.rank(), ranks);
   const std::vector<int64_t> my_test(t.test.begin() + tb, t.test.begin() + te),
       my_train(t.train.begin() + rb, t.train.begin() + re);
   ReconstructOptions o;
@@ -162,8 +159,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
   const std::vector<std::string> parts = comm.gather(mine, 0);
   std::vector<double> test_losses, train_losses, shown;
   for (int k = 0; k < int(parts.size()); ++k) {
-    const auto [b, e] = part_of(n, k, ranks);
-    const auto [b2, e2] = part_of(n_train, k, ranks);
+    const auto [b, e] = dist::even_part(n, k, ranks);
+    const auto [b2, e2] = dist::even_part(n_train, k, ranks);
     size_t off = 0;
     for (double v : take(parts[size_t(k)], off, size_t(e - b), k)) test_losses.push_back(v);
     for (double v : take(parts[size_t(k)], off, size_t(e2 - b2), k)) train_losses.push_back(v);

@@ -18,11 +18,6 @@ DataParallel::DataParallel(dist::Comm& comm, int64_t global_batch) : comm_(&comm
                                             global_batch, comm.size(), comm.size()));
 }
 
-std::pair<int64_t, int64_t> DataParallel::part(int64_t n) const {
-  const int64_t r = comm_->rank(), k = comm_->size();
-  return {n * r / k, n * (r + 1) / k};
-}
-
 void DataParallel::average_gradients(const nn::Optimizer& opt) const {
   if (single()) return;
   const auto t0 = std::chrono::steady_clock::now();

@@ -28,7 +28,7 @@ class DataParallel {
   int64_t begin() const { return global_ / ranks() * comm_->rank(); }
   int64_t end() const { return begin() + global_ / ranks(); }
   // This rank's part [begin, end) of n items split as evenly as possible (test images).
-  std::pair<int64_t, int64_t> part(int64_t n) const;
+  std::pair<int64_t, int64_t> part(int64_t n) const { return dist::even_part(n, comm_->rank(), ranks()); }
   // Averages the gradients of an optimizer's parameters over the ranks (one flattened
   // all-reduce; parameters without a gradient, the same on every rank, are skipped).
   void average_gradients(const nn::Optimizer& opt) const;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -26,6 +27,10 @@ struct RankFailed : DistError {
   RankFailed(int rank, const std::string& what) : DistError(what), failed_rank(rank) {}
   int failed_rank;  // in the communicator that saw it
 };
+
+// Rank r's part [begin, end) of n items split as evenly as possible over k ranks (the
+// running and final tests' images).
+inline std::pair<int64_t, int64_t> even_part(int64_t n, int r, int k) { return {n * r / k, n * (r + 1) / k}; }
 
 class Comm {
  public:

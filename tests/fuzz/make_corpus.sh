@@ -53,6 +53,7 @@ config = {"model": model, "data": "fashion-mnist", "batch": 32, "crop": [0, 0], 
           "test_every": 1000, "save_every": 0, "log_every": 100, "final_test": 2000, "running_test": 200,
           "samples": 64, "select_on": "test", "test_steps": 50}
 open("corpus/config/config.json", "w").write(json.dumps(config))
+open("corpus/config/config_dist.json", "w").write(json.dumps(dict(config, sync_bn=True, trace_grads=100)))
 trace = "iteration,step,layer,quantity,value\n" + "".join(
     f"{it},{s},{s}.level0.conv,{q},{v}\n" for it in (1, 5, 10) for s in "DG"
     for q, v in (("grad_norm:weight", 0.52), ("cos_grad:weight", -1.2e-7), ("update_ratio:weight", 0.0043)))
