@@ -174,8 +174,9 @@ void add_train(CLI::App& app) {
                     trainer.split().train.size(), trainer.split().final_test.size(),
                     trainer.split().running_test.size()));
     if (world.size() > 1)
-      say(fmt::format("data-parallel over {} ranks: {} images of each batch of {} per rank{}\n", world.size(),
-                      cfg.batch / world.size(), cfg.batch, cfg.sync_bn ? ", batch norm over the global batch" : ""));
+      say(fmt::format("data-parallel over {} ranks: {} images of each batch of {} per rank{}; gradients summed by {}\n",
+                      world.size(), cfg.batch / world.size(), cfg.batch,
+                      cfg.sync_bn ? ", batch norm over the global batch" : "", world.reduce_path(cfg.device)));
     if (resume) say(fmt::format("resuming at iteration {}\n", trainer.iteration()));
     const auto t0 = std::chrono::steady_clock::now();
     if (!trainer.run()) throw CLI::RuntimeError(128 + trainer.interrupted_by());

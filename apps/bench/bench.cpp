@@ -465,6 +465,7 @@ json bench_dist(const Opts& o, Device dev, Generator& gen) {
       fmt::print("  {:>10} {:>12}\n", "ms/iter", "compute ms");
       fmt::print("  {:>10.1f} {:>12.1f}\n", t * 1e3, tc * 1e3);
     } else {
+      fmt::print("  gradients summed by {}\n", world.reduce_path(dev));
       fmt::print("  {:>10} {:>12} {:>14} {:>16} {:>22}\n", "ms/iter", "compute ms", "all-reduce ms", "all-reduce share",
                  "all-reduce alone ms");
       fmt::print("  {:>10.1f} {:>12.1f} {:>14.1f} {:>15.1f}% {:>22.1f}\n", t * 1e3, tc * 1e3, tr * 1e3,
@@ -491,6 +492,7 @@ json bench_dist(const Opts& o, Device dev, Generator& gen) {
           {"compute_seconds", tc},
           {"all_reduce_seconds", ranks > 1 ? json(tr) : json(nullptr)},
           {"all_reduce_share", ranks > 1 ? json(tr / t) : json(nullptr)},
+          {"reduce_path", world.reduce_path(dev)},
           {"all_reduce_alone_seconds", ranks > 1 ? json(alone) : json(nullptr)},
           {"repeat", o.repeat}};
 }

@@ -4,12 +4,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #ifdef WN_HAVE_MPI
 #include <mpi.h>
+#endif
+#ifdef WN_HAVE_NCCL
+#include "engine/dist/nccl.h"
 #endif
 
 namespace wn::dist {
@@ -80,6 +84,9 @@ struct Comm::Impl {
   std::string broken_why;
   std::vector<int> failed;                     // ranks whose failure this rank saw
   std::vector<std::shared_ptr<void>> kept;     // buffers of collectives that never completed
+#ifdef WN_HAVE_NCCL
+  std::unique_ptr<NcclComm> nccl;  // CUDA tensors' sums, made at the first one
+#endif
 
   void check_usable(const char* what) const {
     if (broken) throw DistError(fmt::format("{}: the communicator is unusable ({})", what, broken_why));
@@ -100,18 +107,19 @@ struct Comm::Impl {
     (void)rank_of_this;
     throw RankFailed(st.MPI_SOURCE, msg);
   }
-  // Waits for a request, bounded by timeout, watching for failure notices. On failure
+  // Waits until done() holds, bounded by timeout, watching for failure notices. On failure
   // the buffer is kept alive (MPI may still write into it) and the communicator is broken.
-  void wait(MPI_Request& req, const char* what, double timeout, int rank, const std::shared_ptr<void>& keep) {
+  void wait_until(const std::function<bool()>& done, const char* what, double timeout, int rank,
+                  const std::shared_ptr<void>& keep) {
     const auto t0 = Clock::now();
     for (int spins = 0;; ++spins) {
-      int done = 0;
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-      if (done) return;
       try {
+        if (done()) return;
         if (spins % 32 == 0) check_notices(rank);
       } catch (...) {
         kept.push_back(keep);
+        broken = true;
+        if (broken_why.empty()) broken_why = fmt::format("{} failed", what);
         throw;
       }
       const double s = seconds_since(t0);
@@ -126,6 +134,16 @@ struct Comm::Impl {
       // Spin while a partner is about to arrive, then let other processes have the core.
       if (s > 0.002) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
+  }
+  // Waits for an MPI request (as wait_until).
+  void wait(MPI_Request& req, const char* what, double timeout, int rank, const std::shared_ptr<void>& keep) {
+    wait_until(
+        [&req] {
+          int done = 0;
+          MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+          return done != 0;
+        },
+        what, timeout, rank, keep);
   }
 };
 
@@ -185,6 +203,18 @@ void Comm::all_reduce_sum(const std::vector<Tensor>& ts) {
   const size_t bytes = total_bytes(ts, "all_reduce_sum");
   if (size_ == 1 || bytes == 0) return;
   impl_->check_usable("all_reduce_sum");
+#ifdef WN_HAVE_NCCL
+  if (ts[0].device().type == DeviceType::CUDA && NcclComm::available(nullptr)) {
+    const WaitFn wait = [this](const char* what, const std::function<bool()>& done) {
+      impl_->wait_until(done, what, timeout_s, rank_, nullptr);
+    };
+    if (!impl_->nccl)
+      impl_->nccl = std::make_unique<NcclComm>(
+          rank_, size_, ts[0].device().index, [this](std::string& id) { broadcast(id, 0); }, wait);
+    impl_->nccl->all_reduce_sum(ts, bytes, wait);
+    return;
+  }
+#endif
   const auto [type, n] = mpi_elements(ts, bytes, "all_reduce_sum");
   auto buf = std::make_shared<std::vector<char>>(bytes);
   pack(ts, *buf);
@@ -377,6 +407,18 @@ std::unique_ptr<Comm> Comm::dup() {
   return make_comm(c, world_rank_, local_rank_);
 }
 
+std::string Comm::reduce_path(Device device) const {
+  if (size_ == 1) return "none (one rank)";
+  if (device.type != DeviceType::CUDA) return "MPI";
+#ifdef WN_HAVE_NCCL
+  std::string why;
+  if (NcclComm::available(&why)) return NcclComm::version() + ", GPU to GPU";
+  return "MPI through the host (NCCL: " + why + ")";
+#else
+  return "MPI through the host (this build has no NCCL)";
+#endif
+}
+
 namespace {
 std::unique_ptr<Comm> g_world;
 }  // namespace
@@ -437,6 +479,7 @@ void Comm::announce_failure(const std::string&) {}
 void Comm::acknowledge_failure() {}
 std::unique_ptr<Comm> Comm::split(int) { return std::make_unique<Comm>(std::make_unique<Impl>()); }
 std::unique_ptr<Comm> Comm::dup() { return std::make_unique<Comm>(std::make_unique<Impl>()); }
+std::string Comm::reduce_path(Device) const { return "none (one rank)"; }
 
 namespace {
 std::unique_ptr<Comm> g_world;

@@ -1,7 +1,9 @@
 // The communicator of a job spread over processes: rank, world size, local rank, and the
 // collectives data-parallel training and distributed studies need (a sum of a list of
-// tensors as one flattened buffer, broadcast, gather, barrier). MPI carries them; nothing
-// else in wngan calls MPI. Every wait is bounded (Comm::timeout_s) and watches a side
+// tensors as one flattened buffer, broadcast, gather, barrier). MPI carries them, and NCCL
+// the sums of CUDA tensors where the build has NCCL's header and libnccl.so.2 loads
+// (engine/dist/nccl.h; WNGAN_NCCL=0 sends them through the host); nothing else in wngan
+// calls MPI or NCCL. Every wait is bounded (Comm::timeout_s) and watches a side
 // channel on which a failing rank announces its failure, so no rank hangs on a dead peer.
 // Without MPI (a build with -Dmpi=disabled, or a process not started by mpirun / srun)
 // the world is one rank and every collective is the identity.
@@ -68,6 +70,9 @@ class Comm {
                                          int root = 0);
   // Waits until every rank arrives.
   void barrier();
+  // How all_reduce_sum carries tensors on `device`, for logs: "MPI", "NCCL 2.28.9, GPU to
+  // GPU", or "MPI through the host (NCCL: why not)".
+  std::string reduce_path(Device device) const;
   // Tells every other rank that this one failed (their next wait throws RankFailed naming
   // it and the message) and waits, bounded, until they acknowledged it.
   void announce_failure(const std::string& what);

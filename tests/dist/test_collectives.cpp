@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/backend/backend.h"
 #include "engine/dist/comm.h"
 #include "engine/dist/ops.h"
 #include "engine/ops/batch_norm.h"
@@ -73,6 +74,52 @@ TEST_CASE("dist: all_reduce_sum sums a list of tensors over the ranks as one buf
   CHECK(d.to_vector()[1] == doctest::Approx(0.1 * c->size() * (c->size() + 1) / 2).epsilon(1e-15));
   CHECK_THROWS_WITH_AS(c->all_reduce_sum(std::vector<Tensor>{a, Tensor::zeros({2}, DType::F64)}),
                        doctest::Contains("one dtype per call"), std::invalid_argument);
+}
+
+TEST_CASE("dist: all_reduce_sum of CUDA tensors (NCCL where it loads, else through the host) gives the sums") {
+  dist::Comm* c = two_ranks();
+  if (!c) return;
+  // Every rank needs its GPU (cuda:local_rank); the ranks agree before any CUDA collective.
+  const Device dev{DeviceType::CUDA, c->local_rank()};
+  std::vector<double> missing = {0};
+  std::string why;
+  try {
+    if (!device_available(DeviceType::CUDA)) throw std::runtime_error("no CUDA device");
+    backend_for(dev);
+  } catch (const std::exception& e) {
+    missing[0] = 1;
+    why = e.what();
+  }
+  c->all_reduce_sum(missing);
+  if (missing[0] > 0) {
+    MESSAGE("skipped: a rank has no GPU of its own (" << (why.empty() ? "another rank" : why) << ")");
+    return;
+  }
+  MESSAGE("CUDA sums carried by " << c->reduce_path(dev));
+  // Two calls, the second larger (the flattened buffer grows), then float64.
+  for (int64_t n : {int64_t(7), int64_t(100003)}) {
+    Tensor a = Tensor::empty({n}), b = Tensor::empty({3, 5});
+    for (int64_t i = 0; i < n; ++i) a.data<float>()[i] = value(c->rank(), i % 1000);
+    for (int64_t i = 0; i < 15; ++i) b.data<float>()[i] = value(c->rank(), 5000 + i);
+    Tensor ga = a.to(dev), gb = b.to(dev);
+    c->all_reduce_sum(std::vector<Tensor>{ga, gb});
+    const auto ra = ga.to(kCPU).to_vector(), rb = gb.to(kCPU).to_vector();
+    int wrong = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      float want = 0;
+      for (int r = 0; r < c->size(); ++r) want += value(r, i % 1000);
+      wrong += ra[size_t(i)] != want;
+    }
+    for (int64_t i = 0; i < 15; ++i) {
+      float want = 0;
+      for (int r = 0; r < c->size(); ++r) want += value(r, 5000 + i);
+      wrong += rb[size_t(i)] != want;
+    }
+    CHECK(wrong == 0);
+  }
+  Tensor d = Tensor::full({3}, 0.1 * (c->rank() + 1), DType::F64, dev);
+  c->all_reduce_sum(std::vector<Tensor>{d});
+  CHECK(d.to(kCPU).to_vector()[2] == doctest::Approx(0.1 * c->size() * (c->size() + 1) / 2).epsilon(1e-15));
 }
 
 TEST_CASE("dist: broadcast copies the root's tensors and strings; gather collects strings in rank order") {
