@@ -86,6 +86,23 @@ struct Comm::Impl {
   std::vector<std::shared_ptr<void>> kept;     // buffers of collectives that never completed
 #ifdef WN_HAVE_NCCL
   std::unique_ptr<NcclComm> nccl;  // CUDA tensors' sums, made at the first one
+  int nccl_agreed = -1;            // every rank can use NCCL: -1 not asked yet, 0 no, 1 yes
+  // Whether CUDA sums go through NCCL: asked once, of every rank together (the first CUDA
+  // all_reduce_sum is collective), so that no rank takes NCCL while another takes MPI.
+  bool use_nccl(Comm& self) {
+    if (nccl_agreed < 0) {
+      std::string why;
+      std::vector<double> missing = {NcclComm::available(&why) ? 0.0 : 1.0};
+      self.all_reduce_sum(missing);
+      nccl_agreed = missing[0] == 0 ? 1 : 0;
+      if (!nccl_agreed && !why.empty())
+        std::fprintf(stderr, "wngan: rank %d: NCCL not usable (%s): CUDA sums go through the host over MPI\n",
+                     world_rank, why.c_str());
+      else if (!nccl_agreed && self.rank() == 0)
+        std::fprintf(stderr, "wngan: NCCL is not usable on every rank: CUDA sums go through the host over MPI\n");
+    }
+    return nccl_agreed == 1;
+  }
 #endif
 
   void check_usable(const char* what) const {
@@ -204,14 +221,20 @@ void Comm::all_reduce_sum(const std::vector<Tensor>& ts) {
   if (size_ == 1 || bytes == 0) return;
   impl_->check_usable("all_reduce_sum");
 #ifdef WN_HAVE_NCCL
-  if (ts[0].device().type == DeviceType::CUDA && NcclComm::available(nullptr)) {
+  if (ts[0].device().type == DeviceType::CUDA && impl_->use_nccl(*this)) {
     const WaitFn wait = [this](const char* what, const std::function<bool()>& done) {
       impl_->wait_until(done, what, timeout_s, rank_, nullptr);
     };
-    if (!impl_->nccl)
-      impl_->nccl = std::make_unique<NcclComm>(
-          rank_, size_, ts[0].device().index, [this](std::string& id) { broadcast(id, 0); }, wait);
-    impl_->nccl->all_reduce_sum(ts, bytes, wait);
+    try {
+      if (!impl_->nccl)
+        impl_->nccl = std::make_unique<NcclComm>(
+            rank_, size_, ts[0].device().index, [this](std::string& id) { broadcast(id, 0); }, wait, timeout_s);
+      impl_->nccl->all_reduce_sum(ts, bytes, wait);
+    } catch (const std::exception& e) {
+      impl_->broken = true;
+      if (impl_->broken_why.empty()) impl_->broken_why = e.what();
+      throw;
+    }
     return;
   }
 #endif

@@ -22,6 +22,7 @@ namespace {
 #define WN_NCCL_FUNCTIONS(X) \
   X(ncclGetVersion)          \
   X(ncclGetErrorString)      \
+  X(ncclGetLastError)        \
   X(ncclGetUniqueId)         \
   X(ncclCommInitRankConfig)  \
   X(ncclCommGetAsyncError)   \
@@ -62,20 +63,27 @@ const Api& api() {
     WN_NCCL_FUNCTIONS(WN_NCCL_RESOLVE)
 #undef WN_NCCL_RESOLVE
     int v = 0;
-    r.ncclGetVersion(&v);
-    // From 2.9 on the code is major * 10000 + minor * 100 + patch.
-    r.version = fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100);
+    if (r.ncclGetVersion(&v) != ncclSuccess) {
+      r.error = "ncclGetVersion failed";
+      return r;
+    }
+    // From 2.9 on the code is major * 10000 + minor * 100 + patch; before, major * 1000 +
+    // minor * 100 + patch.
+    r.version = v >= 10000 ? fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+                           : fmt::format("{}.{}.{}", v / 1000, v / 100 % 10, v % 100);
     if (v < 21400) r.error = fmt::format("NCCL {} found, 2.14 or newer needed (non-blocking communicators)", r.version);
     return r;
   }();
   return a;
 }
 
-// Throws on an NCCL error (in progress is not one: the caller waits for it).
-void check(ncclResult_t r, const char* what) {
+// Throws on an NCCL error (in progress is not one: the caller waits for it), with NCCL's
+// last message where there is a communicator.
+void check(ncclResult_t r, const char* what, ncclComm_t comm = nullptr) {
   if (r == ncclSuccess || r == ncclInProgress) return;
-  throw DistError(fmt::format("NCCL error in {}: {} (WNGAN_NCCL=0 sums CUDA tensors through the host over MPI)", what,
-                              api().ncclGetErrorString(r)));
+  const char* last = api().ncclGetLastError(comm);
+  throw DistError(fmt::format("NCCL error in {}: {}{} (WNGAN_NCCL=0 sums CUDA tensors through the host over MPI)",
+                              what, api().ncclGetErrorString(r), last && *last ? fmt::format(": {}", last) : ""));
 }
 
 void cuda_ok(cudaError_t e, const char* what) {
@@ -87,17 +95,19 @@ void cuda_ok(cudaError_t e, const char* what) {
 struct NcclComm::State {
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
-  cudaEvent_t done = nullptr;
+  cudaEvent_t packed = nullptr, done = nullptr;
   int device = 0;
-  bool aborted = false;
-  Tensor flat;  // the flattened buffer, reused while large enough
+  double finalize_s = 600;
+  bool ready = false;   // the set-up has completed
+  bool failed = false;  // a wait failed: the communicator is aborted at destruction
+  Tensor flat;          // the flattened buffer, reused while large enough
 
   // Whether the communicator's pending initialisation or call has finished (throws on an error).
   bool settled(const char* what) const {
     ncclResult_t st = ncclSuccess;
-    check(api().ncclCommGetAsyncError(comm, &st), what);
+    check(api().ncclCommGetAsyncError(comm, &st), what, comm);
     if (st == ncclInProgress) return false;
-    check(st, what);
+    check(st, what, comm);
     return true;
   }
 };
@@ -110,78 +120,95 @@ bool NcclComm::available(std::string* why) {
 
 std::string NcclComm::version() { return available(nullptr) ? "NCCL " + api().version : std::string(); }
 
-NcclComm::NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait)
+NcclComm::NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait,
+                   double finalize_s)
     : s_(std::make_unique<State>()) {
-  std::string why;
-  if (!available(&why)) throw DistError("NCCL is not usable: " + why);
   s_->device = device;
-  cuda_ok(cudaSetDevice(device), "cudaSetDevice");
+  s_->finalize_s = finalize_s;
+  // What can fail on this rank alone comes before the id is shared: rank 0 shares no id
+  // when it failed, so that every rank fails at once instead of waiting for it.
+  std::string why, bytes;
   ncclUniqueId id;
-  std::string bytes;
-  if (rank == 0) {
-    check(api().ncclGetUniqueId(&id), "ncclGetUniqueId");
-    bytes.assign(reinterpret_cast<const char*>(&id), sizeof id);
+  try {
+    if (!available(&why)) throw DistError("NCCL is not usable: " + why);
+    cuda_ok(cudaSetDevice(device), "cudaSetDevice");
+    // A blocking stream: ordered after, and before, the backend's work on the default stream
+    // (and an event makes the order explicit).
+    cuda_ok(cudaStreamCreate(&s_->stream), "cudaStreamCreate");
+    cuda_ok(cudaEventCreateWithFlags(&s_->packed, cudaEventDisableTiming), "cudaEventCreate");
+    cuda_ok(cudaEventCreateWithFlags(&s_->done, cudaEventDisableTiming), "cudaEventCreate");
+    if (rank == 0) {
+      check(api().ncclGetUniqueId(&id), "ncclGetUniqueId");
+      bytes.assign(reinterpret_cast<const char*>(&id), sizeof id);
+    }
+  } catch (const std::exception& e) {
+    why = e.what();
+    bytes.clear();
   }
   share(bytes);
+  if (!why.empty()) throw DistError(why);
   if (bytes.size() != sizeof id)
-    throw DistError(fmt::format("NCCL id from rank 0 has {} bytes, {} expected", bytes.size(), sizeof id));
+    throw DistError(fmt::format("NCCL set-up: rank 0 could not make an NCCL id (it says why); got {} bytes",
+                                bytes.size()));
   std::memcpy(&id, bytes.data(), sizeof id);
   // Non-blocking: every NCCL call returns at once and this rank waits (bounded) on its own
   // terms, so a peer that never joins cannot hang it.
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
-  try {
-    check(api().ncclCommInitRankConfig(&s_->comm, size, id, rank, &config), "ncclCommInitRankConfig");
-    wait("NCCL communicator set-up", [this] { return s_->settled("ncclCommInitRankConfig"); });
-  } catch (...) {
-    abort();
-    throw;
+  const ncclResult_t r = api().ncclCommInitRankConfig(&s_->comm, size, id, rank, &config);
+  if (r != ncclSuccess && r != ncclInProgress) {
+    if (s_->comm) api().ncclCommAbort(s_->comm);  // a local error: no peer to wait for
+    s_->comm = nullptr;
+    check(r, "ncclCommInitRankConfig");
   }
-  // A blocking stream: ordered after, and before, the backend's work on the default stream.
-  cuda_ok(cudaStreamCreate(&s_->stream), "cudaStreamCreate");
-  cuda_ok(cudaEventCreateWithFlags(&s_->done, cudaEventDisableTiming), "cudaEventCreate");
+  // The set-up completes in the background; the first all_reduce_sum waits for it (bounded).
+  (void)wait;
 }
 
 NcclComm::~NcclComm() {
-  if (!s_->comm) return;
-  if (!s_->aborted) {
-    // Finalize flushes pending work; bounded, then abort.
-    const ncclResult_t fin = api().ncclCommFinalize(s_->comm);
-    bool ok = fin == ncclSuccess || fin == ncclInProgress;
-    const auto t0 = std::chrono::steady_clock::now();
-    while (ok) {
-      ncclResult_t st = ncclSuccess;
-      if (api().ncclCommGetAsyncError(s_->comm, &st) != ncclSuccess || (st != ncclSuccess && st != ncclInProgress)) {
-        ok = false;
-        break;
+  if (s_->comm) {
+    bool ok = !s_->failed;
+    if (ok) {
+      // Finalize flushes pending work and waits for the other ranks: bounded, then abort.
+      const ncclResult_t fin = api().ncclCommFinalize(s_->comm);
+      ok = fin == ncclSuccess || fin == ncclInProgress;
+      const auto t0 = std::chrono::steady_clock::now();
+      while (ok) {
+        ncclResult_t st = ncclSuccess;
+        if (api().ncclCommGetAsyncError(s_->comm, &st) != ncclSuccess || (st != ncclSuccess && st != ncclInProgress))
+          ok = false;
+        else if (st == ncclSuccess)
+          break;
+        else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > s_->finalize_s)
+          ok = false;
+        else
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      if (st == ncclSuccess) break;
-      if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) {
-        ok = false;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (ok)
       api().ncclCommDestroy(s_->comm);
     else
-      api().ncclCommAbort(s_->comm);
-  } else {
-    api().ncclCommAbort(s_->comm);
+      api().ncclCommAbort(s_->comm);  // frees the communicator
+    s_->comm = nullptr;
   }
   if (s_->done) cudaEventDestroy(s_->done);
+  if (s_->packed) cudaEventDestroy(s_->packed);
   if (s_->stream) cudaStreamDestroy(s_->stream);
 }
 
 int NcclComm::device() const { return s_->device; }
 
-void NcclComm::abort() {
-  if (s_->comm && !s_->aborted) api().ncclCommAbort(s_->comm);
-  s_->aborted = true;
-}
-
 void NcclComm::all_reduce_sum(const std::vector<Tensor>& ts, size_t bytes, const WaitFn& wait) {
-  if (s_->aborted) throw DistError("all_reduce_sum: the NCCL communicator was aborted after an earlier failure");
+  if (s_->failed) throw DistError("all_reduce_sum: the NCCL communicator failed earlier");
+  if (!s_->ready) {
+    try {
+      wait("NCCL communicator set-up", [this] { return s_->settled("ncclCommInitRankConfig"); });
+    } catch (...) {
+      s_->failed = true;  // aborted by the destructor, after the caller has told the others
+      throw;
+    }
+    s_->ready = true;
+  }
   const Device dev{DeviceType::CUDA, s_->device};
   for (const Tensor& t : ts)
     if (t.device() != dev)
@@ -203,12 +230,14 @@ void NcclComm::all_reduce_sum(const std::vector<Tensor>& ts, size_t bytes, const
   }
   const size_t count = bytes / (f64 ? 8 : 4);
   try {
+    cuda_ok(cudaEventRecord(s_->packed, 0), "cudaEventRecord");
+    cuda_ok(cudaStreamWaitEvent(s_->stream, s_->packed, 0), "cudaStreamWaitEvent");
     check(api().ncclAllReduce(flat, flat, count, f64 ? ncclFloat64 : ncclFloat32, ncclSum, s_->comm, s_->stream),
-          "ncclAllReduce");
+          "ncclAllReduce", s_->comm);
     wait("all_reduce_sum (NCCL)", [this] { return s_->settled("ncclAllReduce"); });
     cuda_ok(cudaEventRecord(s_->done, s_->stream), "cudaEventRecord");
     // Bounded: a peer that died leaves NCCL's kernel spinning; the wait sees the timeout
-    // or the failure notice and the communicator is aborted.
+    // or the failure notice, and the communicator is aborted when destroyed.
     wait("all_reduce_sum (NCCL)", [this] {
       const cudaError_t e = cudaEventQuery(s_->done);
       if (e == cudaSuccess) return true;
@@ -217,7 +246,9 @@ void NcclComm::all_reduce_sum(const std::vector<Tensor>& ts, size_t bytes, const
       return false;
     });
   } catch (...) {
-    abort();
+    // Aborted by the destructor: ncclCommAbort may wait on peers, and the caller first
+    // tells the other ranks of this failure.
+    s_->failed = true;
     throw;
   }
   off = 0;

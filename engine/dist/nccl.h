@@ -3,7 +3,8 @@
 // library is loaded with dlopen at first use, so a build with NCCL's header runs where
 // libnccl.so.2 is absent (Comm then sums through the host over MPI and says so). The NCCL
 // id travels over MPI (Comm's broadcast); every wait is Comm's bounded wait, which also
-// watches MPI's failure channel, and a communicator that failed or timed out is aborted.
+// watches MPI's failure channel, and a communicator that failed or timed out is aborted
+// when it is destroyed (after the caller announced the failure: an abort may wait on peers).
 #pragma once
 #include <functional>
 #include <memory>
@@ -27,8 +28,11 @@ class NcclComm {
   static std::string version();
 
   // Joins the NCCL communicator of `size` ranks, this one `rank`, on CUDA device `device`.
-  // share(id) must hand rank 0's id to every rank (a broadcast over MPI; collective).
-  NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait);
+  // share(id) must hand rank 0's id to every rank (a broadcast over MPI; collective; an
+  // empty id says rank 0 failed). The set-up completes in the background: the first
+  // all_reduce_sum waits for it. The destructor waits at most finalize_s for the others.
+  NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait,
+           double finalize_s);
   ~NcclComm();
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -37,8 +41,6 @@ class NcclComm {
   // Sums the tensors over the ranks in place as one flattened device buffer (all on this
   // communicator's device, contiguous, one dtype: float32 or float64; `bytes` in all).
   void all_reduce_sum(const std::vector<Tensor>& ts, size_t bytes, const WaitFn& wait);
-  // Abandons the communicator after a failure: pending operations are cancelled.
-  void abort();
 
  private:
   struct State;
