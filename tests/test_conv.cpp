@@ -137,13 +137,15 @@ ConvRun run_conv(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Ten
 
 TEST_CASE("conv2d data and weight gradients over many chunks equal the direct convolution's") {
   // 37 images of 6x6 outputs: chunks of 4 images (the last one short) for the forward and
-  // data gradient, of 15 for the weight gradient, and 5 channel groups.
+  // data gradient, of 15 for the weight gradient (3 chunks: one channel group, its chunks in
+  // 3 ranges summed as partials); 30 one-channel images of 28x28: 10 chunks of 3 in 8
+  // ranges of 2, the last 3 empty; 17 channels of 4x4 taps: 6 groups of 3 channels.
   struct C {
     Shape x, w;
     Hw s, p;
   };
   for (const C& c : {C{{37, 5, 6, 6}, {4, 5, 3, 3}, 1, 1}, C{{19, 3, 8, 8}, {6, 3, 4, 4}, 2, 1},
-                     C{{3, 17, 40, 40}, {2, 17, 4, 4}, 2, 1}}) {
+                     C{{3, 17, 40, 40}, {2, 17, 4, 4}, 2, 1}, C{{30, 1, 28, 28}, {5, 1, 4, 4}, 2, 1}}) {
     Tensor x = rnd(c.x, 11), w = rnd(c.w, 12), b = rnd({c.w[0]}, 13);
     Tensor y = conv2d(x, w, b, c.s, c.p);
     Tensor dy = rnd(y.shape(), 14);

@@ -133,3 +133,36 @@ TEST_CASE("CPU GEMM: the threaded product is bit for bit the same with 1 and 2 t
   for (int64_t p = 0; p < k; ++p) s += double(a[p]) * b[p * n];
   CHECK(one[0] == doctest::Approx(s).epsilon(1e-5));
 }
+
+TEST_CASE("own SGEMM with op(A) packed once: the same bits as packing it per product, over row ranges and splits") {
+  if (!own_sgemm_supported()) return;
+  const bool was = set_own_sgemm(true);
+  // Both transpositions of A and B; sizes crossing the 6-row panels, kMc = 144 and kKc = 256.
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      const int64_t m = 151, n = 45, k = 300;
+      const std::vector<float> a = values(size_t(m * k), 8), b = values(size_t(k * n), 9);
+      const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+      std::vector<float> want(size_t(m * n), 0.5f), got(want.size(), 0.5f);
+      own_sgemm(ta, tb, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, 0.25f, want.data(), n);
+      std::vector<float> store(size_t(own_sgemm_packed_size(m, k)));
+      const SgemmPackedA p = own_sgemm_pack(ta, a.data(), lda, m, k, store.data());
+      // Rows [0, 42), [42, 150), [150, 151): each range from the one packing.
+      for (auto [r0, rows] : {std::pair<int64_t, int64_t>{0, 42}, {42, 108}, {150, 1}})
+        own_sgemm_packed(p, r0, rows, tb, n, 0.75f, b.data(), ldb, 0.25f, got.data() + r0 * n, n);
+      INFO("ta " << ta << " tb " << tb);
+      CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) == 0);
+      CHECK_THROWS_AS(own_sgemm_packed(p, 5, 6, tb, n, 1.0f, b.data(), ldb, 0.0f, got.data(), n), std::logic_error);
+    }
+  // CpuGemmA over cpu_gemm's column, row and k splits, bit for bit cpu_gemm's.
+  for (Case cs : {Case{96, 1500, 700}, Case{1500, 40, 300}, Case{20, 24, 20000}, Case{7, 9, 11}}) {
+    const std::vector<float> a = values(size_t(cs.m * cs.k), 10), b = values(size_t(cs.k * cs.n), 11);
+    std::vector<float> want(size_t(cs.m * cs.n)), got(want.size());
+    cpu_gemm<float>(false, false, cs.m, cs.n, cs.k, 1.0f, a.data(), cs.k, b.data(), cs.n, 0.0f, want.data(), cs.n);
+    const CpuGemmA<float> ga(false, a.data(), cs.k, cs.m, cs.k);
+    ga.mul(false, cs.n, 1.0f, b.data(), cs.n, 0.0f, got.data(), cs.n);
+    INFO(cs.m << "x" << cs.n << "x" << cs.k);
+    CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) == 0);
+  }
+  set_own_sgemm(was);
+}

@@ -2,9 +2,11 @@
 // A chunk holds enough images for a GEMM with at least kChunkCols columns (one image
 // when its output plane is that large), so every unfolded matrix is a few MiB at most
 // and stays in cache between the unfold, the GEMM and the fold; oneTBB runs chunks in
-// parallel. The weight gradient splits the input channels into groups instead: each
-// task owns its columns of dw and sums over the chunks in a fixed order, so the result
-// does not depend on the thread count. A kernel covering the whole unpadded input is a
+// parallel; the weights are packed for the SGEMM once per call (CpuGemmA). The weight
+// gradient splits the input channels into groups instead (and, for inputs of few channels,
+// the chunks into fixed ranges whose partial sums are added in order): each task owns its
+// columns of dw and sums over its chunks in a fixed order, so the result does not depend
+// on the thread count. A kernel covering the whole unpadded input is a
 // plain matrix product.
 #include <algorithm>
 #include <cstring>
@@ -91,7 +93,8 @@ void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* _
 
 constexpr int64_t kChunkCols = 128;      // GEMM columns per chunk (forward, data gradient)
 constexpr int64_t kWeightChunkCols = 512;  // columns (reduction length) per chunk for dw
-constexpr int64_t kChannelGroups = 8;      // most tasks of the weight gradient
+constexpr int64_t kChannelGroups = 8;      // most channel groups (tasks) of the weight gradient
+constexpr int64_t kMinGroupCols = 48;      // fewest columns of dw per group where the input has them
 
 // Images per chunk so that a chunk has at least `cols` output columns.
 int64_t images_per_chunk(const ConvGeom& g, int64_t cols) {
@@ -169,12 +172,13 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
         for (int64_t co = 0; co < g.cout; ++co) y[b * g.cout + co] += bias[co];
     return;
   }
+  const CpuGemmA<T> wa(false, w, K, g.cout, K);  // the weights, packed once for every chunk
   for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* yt) {
     const int64_t cols = m * P;
     im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col);
     // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
     T* out = m == 1 ? y + b0 * g.cout * P : yt;
-    cpu_gemm<T>(false, false, g.cout, cols, K, T(1), w, K, col, cols, T(0), out, cols);
+    wa.mul(false, cols, T(1), col, cols, T(0), out, cols);
     for (int64_t b = 0; b < m; ++b)
       for (int64_t co = 0; co < g.cout; ++co) {
         T* dst = y + ((b0 + b) * g.cout + co) * P;
@@ -197,6 +201,7 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     cpu_gemm<T>(false, false, g.n, K, g.cout, T(1), dy, g.cout, w, K, T(0), dx, K);
     return;
   }
+  const CpuGemmA<T> wt(true, w, K, K, g.cout);  // w^T, packed once for every chunk
   for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* dyt) {
     const int64_t cols = m * P;
     const T* src = dy + b0 * g.cout * P;
@@ -204,7 +209,7 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
       to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
       src = dyt;
     }
-    cpu_gemm<T>(true, false, K, cols, g.cout, T(1), w, K, src, cols, T(0), col, cols);
+    wt.mul(false, cols, T(1), src, cols, T(0), col, cols);
     col2im_chunk(g, col, b0, m, dx);
   });
 }
@@ -221,21 +226,49 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   T* t = dyt.as<T>();
   parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P),
                [&](int64_t s, int64_t e) { to_channel_major(dy, g.cout, P, s, e, t, NP); });
-  const int64_t per = (g.cin + kChannelGroups - 1) / kChannelGroups, groups = (g.cin + per - 1) / per;
+  // Channel groups of at least kMinGroupCols columns of dw where the input has them (a
+  // group re-reads dy for its own product), at most kChannelGroups of them.
+  const int64_t per = std::max((g.cin + kChannelGroups - 1) / kChannelGroups,
+                               std::min(g.cin, (kMinGroupCols + kk - 1) / kk)),
+                groups = (g.cin + per - 1) / per;
   const int64_t nb = images_per_chunk(g, kWeightChunkCols), chunks = (g.n + nb - 1) / nb;
-  parallel_for(groups, 1, [&](int64_t s, int64_t e) {
+  // Few groups (thin inputs: 1 or 3 image channels) leave cores idle: the chunks are then
+  // dealt into `parts` fixed ranges too, each summed into its own partial dw, the partials
+  // added in order. Both counts come from the shape alone, never from the threads.
+  const int64_t parts = std::min(chunks, (kChannelGroups + groups - 1) / groups);
+  const int64_t per_part = (chunks + parts - 1) / parts;
+  CpuScratch partial(parts > 1 ? sizeof(T) * parts * g.cout * K : 0);
+  parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
     CpuScratch col(sizeof(T) * per * kk * nb * P);
-    for (int64_t grp = s; grp < e; ++grp) {
+    for (int64_t task = s; task < e; ++task) {
+      const int64_t grp = task / parts, part = task % parts;
       const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
-      for (int64_t c = 0; c < chunks; ++c) {
+      T* out = parts > 1 ? partial.as<T>() + part * g.cout * K : dw;
+      const int64_t first = part * per_part, last = std::min(chunks, first + per_part);
+      if (first >= last) {  // an empty range (more parts than the chunks fill): zeros
+        for (int64_t co = 0; co < g.cout; ++co) std::fill(out + co * K + c0 * kk, out + co * K + c0 * kk + kg, T(0));
+        continue;
+      }
+      for (int64_t c = first; c < last; ++c) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
         im2col_chunk(g, x, b0, m, c0, c1, col.as<T>());
-        // dw[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
-        cpu_gemm<T>(false, true, g.cout, kg, cols, T(1), t + b0 * P, NP, col.as<T>(), cols, c == 0 ? T(0) : T(1),
-                    dw + c0 * kk, K);
+        // out[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
+        cpu_gemm<T>(false, true, g.cout, kg, cols, T(1), t + b0 * P, NP, col.as<T>(), cols, c == first ? T(0) : T(1),
+                    out + c0 * kk, K);
       }
     }
   });
+  if (parts > 1) {
+    const T* pp = partial.as<T>();
+    const int64_t total = g.cout * K;
+    parallel_for(total, 4096, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        T acc = pp[i];
+        for (int64_t q = 1; q < parts; ++q) acc += pp[q * total + i];
+        dw[i] = acc;
+      }
+    });
+  }
 }
 
 }  // namespace

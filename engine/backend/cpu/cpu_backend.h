@@ -2,6 +2,8 @@
 // AVX2 + FMA) for the matrix products, oneTBB for parallelism, plain loops that the
 // compiler vectorises for everything else. float and double.
 #pragma once
+#include <memory>
+
 #include "engine/backend/backend.h"
 #include "engine/backend/shape_plan.h"
 
@@ -54,6 +56,27 @@ class CpuScratch {
  private:
   void* p_;
   size_t bytes_;
+};
+
+struct SgemmPackedA;  // engine/backend/cpu/sgemm.h
+
+// op(A) of several products that share it (a convolution's weights over its chunks of
+// images): packed once where the own SGEMM serves floats, else the products run as cpu_gemm.
+template <class T>
+class CpuGemmA {
+ public:
+  CpuGemmA(bool ta, const T* a, int64_t lda, int64_t m, int64_t k);
+  ~CpuGemmA();
+  // C (m x n, ldc) = alpha op(A) op(B) + beta C, split over tasks as cpu_gemm, with the
+  // same results bit for bit.
+  void mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const;
+
+ private:
+  bool ta_;
+  const T* a_;
+  int64_t lda_, m_, k_;
+  std::unique_ptr<SgemmPackedA> packed_;  // float on the own kernel only
+  std::unique_ptr<CpuScratch> store_;  // its panels
 };
 
 }  // namespace wn

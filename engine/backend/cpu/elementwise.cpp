@@ -167,6 +167,25 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
 
 namespace {
 
+// One row of tprelu_fwd. Without trapping-math for this function alone: GCC keeps a
+// floating-point comparison a branch under it, and the loop would not vectorise (the
+// values are the same either way).
+template <class T>
+__attribute__((optimize("no-trapping-math"))) void tprelu_row(const T* __restrict xr, T* __restrict yr, int64_t r, T s,
+                                                              T t, bool shifted) {
+  if (shifted) {
+    for (int64_t j = 0; j < r; ++j) {
+      const T u = xr[j] - t, su = s * u;
+      yr[j] = (u > T(0) ? u : su) + t;
+    }
+  } else {
+    for (int64_t j = 0; j < r; ++j) {
+      const T u = xr[j], su = s * u;
+      yr[j] = u > T(0) ? u : su;
+    }
+  }
+}
+
 // PReLU on x - t[c] (t null: 0), plus t[c]: the operations of the composed sub, prelu,
 // add, in one pass (the compiler may fuse the multiply-add).
 template <class T>
@@ -180,16 +199,45 @@ void tprelu_fwd(const Tensor& x, const Tensor& a, const T* pt, Tensor& y) {
       const T s = pa[nc % d.c], t = pt ? pt[nc % d.c] : T(0);
       const T* __restrict xr = px + nc * d.r;
       T* __restrict yr = py + nc * d.r;
-      if (pt) {
-        for (int64_t j = 0; j < d.r; ++j) {
-          const T u = xr[j] - t;
-          yr[j] = (u > T(0) ? u : s * u) + t;
-        }
-      } else {
-        for (int64_t j = 0; j < d.r; ++j) yr[j] = xr[j] > T(0) ? xr[j] : s * xr[j];
-      }
+      tprelu_row(xr, yr, d.r, s, t, pt != nullptr);
     }
   });
+}
+
+// dx of one row of tprelu_fwd: dy where x - t > 0, else dy times the slope. Without
+// trapping-math for this function alone: GCC keeps a floating-point comparison a branch
+// under it, and the loop would not vectorise (the values are the same either way).
+template <class T>
+__attribute__((optimize("no-trapping-math"))) void tprelu_dx_row(const T* __restrict xr, const T* __restrict gr,
+                                                                 T* __restrict dr, int64_t r, T s, T t) {
+  for (int64_t j = 0; j < r; ++j) {
+    const T g = gr[j], sg = s * g;
+    dr[j] = xr[j] - t > T(0) ? g : sg;
+  }
+}
+
+// The slope's and the shift's gradient sums over one row of tprelu_fwd, added to a and b:
+// sum dy min(x - t, 0) and sum dy (1 - s) [x - t <= 0]. Eight lanes of T (the row is short:
+// a feature map's pixels) in lane_sum's fixed order (lanes.h), the row's total added in
+// double; written out here so that it vectorises without trapping-math.
+template <class T>
+__attribute__((optimize("no-trapping-math"))) void tprelu_sums_row(const T* __restrict xr, const T* __restrict gr,
+                                                                   int64_t r, T s, T t, double& a, double& b) {
+  T la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= r; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const T g = gr[i + l], u = xr[i + l] - t, neg = u < T(0) ? u : T(0), on = u <= T(0) ? T(1) : T(0);
+      la[l] += g * neg;
+      lb[l] += (g - s * g) * on;
+    }
+  for (int l = 0; i < r; ++i, ++l) {
+    const T g = gr[i], u = xr[i] - t, neg = u < T(0) ? u : T(0), on = u <= T(0) ? T(1) : T(0);
+    la[l] += g * neg;
+    lb[l] += (g - s * g) * on;
+  }
+  a += double(((la[0] + la[4]) + (la[1] + la[5])) + ((la[2] + la[6]) + (la[3] + la[7])));
+  b += double(((lb[0] + lb[4]) + (lb[1] + lb[5])) + ((lb[2] + lb[6]) + (lb[3] + lb[7])));
 }
 
 // Gradients of tprelu_fwd: dx, the slope's and (with t) the shift's, each optional.
@@ -211,18 +259,9 @@ void tprelu_bwd(const Tensor& x, const Tensor& a, const T* pt, const Tensor& dy,
         const int64_t off = (n * d.c + c) * d.r;
         const T* __restrict xr = px + off;
         const T* __restrict gr = pd + off;
-        // Products are computed before the selects, so the loops vectorise (a select
-        // may not guard a floating-point operation under the default trapping-math).
-        if (pdx) {
-          T* __restrict dr = pdx + off;
-          for (int64_t j = 0; j < d.r; ++j) {
-            const T sg = s * gr[j];
-            dr[j] = xr[j] - t > T(0) ? gr[j] : sg;
-          }
-        }
-        if (pda) acc_a += lane_sum(d.r, [&](int64_t j) { return gr[j] * std::min(xr[j] - t, T(0)); });
+        if (pdx) tprelu_dx_row(xr, gr, pdx + off, d.r, s, t);
         // The shift's gradient is dy where the slope applies, times (1 - a).
-        if (pdt) acc_t += lane_sum(d.r, [&](int64_t j) { return (gr[j] - s * gr[j]) * T(xr[j] - t <= T(0)); });
+        if (pda || pdt) tprelu_sums_row(xr, gr, d.r, s, t, acc_a, acc_t);
       }
       if (pda) pda[c] = static_cast<T>(acc_a);
       if (pdt) pdt[c] = static_cast<T>(acc_t);

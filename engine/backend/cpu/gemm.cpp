@@ -120,6 +120,61 @@ void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
   gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+template <class T>
+CpuGemmA<T>::CpuGemmA(bool ta, const T* a, int64_t lda, int64_t m, int64_t k)
+    : ta_(ta), a_(a), lda_(lda), m_(m), k_(k) {
+  if constexpr (std::is_same_v<T, float>) {
+    // Worth it only when several products reuse the panels (the caller's choice) and there
+    // is arithmetic to speak of.
+    if (own_sgemm_enabled() && m > 0 && k > 0) {
+      store_ = std::make_unique<CpuScratch>(sizeof(float) * size_t(own_sgemm_packed_size(m, k)));
+      packed_ = std::make_unique<SgemmPackedA>(own_sgemm_pack(ta, a, lda, m, k, store_->as<float>()));
+    }
+  }
+}
+
+template <class T>
+CpuGemmA<T>::~CpuGemmA() = default;
+
+template <class T>
+void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_ && own_sgemm_enabled()) {
+      // cpu_gemm's split, the row blocks rounded to whole panels; the k split (small C,
+      // long inner dimension) stays on cpu_gemm.
+      const SgemmPackedA& p = *packed_;
+      const double work = double(m_) * n * k_;
+      constexpr int64_t kMinChunk = 256, kParts = 8;
+      if (work < double(1 << 20)) return own_sgemm_packed(p, 0, m_, tb, n, alpha, b, ldb, beta, c, ldc);
+      if (n >= 2 * kMinChunk && n >= m_) {
+        const int64_t cn = chunk_of(n, kMinChunk, kParts);
+        parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
+          for (int64_t blk = s; blk < e; ++blk) {
+            const int64_t j0 = blk * cn, nn = std::min(cn, n - j0);
+            own_sgemm_packed(p, 0, m_, tb, nn, alpha, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
+          }
+        });
+        return;
+      }
+      if (m_ >= 2 * kMinChunk) {
+        const int64_t step = 8 * kSgemmPanelRows, cm = (chunk_of(m_, kMinChunk, kParts) + step - 1) / step * step;
+        parallel_for((m_ + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
+          for (int64_t blk = s; blk < e; ++blk) {
+            const int64_t i0 = blk * cm, mm = std::min(cm, m_ - i0);
+            own_sgemm_packed(p, i0, mm, tb, n, alpha, b, ldb, beta, c + i0 * ldc, ldc);
+          }
+        });
+        return;
+      }
+      if (k_ < 2 * 4096) return own_sgemm_packed(p, 0, m_, tb, n, alpha, b, ldb, beta, c, ldc);
+    }
+  }
+  cpu_gemm<T>(ta_, tb, m_, n, k_, alpha, a_, lda_, b, ldb, beta, c, ldc);
+}
+
+template class CpuGemmA<float>;
+template class CpuGemmA<double>;
+
 template void cpu_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                               int64_t, float, float*, int64_t);
 template void cpu_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

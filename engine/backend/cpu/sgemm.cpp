@@ -27,6 +27,61 @@ constexpr int64_t kKc = 256;      // inner-dimension block: an A panel and a B p
 constexpr int64_t kMc = 144;      // rows of A packed at once (L2)
 constexpr int64_t kNc = 2048;     // columns of B packed at once (L3)
 
+#ifdef WN_SGEMM_X86
+// Transposes the 8 x 8 block in r[0..7] (row i becomes column i).
+__attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// One full panel of kNr columns of B(p, j) = b[j * ldb + p]: d[p * kNr + j] for p < kc,
+// 8 x 8 blocks at a time (the packing of a transposed B is a transpose).
+__attribute__((target("avx2"))) void pack_b_t_panel(const float* b, int64_t ldb, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8)
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(b + (h * 8 + i) * ldb + p);
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (p + i) * kNr + h * 8, r[i]);
+    }
+  for (; p < kc; ++p)
+    for (int j = 0; j < kNr; ++j) d[p * kNr + j] = b[j * ldb + p];
+}
+
+// One full panel of kMr rows of A(i, p) = a[i * lda + p]: d[p * kMr + r] for p < kc.
+__attribute__((target("avx2"))) void pack_a_panel(const float* a, int64_t lda, int64_t kc, float* d) {
+  static_assert(kMr == 6, "pack_a_panel transposes 6 rows (and 2 of zeros) 8 x 8");
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < kMr; ++i) r[i] = _mm256_loadu_ps(a + i * lda + p);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    // Each store writes 8 values, the 2 past the 6 overwritten by the next; the last masked.
+    for (int i = 0; i < 7; ++i) _mm256_storeu_ps(d + (p + i) * kMr, r[i]);
+    _mm256_maskstore_ps(d + (p + 7) * kMr, six, r[7]);
+  }
+  for (; p < kc; ++p)
+    for (int i = 0; i < kMr; ++i) d[p * kMr + i] = a[i * lda + p];
+}
+#endif
+
 // Packs op(A)[i0 : i0+mc, p0 : p0+kc] into panels of kMr rows, each p-major (kMr values
 // per p) at dst + (row offset) * kc; rows past mc are zeros.
 void pack_a(bool ta, const float* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
@@ -47,6 +102,12 @@ void pack_a(bool ta, const float* a, int64_t lda, int64_t i0, int64_t p0, int64_
   for (int64_t q = 0; q < mc; q += kMr) {  // A(i, p) = a[i * lda + p]: rows of a are rows of the panel
     const int rows = int(std::min<int64_t>(kMr, mc - q));
     float* d = dst + q * kc;
+#ifdef WN_SGEMM_X86
+    if (rows == kMr) {
+      pack_a_panel(a + (i0 + q) * lda + p0, lda, kc, d);
+      continue;
+    }
+#endif
     for (int r = 0; r < rows; ++r) {
       const float* src = a + (i0 + q + r) * lda + p0;
       for (int64_t p = 0; p < kc; ++p) d[p * kMr + r] = src[p];
@@ -75,6 +136,12 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t p0, int64_t j0, int64_
   for (int64_t q = 0; q < nc; q += kNr) {  // B(p, j) = b[j * ldb + p]: rows of b are columns of the panel
     const int cols = int(std::min<int64_t>(kNr, nc - q));
     float* d = dst + q * kc;
+#ifdef WN_SGEMM_X86
+    if (cols == kNr) {
+      pack_b_t_panel(b + (j0 + q) * ldb + p0, ldb, kc, d);
+      continue;
+    }
+#endif
     for (int j = 0; j < cols; ++j) {
       const float* src = b + (j0 + q + j) * ldb + p0;
       for (int64_t p = 0; p < kc; ++p) d[p * kNr + j] = src[p];
@@ -226,22 +293,15 @@ std::string sgemm_kernel_name() {
   return g_forced.load() == 0 ? "Eigen (switched by the program)" : "Eigen (WNGAN_CPU_GEMM=eigen)";
 }
 
-void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-#ifndef WN_SGEMM_X86
-  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
-  (void)c, (void)ldc;
-  throw std::logic_error("own_sgemm: not built for this processor");
-#else
-  if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
-  }
-  thread_local PackBuffer abuf, bbuf;
-  float* Ap = abuf.get(size_t(kMc * kKc));
+namespace {
+
+#ifdef WN_SGEMM_X86
+// The loop nest over blocks of C: B packed here, A's panels for rows [ic, ic + mc) and
+// inner block [pc, pc + kc) from a_panels(ic, pc, mc, kc).
+template <class APanels>
+void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, bool tb, const float* b, int64_t ldb, float beta,
+               float* c, int64_t ldc, APanels a_panels) {
+  thread_local PackBuffer bbuf;
   float* Bp = bbuf.get(size_t(kNc * kKc));
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);
@@ -251,7 +311,7 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
       const float bt = pc == 0 ? beta : 1.0f;  // later blocks add to what the first wrote
       for (int64_t ic = 0; ic < m; ic += kMc) {
         const int64_t mc = std::min(kMc, m - ic);
-        pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
+        const float* Ap = a_panels(ic, pc, mc, kc);
         for (int64_t jr = 0; jr < nc; jr += kNr)
           for (int64_t ir = 0; ir < mc; ir += kMr)
             kernel_avx2(kc, Ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, alpha, bt,
@@ -259,6 +319,63 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
       }
     }
   }
+}
+#endif
+
+// C = beta C for an empty inner dimension.
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+#ifndef WN_SGEMM_X86
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
+  (void)c, (void)ldc;
+  throw std::logic_error("own_sgemm: not built for this processor");
+#else
+  if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) return scale_c(m, n, beta, c, ldc);
+  thread_local PackBuffer abuf;
+  float* Ap = abuf.get(size_t(kMc * kKc));
+  gemm_loop(m, n, k, alpha, tb, b, ldb, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
+    pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
+    return static_cast<const float*>(Ap);
+  });
+#endif
+}
+
+int64_t own_sgemm_packed_size(int64_t m, int64_t k) { return std::max<int64_t>((m + kMr - 1) / kMr * kMr * k, 1); }
+
+SgemmPackedA own_sgemm_pack(bool ta, const float* a, int64_t lda, int64_t m, int64_t k, float* dst) {
+  SgemmPackedA p;
+  p.m = m;
+  p.k = k;
+  p.mpad = (m + kMr - 1) / kMr * kMr;
+  p.data = dst;
+  // Block pc holds every row's panels for [pc, pc + kc): panel of rows [q, q + kMr) at q * kc.
+  for (int64_t pc = 0; pc < k; pc += kKc) pack_a(ta, a, lda, 0, pc, m, std::min(kKc, k - pc), dst + pc * p.mpad);
+  return p;
+}
+
+void own_sgemm_packed(const SgemmPackedA& a, int64_t r0, int64_t rows, bool tb, int64_t n, float alpha,
+                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+#ifndef WN_SGEMM_X86
+  (void)a, (void)r0, (void)rows, (void)tb, (void)n, (void)alpha, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+  throw std::logic_error("own_sgemm_packed: not built for this processor");
+#else
+  if (r0 % kMr != 0 || r0 < 0 || rows < 0 || r0 + rows > a.m)
+    throw std::logic_error("own_sgemm_packed: rows outside the packed A or not at a panel boundary");
+  if (rows == 0 || n <= 0) return;
+  if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
+  const float* base = a.data;
+  gemm_loop(rows, n, a.k, alpha, tb, b, ldb, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t, int64_t kc) {
+    return base + pc * a.mpad + (r0 + ic) * kc;
+  });
 #endif
 }
 

@@ -26,4 +26,22 @@ std::string sgemm_kernel_name();
 void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// Rows of one packed panel of op(A): own_sgemm_packed's row ranges start at multiples of it.
+constexpr int64_t kSgemmPanelRows = 6;
+
+// op(A) (m x k) packed once into the micro-kernel's panels, for several products that share
+// it (a convolution's weights over its chunks of images). The caller owns the storage.
+struct SgemmPackedA {
+  int64_t m = 0, k = 0, mpad = 0;  // mpad: m rounded up to whole panels
+  const float* data = nullptr;
+};
+// Floats the packing of an m x k op(A) takes.
+int64_t own_sgemm_packed_size(int64_t m, int64_t k);
+// Packs op(A) into dst (own_sgemm_packed_size floats). Call only where own_sgemm_supported().
+SgemmPackedA own_sgemm_pack(bool ta, const float* a, int64_t lda, int64_t m, int64_t k, float* dst);
+// C (rows x n) = alpha op(A)[r0 : r0 + rows, :] op(B) + beta C with op(A) packed (r0 a
+// multiple of kSgemmPanelRows): every element the same sums in the same order as own_sgemm.
+void own_sgemm_packed(const SgemmPackedA& a, int64_t r0, int64_t rows, bool tb, int64_t n, float alpha,
+                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 }  // namespace wn
