@@ -1,3 +1,6 @@
+#include <cmath>
+#include <limits>
+
 #include "engine/backend/backend.h"
 #include "helpers.h"
 
@@ -47,6 +50,29 @@ TEST_CASE("the fused CPU translated PReLU equals the backend's composed referenc
       CHECK(std::sqrt(sum_squares(dt1)) > 0.1);  // the shift's gradient is not trivially zero
     }
   }
+}
+
+TEST_CASE("the fused float32 translated PReLU's slope and shift gradients over long rows match float64") {
+  // Rows of 64 x 64 pixels (the sums run in float lanes per row, in double across rows),
+  // against the same inputs in float64; and a NaN input reaches the slope's gradient.
+  Backend& be = backend_for(kCPU);
+  const Shape s{3, 2, 64, 64};
+  Tensor x = rnd(s, 5, -1, 1, DType::F32), a = rnd({2}, 6, 0, 1, DType::F32), t = rnd({2}, 7, -0.3, 0.3, DType::F32);
+  Tensor dy = rnd(s, 8, -1, 1, DType::F32);
+  Tensor dx = Tensor::empty(s), da = Tensor::empty({2}), dt = Tensor::empty({2});
+  be.tprelu_backward(x, a, t, dy, dx, da, dt);
+  Tensor dx64 = Tensor::empty(s, DType::F64), da64 = Tensor::empty({2}, DType::F64), dt64 = Tensor::empty({2}, DType::F64);
+  be.Backend::tprelu_backward(x.to(DType::F64), a.to(DType::F64), t.to(DType::F64),
+                              dy.to(DType::F64), dx64, da64, dt64);
+  const auto ga = da.to_vector(), ga64 = da64.to_vector(), gt = dt.to_vector(), gt64 = dt64.to_vector();
+  for (size_t c = 0; c < 2; ++c) {
+    CHECK(std::fabs(ga[c] - ga64[c]) <= 1e-5 * std::max(1.0, std::fabs(ga64[c])));
+    CHECK(std::fabs(gt[c] - gt64[c]) <= 1e-5 * std::max(1.0, std::fabs(gt64[c])));
+  }
+  x.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();  // channel 0 of image 0
+  be.tprelu_backward(x, a, t, dy, dx, da, dt);
+  CHECK(std::isnan(da.to_vector()[0]));
+  CHECK(!std::isnan(da.to_vector()[1]));
 }
 
 TEST_CASE("prelu argument errors") {

@@ -138,8 +138,8 @@ ConvRun run_conv(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Ten
 TEST_CASE("conv2d data and weight gradients over many chunks equal the direct convolution's") {
   // 37 images of 6x6 outputs: chunks of 4 images (the last one short) for the forward and
   // data gradient, of 15 for the weight gradient (3 chunks: one channel group, its chunks in
-  // 3 ranges summed as partials); 30 one-channel images of 28x28: 10 chunks of 3 in 8
-  // ranges of 2, the last 3 empty; 17 channels of 4x4 taps: 6 groups of 3 channels.
+  // 3 ranges summed as partials); 30 one-channel images of 28x28: 10 chunks of 3 in 5
+  // ranges of 2; 17 channels of 4x4 taps: 6 groups of 3 channels, 2 ranges each.
   struct C {
     Shape x, w;
     Hw s, p;

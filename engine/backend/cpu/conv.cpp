@@ -232,11 +232,12 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
                                std::min(g.cin, (kMinGroupCols + kk - 1) / kk)),
                 groups = (g.cin + per - 1) / per;
   const int64_t nb = images_per_chunk(g, kWeightChunkCols), chunks = (g.n + nb - 1) / nb;
-  // Few groups (thin inputs: 1 or 3 image channels) leave cores idle: the chunks are then
-  // dealt into `parts` fixed ranges too, each summed into its own partial dw, the partials
-  // added in order. Both counts come from the shape alone, never from the threads.
-  const int64_t parts = std::min(chunks, (kChannelGroups + groups - 1) / groups);
-  const int64_t per_part = (chunks + parts - 1) / parts;
+  // Fewer than kChannelGroups groups (1- or 3-channel images, or few wide taps) leave cores
+  // idle: the chunks are then dealt into `parts` fixed ranges too, each summed into its own
+  // partial dw, the partials added in order. Every count comes from the shape alone, never
+  // from the threads, and no range is empty.
+  const int64_t wanted = std::min(chunks, (kChannelGroups + groups - 1) / groups);
+  const int64_t per_part = (chunks + wanted - 1) / wanted, parts = (chunks + per_part - 1) / per_part;
   CpuScratch partial(parts > 1 ? sizeof(T) * parts * g.cout * K : 0);
   parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
     CpuScratch col(sizeof(T) * per * kk * nb * P);
@@ -245,10 +246,6 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
       T* out = parts > 1 ? partial.as<T>() + part * g.cout * K : dw;
       const int64_t first = part * per_part, last = std::min(chunks, first + per_part);
-      if (first >= last) {  // an empty range (more parts than the chunks fill): zeros
-        for (int64_t co = 0; co < g.cout; ++co) std::fill(out + co * K + c0 * kk, out + co * K + c0 * kk + kg, T(0));
-        continue;
-      }
       for (int64_t c = first; c < last; ++c) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
         im2col_chunk(g, x, b0, m, c0, c1, col.as<T>());

@@ -17,6 +17,15 @@ namespace wn {
 
 namespace {
 
+// A function compiled without trapping-math (GCC): its floating-point selects may then
+// become blends, so its loops vectorise; the values are the same. Clang does not trap by
+// default and has no such attribute.
+#if defined(__GNUC__) && !defined(__clang__)
+#define WN_NO_TRAPPING_MATH __attribute__((optimize("no-trapping-math")))
+#else
+#define WN_NO_TRAPPING_MATH
+#endif
+
 constexpr int64_t kGrain = 1 << 14;
 
 template <class T, class F>
@@ -171,7 +180,7 @@ namespace {
 // floating-point comparison a branch under it, and the loop would not vectorise (the
 // values are the same either way).
 template <class T>
-__attribute__((optimize("no-trapping-math"))) void tprelu_row(const T* __restrict xr, T* __restrict yr, int64_t r, T s,
+WN_NO_TRAPPING_MATH void tprelu_row(const T* __restrict xr, T* __restrict yr, int64_t r, T s,
                                                               T t, bool shifted) {
   if (shifted) {
     for (int64_t j = 0; j < r; ++j) {
@@ -208,7 +217,7 @@ void tprelu_fwd(const Tensor& x, const Tensor& a, const T* pt, Tensor& y) {
 // trapping-math for this function alone: GCC keeps a floating-point comparison a branch
 // under it, and the loop would not vectorise (the values are the same either way).
 template <class T>
-__attribute__((optimize("no-trapping-math"))) void tprelu_dx_row(const T* __restrict xr, const T* __restrict gr,
+WN_NO_TRAPPING_MATH void tprelu_dx_row(const T* __restrict xr, const T* __restrict gr,
                                                                  T* __restrict dr, int64_t r, T s, T t) {
   for (int64_t j = 0; j < r; ++j) {
     const T g = gr[j], sg = s * g;
@@ -217,22 +226,23 @@ __attribute__((optimize("no-trapping-math"))) void tprelu_dx_row(const T* __rest
 }
 
 // The slope's and the shift's gradient sums over one row of tprelu_fwd, added to a and b:
-// sum dy min(x - t, 0) and sum dy (1 - s) [x - t <= 0]. Eight lanes of T (the row is short:
-// a feature map's pixels) in lane_sum's fixed order (lanes.h), the row's total added in
-// double; written out here so that it vectorises without trapping-math.
+// sum dy min(x - t, 0) (NaN stays NaN) and sum dy (1 - s) [x - t <= 0]. Eight lanes of T
+// over the row (a feature map's pixels: a few thousand at most, so float lanes keep about
+// 1e-6 relative) in lane_sum's fixed order (lanes.h), the row's total added in double;
+// written out here so that it vectorises without trapping-math.
 template <class T>
-__attribute__((optimize("no-trapping-math"))) void tprelu_sums_row(const T* __restrict xr, const T* __restrict gr,
+WN_NO_TRAPPING_MATH void tprelu_sums_row(const T* __restrict xr, const T* __restrict gr,
                                                                    int64_t r, T s, T t, double& a, double& b) {
   T la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= r; i += 8)
     for (int l = 0; l < 8; ++l) {
-      const T g = gr[i + l], u = xr[i + l] - t, neg = u < T(0) ? u : T(0), on = u <= T(0) ? T(1) : T(0);
+      const T g = gr[i + l], u = xr[i + l] - t, neg = u > T(0) ? T(0) : u, on = u <= T(0) ? T(1) : T(0);
       la[l] += g * neg;
       lb[l] += (g - s * g) * on;
     }
   for (int l = 0; i < r; ++i, ++l) {
-    const T g = gr[i], u = xr[i] - t, neg = u < T(0) ? u : T(0), on = u <= T(0) ? T(1) : T(0);
+    const T g = gr[i], u = xr[i] - t, neg = u > T(0) ? T(0) : u, on = u <= T(0) ? T(1) : T(0);
     la[l] += g * neg;
     lb[l] += (g - s * g) * on;
   }

@@ -352,6 +352,7 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
 int64_t own_sgemm_packed_size(int64_t m, int64_t k) { return std::max<int64_t>((m + kMr - 1) / kMr * kMr * k, 1); }
 
 SgemmPackedA own_sgemm_pack(bool ta, const float* a, int64_t lda, int64_t m, int64_t k, float* dst) {
+  if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm_pack: this CPU has no AVX2 + FMA");
   SgemmPackedA p;
   p.m = m;
   p.k = k;
