@@ -33,6 +33,7 @@ struct FinalTest {
   std::vector<int64_t> test, train;  // data-set indices of the final-test and training images
   int64_t iteration = -1;
   std::string checkpoint;  // the file (rank 0)
+  std::unique_ptr<gan::Dataset> data;  // opened by rank 0 to check the split; the others open it after
 };
 
 // Rank 0's side: the run folder's configuration, split and checkpoint.
@@ -47,7 +48,8 @@ FinalTest read_final_test(const EvalRequest& r) {
   t.gan = gan::load_gan_from_checkpoint(t.checkpoint, &meta);
   t.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
   const gan::TrainConfig& c = t.cfg;
-  auto data = gan::open_dataset(c.data, c.model.height, c.model.width, c.model.channels, c.crop_h, c.crop_w, c.stretch);
+  t.data = gan::open_dataset(c.data, c.model.height, c.model.width, c.model.channels, c.crop_h, c.crop_w, c.stretch);
+  const gan::Dataset* data = t.data.get();
   if (t.gan.config.channels != data->channels || t.gan.config.height != data->height ||
       t.gan.config.width != data->width)
     throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", t.checkpoint,
@@ -115,8 +117,10 @@ EvalResult evaluate_run(const EvalRequest& r) {
   share_final_test(t, comm);
   t.gan.G->to(r.device);
   const gan::TrainConfig& c = t.cfg;
-  auto data = gan::open_dataset(c.data, t.gan.config.height, t.gan.config.width, t.gan.config.channels, c.crop_h,
-                                c.crop_w, c.stretch);
+  if (!t.data)
+    t.data = gan::open_dataset(c.data, t.gan.config.height, t.gan.config.width, t.gan.config.channels, c.crop_h,
+                               c.crop_w, c.stretch);
+  const gan::Dataset* data = t.data.get();
   const int64_t n = int64_t(t.test.size()), n_train = int64_t(t.train.size());
   // This rank's part of each image set (all of them on one rank).
   const auto [tb, te] = dist::even_part(n, comm.rank(), ranks);

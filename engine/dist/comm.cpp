@@ -228,7 +228,7 @@ void Comm::all_reduce_sum(const std::vector<Tensor>& ts) {
     try {
       if (!impl_->nccl)
         impl_->nccl = std::make_unique<NcclComm>(
-            rank_, size_, ts[0].device().index, [this](std::string& id) { broadcast(id, 0); }, wait, timeout_s);
+            rank_, size_, ts[0].device().index, [this](std::string& id) { broadcast(id, 0); }, timeout_s);
       impl_->nccl->all_reduce_sum(ts, bytes, wait);
     } catch (const std::exception& e) {
       impl_->broken = true;

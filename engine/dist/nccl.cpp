@@ -120,8 +120,7 @@ bool NcclComm::available(std::string* why) {
 
 std::string NcclComm::version() { return available(nullptr) ? "NCCL " + api().version : std::string(); }
 
-NcclComm::NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait,
-                   double finalize_s)
+NcclComm::NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, double finalize_s)
     : s_(std::make_unique<State>()) {
   s_->device = device;
   s_->finalize_s = finalize_s;
@@ -162,7 +161,6 @@ NcclComm::NcclComm(int rank, int size, int device, const std::function<void(std:
     check(r, "ncclCommInitRankConfig");
   }
   // The set-up completes in the background; the first all_reduce_sum waits for it (bounded).
-  (void)wait;
 }
 
 NcclComm::~NcclComm() {

@@ -31,8 +31,7 @@ class NcclComm {
   // share(id) must hand rank 0's id to every rank (a broadcast over MPI; collective; an
   // empty id says rank 0 failed). The set-up completes in the background: the first
   // all_reduce_sum waits for it. The destructor waits at most finalize_s for the others.
-  NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, const WaitFn& wait,
-           double finalize_s);
+  NcclComm(int rank, int size, int device, const std::function<void(std::string&)>& share, double finalize_s);
   ~NcclComm();
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;

@@ -246,8 +246,8 @@ WN_NO_TRAPPING_MATH void tprelu_sums_row(const T* __restrict xr, const T* __rest
     la[l] += g * neg;
     lb[l] += (g - s * g) * on;
   }
-  a += double(((la[0] + la[4]) + (la[1] + la[5])) + ((la[2] + la[6]) + (la[3] + la[7])));
-  b += double(((lb[0] + lb[4]) + (lb[1] + lb[5])) + ((lb[2] + lb[6]) + (lb[3] + lb[7])));
+  a += double(lane_total(la));
+  b += double(lane_total(lb));
 }
 
 // Gradients of tprelu_fwd: dx, the slope's and (with t) the shift's, each optional.

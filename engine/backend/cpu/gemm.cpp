@@ -60,64 +60,67 @@ int64_t chunk_of(int64_t total, int64_t min_chunk, int64_t parts) {
   return (c + 15) / 16 * 16;
 }
 
+// How a product C (m x n, inner dimension k) splits over tasks, from the shape alone:
+// block(i0, rows, j0, cols) runs for each block of C (the whole of C when it is small), row
+// blocks a multiple of row_step. Returns false, having run nothing, when the shape calls for
+// the split of k (small C, long inner dimension), which the caller does.
+template <class Block>
+bool split_c(int64_t m, int64_t n, int64_t k, int64_t row_step, Block block) {
+  constexpr int64_t kMinChunk = 256, kParts = 8;
+  if (double(m) * n * k < double(1 << 20)) {
+    block(0, m, 0, n);
+    return true;
+  }
+  if (n >= 2 * kMinChunk && n >= m) {
+    const int64_t cn = chunk_of(n, kMinChunk, kParts);
+    parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
+      for (int64_t blk = s; blk < e; ++blk) block(0, m, blk * cn, std::min(cn, n - blk * cn));
+    });
+    return true;
+  }
+  if (m >= 2 * kMinChunk) {
+    const int64_t cm = (chunk_of(m, kMinChunk, kParts) + row_step - 1) / row_step * row_step;
+    parallel_for((m + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
+      for (int64_t blk = s; blk < e; ++blk) block(blk * cm, std::min(cm, m - blk * cm), 0, n);
+    });
+    return true;
+  }
+  if (k >= 2 * 4096) return false;
+  block(0, m, 0, n);
+  return true;
+}
+
 }  // namespace
 
 template <class T>
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc) {
-  const double work = double(m) * n * k;
-  constexpr int64_t kMinChunk = 256, kParts = 8;
-  if (work < double(1 << 20)) {
-    gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  if (n >= 2 * kMinChunk && n >= m) {
-    const int64_t cn = chunk_of(n, kMinChunk, kParts);
-    parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
-      for (int64_t blk = s; blk < e; ++blk) {
-        int64_t j0 = blk * cn, nn = std::min(cn, n - j0);
-        const T* bb = tb ? b + j0 * ldb : b + j0;
-        gemm_block(ta, tb, m, nn, k, alpha, a, lda, bb, ldb, beta, c + j0, ldc);
+  const bool split = split_c(m, n, k, 16, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+    gemm_block(ta, tb, rows, cols, k, alpha, ta ? a + i0 : a + i0 * lda, lda, tb ? b + j0 * ldb : b + j0, ldb, beta,
+               c + i0 * ldc + j0, ldc);
+  });
+  if (split) return;
+  // Small C, long inner dimension: partial products over slices of k, summed in order.
+  const int64_t ck = chunk_of(k, 4096, 8);
+  const int64_t parts = (k + ck - 1) / ck;
+  std::vector<T> partial(static_cast<size_t>(parts * m * n));
+  parallel_for(parts, 1, [&](int64_t s, int64_t e) {
+    for (int64_t p = s; p < e; ++p) {
+      int64_t k0 = p * ck, kk = std::min(ck, k - k0);
+      const T* ap = ta ? a + k0 * lda : a + k0;
+      const T* bp = tb ? b + k0 : b + k0 * ldb;
+      gemm_block(ta, tb, m, n, kk, T(1), ap, lda, bp, ldb, T(0), partial.data() + p * m * n, n);
+    }
+  });
+  parallel_for(m, 16, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T acc = T(0);
+        for (int64_t p = 0; p < parts; ++p) acc += partial[(p * m + i) * n + j];
+        T& dst = c[i * ldc + j];
+        dst = (beta == T(0) ? T(0) : beta * dst) + alpha * acc;
       }
-    });
-    return;
-  }
-  if (m >= 2 * kMinChunk) {
-    const int64_t cm = chunk_of(m, kMinChunk, kParts);
-    parallel_for((m + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
-      for (int64_t blk = s; blk < e; ++blk) {
-        int64_t i0 = blk * cm, mm = std::min(cm, m - i0);
-        const T* ab = ta ? a + i0 : a + i0 * lda;
-        gemm_block(ta, tb, mm, n, k, alpha, ab, lda, b, ldb, beta, c + i0 * ldc, ldc);
-      }
-    });
-    return;
-  }
-  if (k >= 2 * 4096) {
-    // Small C, long inner dimension: partial products over slices of k, summed in order.
-    const int64_t ck = chunk_of(k, 4096, kParts);
-    const int64_t parts = (k + ck - 1) / ck;
-    std::vector<T> partial(static_cast<size_t>(parts * m * n));
-    parallel_for(parts, 1, [&](int64_t s, int64_t e) {
-      for (int64_t p = s; p < e; ++p) {
-        int64_t k0 = p * ck, kk = std::min(ck, k - k0);
-        const T* ap = ta ? a + k0 * lda : a + k0;
-        const T* bp = tb ? b + k0 : b + k0 * ldb;
-        gemm_block(ta, tb, m, n, kk, T(1), ap, lda, bp, ldb, T(0), partial.data() + p * m * n, n);
-      }
-    });
-    parallel_for(m, 16, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          T acc = T(0);
-          for (int64_t p = 0; p < parts; ++p) acc += partial[(p * m + i) * n + j];
-          T& dst = c[i * ldc + j];
-          dst = (beta == T(0) ? T(0) : beta * dst) + alpha * acc;
-        }
-    });
-    return;
-  }
-  gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
 }
 
 template <class T>
@@ -140,33 +143,12 @@ template <class T>
 void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const {
   if constexpr (std::is_same_v<T, float>) {
     if (packed_ && own_sgemm_enabled()) {
-      // cpu_gemm's split, the row blocks rounded to whole panels; the k split (small C,
-      // long inner dimension) stays on cpu_gemm.
+      // cpu_gemm's split, the row blocks whole panels; the k split stays on cpu_gemm.
       const SgemmPackedA& p = *packed_;
-      const double work = double(m_) * n * k_;
-      constexpr int64_t kMinChunk = 256, kParts = 8;
-      if (work < double(1 << 20)) return own_sgemm_packed(p, 0, m_, tb, n, alpha, b, ldb, beta, c, ldc);
-      if (n >= 2 * kMinChunk && n >= m_) {
-        const int64_t cn = chunk_of(n, kMinChunk, kParts);
-        parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
-          for (int64_t blk = s; blk < e; ++blk) {
-            const int64_t j0 = blk * cn, nn = std::min(cn, n - j0);
-            own_sgemm_packed(p, 0, m_, tb, nn, alpha, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
-          }
-        });
-        return;
-      }
-      if (m_ >= 2 * kMinChunk) {
-        const int64_t step = 8 * kSgemmPanelRows, cm = (chunk_of(m_, kMinChunk, kParts) + step - 1) / step * step;
-        parallel_for((m_ + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
-          for (int64_t blk = s; blk < e; ++blk) {
-            const int64_t i0 = blk * cm, mm = std::min(cm, m_ - i0);
-            own_sgemm_packed(p, i0, mm, tb, n, alpha, b, ldb, beta, c + i0 * ldc, ldc);
-          }
-        });
-        return;
-      }
-      if (k_ < 2 * 4096) return own_sgemm_packed(p, 0, m_, tb, n, alpha, b, ldb, beta, c, ldc);
+      const auto block = [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+        own_sgemm_packed(p, i0, rows, tb, cols, alpha, tb ? b + j0 * ldb : b + j0, ldb, beta, c + i0 * ldc + j0, ldc);
+      };
+      if (split_c(m_, n, k_, 8 * kSgemmPanelRows, block)) return;
     }
   }
   cpu_gemm<T>(ta_, tb, m_, n, k_, alpha, a_, lda_, b, ldb, beta, c, ldc);
