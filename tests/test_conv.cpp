@@ -1,3 +1,5 @@
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/sgemm.h"
 #include "helpers.h"
 
 using namespace wn;
@@ -171,4 +173,58 @@ TEST_CASE("convolutions give the same bits with 1 and 2 threads") {
   CHECK(one.dx == two.dx);
   CHECK(one.dw == two.dw);
   CHECK(one.db == two.db);
+}
+
+TEST_CASE("implicit GEMM convolutions: the same bits as im2col, and the direct convolution's values") {
+  if (!own_sgemm_supported()) {
+    MESSAGE("no AVX2 + FMA on this CPU: the convolutions run by im2col only");
+    return;
+  }
+  // Output rows of 32 (runs of 16 at stride 2), 7, 6 (runs crossing images and panels), 17, 18
+  // and 10; strides 1, 2, 3 and (2, 1); K above one 256-row block; Cout of 520 (the row
+  // split); 4096-pixel planes (the column split); one-channel 28x28 (the weight gradient's
+  // partial sums); a 92x92 plane with 16 outputs (the weight gradient's k split, which stays
+  // on im2col); a 1x1 kernel at stride 2 and a 3x2 kernel at stride (3, 2).
+  struct C {
+    Shape x, w;
+    Hw s, p;
+  };
+  const bool was = set_own_sgemm(true), implicit_was = cpu_implicit_conv_enabled();
+  int checked = 0;
+  for (const C& c : {C{{3, 3, 64, 64}, {8, 3, 4, 4}, 2, 1}, C{{37, 5, 6, 6}, {4, 5, 3, 3}, 1, 1},
+                     C{{5, 16, 14, 14}, {24, 16, 4, 4}, 2, 1}, C{{2, 5, 17, 18}, {6, 5, 3, 3}, 1, 1},
+                     C{{1, 4, 9, 11}, {3, 4, 5, 3}, Hw(2, 1), Hw(2, 0)}, C{{2, 3, 10, 11}, {4, 3, 3, 3}, 3, 1},
+                     C{{4, 2, 20, 20}, {3, 2, 2, 2}, 2, 0}, C{{6, 8, 16, 16}, {16, 8, 4, 4}, 1, 2},
+                     C{{3, 32, 8, 8}, {20, 32, 4, 4}, 2, 1}, C{{2, 8, 8, 8}, {520, 8, 3, 3}, 1, 1},
+                     C{{2, 4, 64, 64}, {8, 4, 3, 3}, 1, 1}, C{{30, 1, 28, 28}, {5, 1, 4, 4}, 2, 1},
+                     C{{1, 1, 92, 92}, {16, 1, 3, 3}, 1, 1}, C{{2, 3, 9, 9}, {4, 3, 1, 1}, 2, 0},
+                     C{{2, 2, 11, 7}, {3, 2, 3, 2}, Hw(3, 2), Hw(2, 1)}}) {
+    CAPTURE(c.x);
+    CAPTURE(c.w);
+    Tensor x = rnd(c.x, 31, -1, 1, DType::F32), w = rnd(c.w, 32, -1, 1, DType::F32);
+    Tensor b = rnd({c.w[0]}, 33, -1, 1, DType::F32);
+    Tensor dy = rnd(conv2d(x, w, b, c.s, c.p).shape(), 34, -1, 1, DType::F32);
+    set_cpu_implicit_conv(false);
+    ConvRun im2col = run_conv(x, w, b, dy, c.s, c.p);
+    set_cpu_implicit_conv(true);
+    REQUIRE(cpu_implicit_conv_enabled());
+    ConvRun implicit = run_conv(x, w, b, dy, c.s, c.p);
+    CHECK(implicit.y == im2col.y);
+    CHECK(implicit.dx == im2col.dx);
+    CHECK(implicit.dw == im2col.dw);
+    std::vector<double> y = naive_conv(x, w, c.s, c.p), dx, dw;
+    naive_conv_grads(x, w, dy, c.s, c.p, dx, dw);
+    std::vector<double> ynb = implicit.y;  // the bias added per output channel, here and below
+    const int64_t P = int64_t(y.size()) / (c.x[0] * c.w[0]);
+    const std::vector<double> bv = b.to_vector();
+    for (size_t i = 0; i < y.size(); ++i) ynb[i] -= bv[(int64_t(i) / P) % c.w[0]];
+    const double scale = double(c.w[1] * c.w[2] * c.w[3]);
+    CHECK(max_abs_diff(ynb, y) < 1e-5 * scale);
+    CHECK(max_abs_diff(implicit.dx, dx) < 1e-5 * c.w[0] * c.w[2] * c.w[3]);
+    CHECK(max_abs_diff(implicit.dw, dw) < 1e-5 * double(dy.numel() / c.w[0]));
+    ++checked;
+  }
+  set_cpu_implicit_conv(implicit_was);
+  set_own_sgemm(was);
+  CHECK(checked == 15);
 }

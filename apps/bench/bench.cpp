@@ -24,6 +24,7 @@
 #include "apps/commands.h"
 #include "engine/backend/backend.h"
 #include "engine/dist/comm.h"
+#include "engine/backend/cpu/cpu_backend.h"
 #include "engine/backend/cpu/sgemm.h"
 #include "engine/engine.h"
 #include "engine/profile.h"
@@ -114,7 +115,7 @@ struct Opts {
   int threads = 0, repeat = 5, batch = 32;
   std::string json, what = "all", norms = "none,batch,weight", image_size = "64", device = "cpu";
   int64_t channels = 3, nf = 64, code = 128, recon_steps = 20;
-  bool profile = false, sgemm = true;
+  bool profile = false, sgemm = true, conv_paths = false;
 };
 
 struct ConvCase {
@@ -181,13 +182,62 @@ json bench_ops(const Opts& o, Backend& be, Device dev, double sgemm, Generator& 
       be.synchronize();
     });
     const double gflops = flop / tt / 1e9;
-    fmt::print("{:<32} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.3f} {:>10.1f} {:>7.0f}%\n", cc.name, tf * 1e3, (tt - tf) * 1e3,
-               tt * 1e3, flop / 1e9, gflops, 100 * gflops / sgemm);
+    fmt::print("{:<32} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.3f} {:>10.1f} {:>8}\n", cc.name, tf * 1e3, (tt - tf) * 1e3,
+               tt * 1e3, flop / 1e9, gflops, if_counted(sgemm, 100 * gflops / sgemm, "{:.0f}%"));
     ops.push_back({{"name", cc.name}, {"transposed", cc.transposed}, {"cin", cc.cin},     {"cout", cc.cout},
                    {"size", cc.size}, {"forward_s", tf},              {"total_s", tt},   {"gflop", flop / 1e9},
                    {"gflops", gflops}});
   }
   return ops;
+}
+
+// The DCGAN convolutions on the CPU's two paths, im2col and implicit GEMM, alternated in this
+// process for `repeat` rounds: per op and kernel the fastest round of each path (the kernels'
+// own times from the profiler). The results are the same bits on both paths (tested).
+json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
+  json out = json::array();
+  if (dev.type != DeviceType::CPU || !own_sgemm_enabled()) {
+    fmt::print("conv paths: the implicit GEMM runs on the own SGEMM only (CPU with AVX2 + FMA); skipped\n");
+    return out;
+  }
+  fmt::print("{:<32} {:<24} {:>10} {:>12} {:>8}\n", "op, fastest of " + std::to_string(o.repeat) + " alternated rounds",
+             "kernel", "im2col ms", "implicit ms", "ratio");
+  const bool was = cpu_implicit_conv_enabled();
+  const char* kernels[] = {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight"};
+  for (const ConvCase& cc : dcgan_convs()) {
+    const int64_t B = o.batch;
+    Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev).set_requires_grad();
+    Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
+                   .to(dev)
+                   .set_requires_grad();
+    auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, Tensor(), 2, 1) : conv2d(x, w, Tensor(), 2, 1); };
+    Tensor dy = randn(fwd().shape(), gen).to(dev);
+    std::map<std::string, double> best[2];
+    for (int r = 0; r < o.repeat + 1; ++r)  // round 0 warms both paths up
+      for (int path = 0; path < 2; ++path) {
+        set_cpu_implicit_conv(path == 1);
+        x.zero_grad();
+        w.zero_grad();
+        profile::reset();
+        profile::set_enabled(true);
+        fwd().backward(dy);
+        profile::set_enabled(false);
+        std::map<std::string, double> t;
+        for (const auto& e : profile::entries()) t[e.kernel] += e.seconds;
+        profile::reset();
+        if (r == 0) continue;
+        for (const char* k : kernels)
+          if (t.count(k)) best[path][k] = best[path].count(k) ? std::min(best[path][k], t[k]) : t[k];
+      }
+    for (const char* k : kernels) {
+      if (!best[0].count(k)) continue;
+      const double a = best[0][k], b = best[1][k];
+      fmt::print("{:<32} {:<24} {:>10.2f} {:>12.2f} {:>7.2f}x\n", cc.name, k, a * 1e3, b * 1e3, a / b);
+      out.push_back({{"name", cc.name}, {"kernel", k}, {"im2col_s", a}, {"implicit_s", b}});
+    }
+  }
+  set_cpu_implicit_conv(was);
+  return out;
 }
 
 // Runs f `runs` times with the profiler on; returns the rows averaged per run.
@@ -524,6 +574,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("!--no-sgemm", o->sgemm, "Skip the SGEMM rate measurement (for an outside profiler)");
   cmd->add_flag("--profile", o->profile, "Print the per-kernel profile of each iteration (CPU)");
+  cmd->add_flag("--conv-paths", o->conv_paths,
+                "Also time each DCGAN convolution kernel on both CPU paths, im2col and implicit GEMM, alternated");
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     const Device dev = Device::parse(o->device);
@@ -574,6 +626,10 @@ void add_bench(CLI::App& app) {
     out["sgemm_gflops"] = sgemm;
     if (w == "ops" || w == "all") {
       out["ops"] = bench_ops(*o, be, dev, sgemm, gen);
+      fmt::print("\n");
+    }
+    if (o->conv_paths) {
+      out["conv_paths"] = bench_conv_paths(*o, dev, gen);
       fmt::print("\n");
     }
     if (w == "iteration" || w == "all") {

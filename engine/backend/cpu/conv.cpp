@@ -9,11 +9,22 @@
 // on the thread count. A kernel covering the whole unpadded input is a
 // plain matrix product.
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "engine/backend/cpu/conv_pack.h"
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/parallel.h"
 #include "engine/profile.h"
@@ -65,12 +76,48 @@ void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst
     }
 }
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define WN_CONV_X86 1
+// d[2 * ox] += in[ox] for ox < ow, 8 at a time: in's values interleaved with -0.0 (which
+// adds nothing to any value, -0.0 included) and added to 16 floats of d, so each element gets
+// the same sums in the same order as the scalar loop. Writes up to d[2 * ow] (values kept).
+__attribute__((target("avx2"))) void fold_row_stride2(float* __restrict d, const float* __restrict in, int64_t ow) {
+  const __m256 nz = _mm256_set1_ps(-0.0f);
+  int64_t ox = 0;
+  for (; ox + 8 <= ow; ox += 8) {
+    const __m256 a = _mm256_loadu_ps(in + ox);
+    const __m256 lo = _mm256_unpacklo_ps(a, nz), hi = _mm256_unpackhi_ps(a, nz);  // a0 . a1 . | a4 . a5 .
+    float* o = d + 2 * ox;
+    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm256_permute2f128_ps(lo, hi, 0x20)));
+    _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
+  }
+  for (; ox < ow; ++ox) d[2 * ox] += in[ox];
+}
+#endif
+
+// Whether the float fold may use fold_row_stride2 (AVX2, read once).
+bool fold_avx2() {
+#ifdef WN_CONV_X86
+  static const bool on = __builtin_cpu_supports("avx2");
+  return on;
+#else
+  return false;
+#endif
+}
+
+// Floats of the padded plane the fold accumulates in: fold_row_stride2 may touch one past the
+// last row.
+inline int64_t fold_plane(const ConvGeom& g) { return padded_plane(g) + 16; }
+
 // Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
-// of the unfolded columns over every tap, accumulated in the padded plane `pad`.
+// of the unfolded columns over every tap, accumulated in the padded plane `pad`
+// (fold_plane floats).
 template <class T>
 void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
   const int64_t PW = g.w + 2 * g.pw;
   std::fill(pad, pad + padded_plane(g), T(0));
+  bool vec = false;
+  if constexpr (std::is_same_v<T, float>) vec = g.sw == 2 && fold_avx2();
   for (int64_t ki = 0; ki < g.kh; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const T* row = src + (ki * g.kw + kj) * ld;
@@ -79,6 +126,10 @@ void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* _
         const T* __restrict in = row + oy * g.ow;
         if (g.sw == 1) {
           for (int64_t ox = 0; ox < g.ow; ++ox) d[ox] += in[ox];
+        } else if (vec) {
+#ifdef WN_CONV_X86
+          if constexpr (std::is_same_v<T, float>) fold_row_stride2(d, in, g.ow);
+#endif
         } else if (g.sw == 2) {
           with_row_width(g.ow, [&](auto ow) {
             for (int64_t ox = 0; ox < ow; ++ox) d[2 * ox] += in[ox];
@@ -95,6 +146,9 @@ constexpr int64_t kChunkCols = 128;      // GEMM columns per chunk (forward, dat
 constexpr int64_t kWeightChunkCols = 512;  // columns (reduction length) per chunk for dw
 constexpr int64_t kChannelGroups = 8;      // most channel groups (tasks) of the weight gradient
 constexpr int64_t kMinGroupCols = 48;      // fewest columns of dw per group where the input has them
+// With at least this many tasks in a convolution's own loop, each of its products runs as one
+// block of C (CpuGemmA's `whole`: B packed once instead of once per block; the same bits).
+constexpr int64_t kTasksForWhole = 8;
 
 // Images per chunk so that a chunk has at least `cols` output columns.
 int64_t images_per_chunk(const ConvGeom& g, int64_t cols) {
@@ -131,7 +185,7 @@ template <class T>
 void col2im_chunk(const ConvGeom& g, const T* col, int64_t b0, int64_t m, T* dx) {
   const int64_t P = g.oh * g.ow, cols = m * P, kk = g.kh * g.kw;
   parallel_for(m * g.cin, std::max<int64_t>(1, kUnfoldGrain / (kk * P)), [&](int64_t s, int64_t e) {
-    CpuScratch pad(sizeof(T) * padded_plane(g));
+    CpuScratch pad(sizeof(T) * fold_plane(g));
     for (int64_t i = s; i < e; ++i) {
       const int64_t b = i / g.cin, ci = i % g.cin;
       col2im_channel(g, col + ci * kk * cols + b * P, cols, dx + ((b0 + b) * g.cin + ci) * g.h * g.w, pad.as<T>());
@@ -146,20 +200,75 @@ void to_channel_major(const T* src, int64_t c, int64_t p, int64_t s, int64_t e, 
   for (int64_t i = s; i < e; ++i) std::memcpy(dst + (i % c) * ld + (i / c) * p, src + i * p, sizeof(T) * p);
 }
 
-// Runs f(b0, m, col, t) for the chunks of images [b0, b0 + m) of the forward and
-// backward-data passes, chunks split over tasks; each task has its own unfolded buffer col
-// (K, nb*P) and, when a chunk holds several images, a (Cout, nb*P) buffer t.
+// A task's scratch buffer, grown on demand (from the CPU allocator's cache).
+template <class T>
+class TaskBuffer {
+ public:
+  T* get(int64_t count) {
+    if (count > n_) {
+      s_.reset();
+      s_ = std::make_unique<CpuScratch>(sizeof(T) * size_t(count));
+      n_ = count;
+    }
+    return s_ ? s_->as<T>() : nullptr;
+  }
+
+ private:
+  std::unique_ptr<CpuScratch> s_;
+  int64_t n_ = 0;
+};
+
+// Runs f(b0, m, buf, t, whole) for the chunks of images [b0, b0 + m) of the forward and
+// backward-data passes, chunks split over tasks; each task has its own buffer buf (for the
+// unfolded or the padded images) and, when a chunk holds several images, a (Cout, nb*P)
+// buffer t; whole: there are enough chunks to keep the cores busy without splitting each
+// chunk's product.
 template <class T, class F>
 void for_image_chunks(const ConvGeom& g, F f) {
-  const int64_t K = g.cin * g.kh * g.kw, P = g.oh * g.ow;
+  const int64_t P = g.oh * g.ow;
   const int64_t nb = images_per_chunk(g, kChunkCols), chunks = (g.n + nb - 1) / nb;
   parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-    CpuScratch col(sizeof(T) * K * nb * P), t(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
+    TaskBuffer<T> buf;
+    CpuScratch t(nb > 1 ? sizeof(T) * g.cout * nb * P : 0);
     for (int64_t c = s; c < e; ++c) {
       const int64_t b0 = c * nb;
-      f(b0, std::min(nb, g.n - b0), col.as<T>(), t.as<T>());
+      f(b0, std::min(nb, g.n - b0), buf, t.as<T>(), chunks >= kTasksForWhole);
     }
   });
+}
+
+// Whether this conv's float products pack their panels straight from the images.
+template <class T>
+bool implicit_gemm() {
+  return std::is_same_v<T, float> && cpu_implicit_conv_enabled();
+}
+
+// The zero border of the input planes the implicit forward and weight gradient read.
+Border input_border(const ConvGeom& g) { return {g.ph, g.pw, g.ph, g.pw}; }
+
+// Offsets of the unfolded rows (c, ki, kj) of `channels` channels in planes padded by
+// input_border: c * plane + ki * row + kj.
+std::vector<int64_t> input_taps(const ConvGeom& g, int64_t channels) {
+  const int64_t row = g.w + 2 * g.pw, plane = (g.h + 2 * g.ph) * row;
+  std::vector<int64_t> tap(size_t(channels * g.kh * g.kw));
+  size_t i = 0;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) tap[i++] = c * plane + ki * row + kj;
+  return tap;
+}
+
+// The unfolded matrix of padded input planes: columns (b, oy, ox) read at the stride.
+Unfolded input_unfolded(const ConvGeom& g, const PaddedPlanes& pp, const int64_t* tap) {
+  Unfolded u;
+  u.data = pp.data;
+  u.tap = tap;
+  u.image = pp.image;
+  u.row = g.sh * pp.row;
+  u.stride = g.sw;
+  u.width = g.ow;
+  u.per_image = g.oh * g.ow;
+  return u;
 }
 
 template <class T>
@@ -173,12 +282,25 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
     return;
   }
   const CpuGemmA<T> wa(false, w, K, g.cout, K);  // the weights, packed once for every chunk
-  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* yt) {
+  const std::vector<int64_t> tap = implicit_gemm<T>() ? input_taps(g, g.cin) : std::vector<int64_t>();
+  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, TaskBuffer<T>& buf, T* yt, bool whole) {
     const int64_t cols = m * P;
-    im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col);
     // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
     T* out = m == 1 ? y + b0 * g.cout * P : yt;
-    wa.mul(false, cols, T(1), col, cols, T(0), out, cols);
+    bool done = false;
+    if constexpr (std::is_same_v<T, float>) {
+      if (implicit_gemm<T>()) {
+        const Border border = input_border(g);
+        float* dst = buf.get(padded_planes_size(m, g.cin, g.h, g.w, border));
+        const Unfolded u = input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, 0, g.cin, border, dst), tap.data());
+        done = wa.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, out, cols, whole);
+      }
+    }
+    if (!done) {
+      T* col = buf.get(K * cols);
+      im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col);
+      wa.mul(false, cols, T(1), col, cols, T(0), out, cols, whole);
+    }
     for (int64_t b = 0; b < m; ++b)
       for (int64_t co = 0; co < g.cout; ++co) {
         T* dst = y + ((b0 + b) * g.cout + co) * P;
@@ -202,14 +324,15 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     return;
   }
   const CpuGemmA<T> wt(true, w, K, K, g.cout);  // w^T, packed once for every chunk
-  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, T* col, T* dyt) {
+  for_image_chunks<T>(g, [&](int64_t b0, int64_t m, TaskBuffer<T>& buf, T* dyt, bool whole) {
     const int64_t cols = m * P;
+    T* col = buf.get(K * cols);
     const T* src = dy + b0 * g.cout * P;
     if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
       to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
       src = dyt;
     }
-    wt.mul(false, cols, T(1), src, cols, T(0), col, cols);
+    wt.mul(false, cols, T(1), src, cols, T(0), col, cols, whole);
     col2im_chunk(g, col, b0, m, dx);
   });
 }
@@ -239,8 +362,17 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t wanted = std::min(chunks, (kChannelGroups + groups - 1) / groups);
   const int64_t per_part = (chunks + wanted - 1) / wanted, parts = (chunks + per_part - 1) / per_part;
   CpuScratch partial(parts > 1 ? sizeof(T) * parts * g.cout * K : 0);
+  // dy's chunks packed for the SGEMM once, shared by the channel groups (each would
+  // otherwise pack them for its own product).
+  std::vector<std::unique_ptr<CpuGemmA<T>>> dya(chunks);
+  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c)
+      dya[c] = std::make_unique<CpuGemmA<T>>(false, t + c * nb * P, NP, g.cout, std::min(nb, g.n - c * nb) * P);
+  });
+  const bool whole = groups * parts >= kTasksForWhole;
+  const std::vector<int64_t> tap = implicit_gemm<T>() ? input_taps(g, per) : std::vector<int64_t>();  // any group's
   parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
-    CpuScratch col(sizeof(T) * per * kk * nb * P);
+    TaskBuffer<T> buf;
     for (int64_t task = s; task < e; ++task) {
       const int64_t grp = task / parts, part = task % parts;
       const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
@@ -248,10 +380,23 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       const int64_t first = part * per_part, last = std::min(chunks, first + per_part);
       for (int64_t c = first; c < last; ++c) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
-        im2col_chunk(g, x, b0, m, c0, c1, col.as<T>());
         // out[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
-        cpu_gemm<T>(false, true, g.cout, kg, cols, T(1), t + b0 * P, NP, col.as<T>(), cols, c == first ? T(0) : T(1),
-                    out + c0 * kk, K);
+        const T beta = c == first ? T(0) : T(1);
+        bool done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          if (implicit_gemm<T>()) {
+            const Border border = input_border(g);
+            float* dst = buf.get(padded_planes_size(m, c1 - c0, g.h, g.w, border));
+            const Unfolded u =
+                input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, c0, c1, border, dst), tap.data());
+            done = dya[c]->mul_implicit(kg, 1.0f, unfolded_t_packer(u), beta, out + c0 * kk, K, whole);
+          }
+        }
+        if (!done) {
+          T* col = buf.get(kg * cols);
+          im2col_chunk(g, x, b0, m, c0, c1, col);
+          dya[c]->mul(true, kg, T(1), col, cols, beta, out + c0 * kk, K, whole);
+        }
       }
     }
   });
@@ -269,6 +414,32 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
 }
 
 }  // namespace
+
+namespace {
+enum class ConvChoice { Implicit, Im2col };
+
+ConvChoice parse_conv_choice() {
+  const char* e = std::getenv("WNGAN_CPU_CONV");
+  const std::string v = e ? e : "";
+  if (v.empty() || v == "auto" || v == "implicit") return ConvChoice::Implicit;
+  if (v == "im2col") return ConvChoice::Im2col;
+  throw std::runtime_error("WNGAN_CPU_CONV='" + v + "': expected auto (the default), implicit or im2col");
+}
+
+std::atomic<int> g_conv_forced{-1};  // set_cpu_implicit_conv: -1 none, 0 im2col, 1 implicit
+}  // namespace
+
+bool cpu_implicit_conv_enabled() {
+  static const ConvChoice c = parse_conv_choice();
+  const int f = g_conv_forced.load(std::memory_order_relaxed);
+  return own_sgemm_enabled() && (f >= 0 ? f == 1 : c == ConvChoice::Implicit);
+}
+
+bool set_cpu_implicit_conv(bool on) {
+  const bool was = cpu_implicit_conv_enabled();
+  g_conv_forced.store(on ? 1 : 0);
+  return was;
+}
 
 void CpuBackend::conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   WN_PROFILE("conv2d_forward", g.str(), 2 * g.macs());

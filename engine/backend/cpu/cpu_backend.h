@@ -59,6 +59,15 @@ class CpuScratch {
 };
 
 struct SgemmPackedA;  // engine/backend/cpu/sgemm.h
+struct SgemmBPacker;  // engine/backend/cpu/sgemm.h
+
+// Whether the float convolutions pack the SGEMM's panels straight from the images (implicit
+// GEMM) instead of unfolding them first (im2col): on where the own SGEMM serves floats, unless
+// WNGAN_CPU_CONV=im2col (read once; auto, the default, or implicit otherwise; others throw).
+bool cpu_implicit_conv_enabled();
+// Switches the implicit path on (where the own SGEMM serves) or off, overriding
+// WNGAN_CPU_CONV; returns the previous state. For tests and benchmarks that compare both.
+bool set_cpu_implicit_conv(bool on);
 
 // op(A) of several products that share it (a convolution's weights over its chunks of
 // images): packed once where the own SGEMM serves floats, else the products run as cpu_gemm.
@@ -68,8 +77,14 @@ class CpuGemmA {
   CpuGemmA(bool ta, const T* a, int64_t lda, int64_t m, int64_t k);
   ~CpuGemmA();
   // C (m x n, ldc) = alpha op(A) op(B) + beta C, split over tasks as cpu_gemm, with the
-  // same results bit for bit.
-  void mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const;
+  // same results bit for bit. whole: C in one block where the split would not touch k (for
+  // callers whose own loop is already split over tasks: B is then packed once, not per block;
+  // the same bits).
+  void mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+           bool whole = false) const;
+  // mul with B (k x n) given by a packer: the same bits as mul on the stored B. Returns false,
+  // having run nothing, where A is not packed (double, Eigen) or mul would split k.
+  bool mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc, bool whole = false) const;
 
  private:
   bool ta_;

@@ -61,31 +61,47 @@ int64_t chunk_of(int64_t total, int64_t min_chunk, int64_t parts) {
 }
 
 // How a product C (m x n, inner dimension k) splits over tasks, from the shape alone:
-// block(i0, rows, j0, cols) runs for each block of C (the whole of C when it is small), row
-// blocks a multiple of row_step. Returns false, having run nothing, when the shape calls for
-// the split of k (small C, long inner dimension), which the caller does.
+// block(i0, rows, j0, cols) runs for each block of C (the whole of C when it is small or
+// `whole` is set), row blocks a multiple of row_step. Returns false, having run nothing, when
+// the shape calls for the split of k (small C, long inner dimension), which the caller does.
+// On the own SGEMM the blocks of C do not change any element's sums (only a split of k does).
+constexpr int64_t kMinChunk = 256, kParts = 8;
+
+bool small_product(int64_t m, int64_t n, int64_t k) { return double(m) * n * k < double(1 << 20); }
+bool split_by_cols(int64_t m, int64_t n) { return n >= 2 * kMinChunk && n >= m; }
+bool split_by_rows(int64_t m, int64_t n) { return !split_by_cols(m, n) && m >= 2 * kMinChunk; }
+
+// Whether the product's inner dimension is split over tasks (small C, long k).
+bool splits_k(int64_t m, int64_t n, int64_t k) {
+  return !small_product(m, n, k) && !split_by_cols(m, n) && !split_by_rows(m, n) && k >= 2 * 4096;
+}
+
 template <class Block>
-bool split_c(int64_t m, int64_t n, int64_t k, int64_t row_step, Block block) {
-  constexpr int64_t kMinChunk = 256, kParts = 8;
-  if (double(m) * n * k < double(1 << 20)) {
+bool split_c(int64_t m, int64_t n, int64_t k, int64_t row_step, bool whole, Block block) {
+  if (small_product(m, n, k)) {
     block(0, m, 0, n);
     return true;
   }
-  if (n >= 2 * kMinChunk && n >= m) {
+  const bool by_cols = split_by_cols(m, n), by_rows = split_by_rows(m, n);
+  if (splits_k(m, n, k)) return false;
+  if (whole) {
+    block(0, m, 0, n);
+    return true;
+  }
+  if (by_cols) {
     const int64_t cn = chunk_of(n, kMinChunk, kParts);
     parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
       for (int64_t blk = s; blk < e; ++blk) block(0, m, blk * cn, std::min(cn, n - blk * cn));
     });
     return true;
   }
-  if (m >= 2 * kMinChunk) {
+  if (by_rows) {
     const int64_t cm = (chunk_of(m, kMinChunk, kParts) + row_step - 1) / row_step * row_step;
     parallel_for((m + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
       for (int64_t blk = s; blk < e; ++blk) block(blk * cm, std::min(cm, m - blk * cm), 0, n);
     });
     return true;
   }
-  if (k >= 2 * 4096) return false;
   block(0, m, 0, n);
   return true;
 }
@@ -95,7 +111,7 @@ bool split_c(int64_t m, int64_t n, int64_t k, int64_t row_step, Block block) {
 template <class T>
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc) {
-  const bool split = split_c(m, n, k, 16, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+  const bool split = split_c(m, n, k, 16, false, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
     gemm_block(ta, tb, rows, cols, k, alpha, ta ? a + i0 : a + i0 * lda, lda, tb ? b + j0 * ldb : b + j0, ldb, beta,
                c + i0 * ldc + j0, ldc);
   });
@@ -140,7 +156,8 @@ template <class T>
 CpuGemmA<T>::~CpuGemmA() = default;
 
 template <class T>
-void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const {
+void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+                      bool whole) const {
   if constexpr (std::is_same_v<T, float>) {
     if (packed_ && own_sgemm_enabled()) {
       // cpu_gemm's split, the row blocks whole panels; the k split stays on cpu_gemm.
@@ -148,10 +165,25 @@ void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T be
       const auto block = [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
         own_sgemm_packed(p, i0, rows, tb, cols, alpha, tb ? b + j0 * ldb : b + j0, ldb, beta, c + i0 * ldc + j0, ldc);
       };
-      if (split_c(m_, n, k_, 8 * kSgemmPanelRows, block)) return;
+      if (split_c(m_, n, k_, 8 * kSgemmPanelRows, whole, block)) return;
     }
   }
   cpu_gemm<T>(ta_, tb, m_, n, k_, alpha, a_, lda_, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+bool CpuGemmA<T>::mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc,
+                               bool whole) const {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_ && own_sgemm_enabled()) {
+      const SgemmPackedA& p = *packed_;
+      return split_c(m_, n, k_, 8 * kSgemmPanelRows, whole, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+        own_sgemm_packed_implicit(p, i0, rows, cols, alpha, b, j0, beta, c + i0 * ldc + j0, ldc);
+      });
+    }
+  }
+  (void)n, (void)alpha, (void)b, (void)beta, (void)c, (void)ldc, (void)whole;
+  return false;
 }
 
 template class CpuGemmA<float>;

@@ -23,7 +23,8 @@ namespace wn {
 namespace {
 
 constexpr int kMr = 6, kNr = 16;  // the tile of C held in registers
-constexpr int64_t kKc = 256;      // inner-dimension block: an A panel and a B panel stay in L1
+static_assert(kMr == kSgemmPanelRows && kNr == kSgemmPanelCols);
+constexpr int64_t kKc = kSgemmBlockK;  // inner-dimension block: an A panel and a B panel stay in L1
 constexpr int64_t kMc = 144;      // rows of A packed at once (L2)
 constexpr int64_t kNc = 2048;     // columns of B packed at once (L3)
 
@@ -296,18 +297,19 @@ std::string sgemm_kernel_name() {
 namespace {
 
 #ifdef WN_SGEMM_X86
-// The loop nest over blocks of C: B packed here, A's panels for rows [ic, ic + mc) and
-// inner block [pc, pc + kc) from a_panels(ic, pc, mc, kc).
-template <class APanels>
-void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, bool tb, const float* b, int64_t ldb, float beta,
-               float* c, int64_t ldc, APanels a_panels) {
+// The loop nest over blocks of C: B's block [pc, pc + kc) x [jc, jc + nc) packed by
+// b_pack(pc, jc, kc, nc, dst), A's panels for rows [ic, ic + mc) and inner block [pc, pc + kc)
+// from a_panels(ic, pc, mc, kc).
+template <class BPack, class APanels>
+void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, BPack b_pack, float beta, float* c, int64_t ldc,
+               APanels a_panels) {
   thread_local PackBuffer bbuf;
   float* Bp = bbuf.get(size_t(kNc * kKc));
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);
     for (int64_t pc = 0; pc < k; pc += kKc) {
       const int64_t kc = std::min(kKc, k - pc);
-      pack_b(tb, b, ldb, pc, jc, kc, nc, Bp);
+      b_pack(pc, jc, kc, nc, Bp);
       const float bt = pc == 0 ? beta : 1.0f;  // later blocks add to what the first wrote
       for (int64_t ic = 0; ic < m; ic += kMc) {
         const int64_t mc = std::min(kMc, m - ic);
@@ -328,6 +330,46 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
     for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
+#ifdef WN_SGEMM_X86
+// gemm_loop's packing of a stored B.
+auto stored_b(bool tb, const float* b, int64_t ldb) {
+  return [=](int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* dst) { pack_b(tb, b, ldb, pc, jc, kc, nc, dst); };
+}
+
+// gemm_loop's packing of a B given by a packer, from its column j0 on.
+auto implicit_b(const SgemmBPacker& b, int64_t j0) {
+  return [&b, j0](int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* dst) { b.pack(b.ctx, pc, j0 + jc, kc, nc, dst); };
+}
+
+// own_sgemm's loop: op(A) packed per block.
+template <class BPack>
+void own_sgemm_loop(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, BPack b_pack,
+                    float beta, float* c, int64_t ldc) {
+  thread_local PackBuffer abuf;
+  float* Ap = abuf.get(size_t(kMc * kKc));
+  gemm_loop(m, n, k, alpha, b_pack, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
+    pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
+    return static_cast<const float*>(Ap);
+  });
+}
+
+// own_sgemm_packed's loop: op(A) packed beforehand.
+template <class BPack>
+void packed_loop(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, float alpha, BPack b_pack, float beta,
+                 float* c, int64_t ldc) {
+  const float* base = a.data;
+  gemm_loop(rows, n, a.k, alpha, b_pack, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t, int64_t kc) {
+    return base + pc * a.mpad + (r0 + ic) * kc;
+  });
+}
+#endif
+
+// Throws unless rows [r0, r0 + rows) of the packed A start at a panel.
+void check_packed_rows(const SgemmPackedA& a, int64_t r0, int64_t rows, const char* who) {
+  if (r0 % kMr != 0 || r0 < 0 || rows < 0 || r0 + rows > a.m)
+    throw std::logic_error(std::string(who) + ": rows outside the packed A or not at a panel boundary");
+}
+
 }  // namespace
 
 void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
@@ -340,12 +382,7 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
   if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
   if (m <= 0 || n <= 0) return;
   if (k <= 0) return scale_c(m, n, beta, c, ldc);
-  thread_local PackBuffer abuf;
-  float* Ap = abuf.get(size_t(kMc * kKc));
-  gemm_loop(m, n, k, alpha, tb, b, ldb, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
-    pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
-    return static_cast<const float*>(Ap);
-  });
+  own_sgemm_loop(ta, m, n, k, alpha, a, lda, stored_b(tb, b, ldb), beta, c, ldc);
 #endif
 }
 
@@ -369,14 +406,23 @@ void own_sgemm_packed(const SgemmPackedA& a, int64_t r0, int64_t rows, bool tb, 
   (void)a, (void)r0, (void)rows, (void)tb, (void)n, (void)alpha, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
   throw std::logic_error("own_sgemm_packed: not built for this processor");
 #else
-  if (r0 % kMr != 0 || r0 < 0 || rows < 0 || r0 + rows > a.m)
-    throw std::logic_error("own_sgemm_packed: rows outside the packed A or not at a panel boundary");
+  check_packed_rows(a, r0, rows, "own_sgemm_packed");
   if (rows == 0 || n <= 0) return;
   if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
-  const float* base = a.data;
-  gemm_loop(rows, n, a.k, alpha, tb, b, ldb, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t, int64_t kc) {
-    return base + pc * a.mpad + (r0 + ic) * kc;
-  });
+  packed_loop(a, r0, rows, n, alpha, stored_b(tb, b, ldb), beta, c, ldc);
+#endif
+}
+
+void own_sgemm_packed_implicit(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, float alpha,
+                               const SgemmBPacker& b, int64_t j0, float beta, float* c, int64_t ldc) {
+#ifndef WN_SGEMM_X86
+  (void)a, (void)r0, (void)rows, (void)n, (void)alpha, (void)b, (void)j0, (void)beta, (void)c, (void)ldc;
+  throw std::logic_error("own_sgemm_packed_implicit: not built for this processor");
+#else
+  check_packed_rows(a, r0, rows, "own_sgemm_packed_implicit");
+  if (rows == 0 || n <= 0) return;
+  if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
+  packed_loop(a, r0, rows, n, alpha, implicit_b(b, j0), beta, c, ldc);
 #endif
 }
 

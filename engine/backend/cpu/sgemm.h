@@ -28,6 +28,19 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
 
 // Rows of one packed panel of op(A): own_sgemm_packed's row ranges start at multiples of it.
 constexpr int64_t kSgemmPanelRows = 6;
+// Columns of one packed panel of op(B), and the most rows of B packed at once.
+constexpr int64_t kSgemmPanelCols = 16;
+constexpr int64_t kSgemmBlockK = 256;
+
+// A B that is never stored (a convolution's unfolded images): pack(ctx, p0, j0, kc, nc, dst)
+// writes B[p0 : p0+kc, j0 : j0+nc] (kc <= kSgemmBlockK) into panels of kSgemmPanelCols
+// columns, panel q (columns j0 + q*16...) at dst + q*16*kc, each p-major (16 values per p),
+// columns past nc zero: exactly what the SGEMM's own packing of a stored B writes, so the
+// product has the same bits as on the stored B.
+struct SgemmBPacker {
+  void (*pack)(const void* ctx, int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) = nullptr;
+  const void* ctx = nullptr;
+};
 
 // op(A) (m x k) packed once into the micro-kernel's panels, for several products that share
 // it (a convolution's weights over its chunks of images). The caller owns the storage.
@@ -43,5 +56,9 @@ SgemmPackedA own_sgemm_pack(bool ta, const float* a, int64_t lda, int64_t m, int
 // multiple of kSgemmPanelRows): every element the same sums in the same order as own_sgemm.
 void own_sgemm_packed(const SgemmPackedA& a, int64_t r0, int64_t rows, bool tb, int64_t n, float alpha,
                       const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// own_sgemm_packed with B given by a packer, its columns [j0, j0 + n) (B is k x (j0 + n) at
+// least): the same bits as on the stored B.
+void own_sgemm_packed_implicit(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, float alpha,
+                               const SgemmBPacker& b, int64_t j0, float beta, float* c, int64_t ldc);
 
 }  // namespace wn
