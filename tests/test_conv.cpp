@@ -190,6 +190,13 @@ TEST_CASE("implicit GEMM convolutions: the same bits as im2col, and the direct c
     Hw s, p;
   };
   const bool was = set_own_sgemm(true), implicit_was = cpu_implicit_conv_enabled();
+  struct Restore {  // the switches as they were, also when a REQUIRE below fails
+    bool own, implicit;
+    ~Restore() {
+      set_cpu_implicit_conv(implicit);
+      set_own_sgemm(own);
+    }
+  } restore{was, implicit_was};
   int checked = 0;
   for (const C& c : {C{{3, 3, 64, 64}, {8, 3, 4, 4}, 2, 1}, C{{37, 5, 6, 6}, {4, 5, 3, 3}, 1, 1},
                      C{{5, 16, 14, 14}, {24, 16, 4, 4}, 2, 1}, C{{2, 5, 17, 18}, {6, 5, 3, 3}, 1, 1},
@@ -224,7 +231,69 @@ TEST_CASE("implicit GEMM convolutions: the same bits as im2col, and the direct c
     CHECK(max_abs_diff(implicit.dw, dw) < 1e-5 * double(dy.numel() / c.w[0]));
     ++checked;
   }
-  set_cpu_implicit_conv(implicit_was);
-  set_own_sgemm(was);
   CHECK(checked == 15);
+}
+
+TEST_CASE("float convolutions: the same bits as this test's own unfold, threaded cpu_gemm and fold") {
+  // The forward output is W times the unfolded images, the data gradient the fold of W^T dy:
+  // built here with plain loops around cpu_gemm (whose product the own SGEMM splits over
+  // columns for these shapes) and compared bit for bit. So the implicit packing, the chunks'
+  // products run as one block (8 and 9 chunks here) and the vectorised stride-2 fold all
+  // keep the sums of the plain composition, in its order.
+  if (!own_sgemm_supported()) {
+    MESSAGE("no AVX2 + FMA on this CPU: the own SGEMM is not used here");
+    return;
+  }
+  struct C {
+    Shape x, w;
+    int64_t s, p;
+  };
+  const bool was = set_own_sgemm(true);
+  for (const C& c : {C{{8, 4, 64, 64}, {8, 4, 3, 3}, 1, 1}, C{{9, 16, 32, 32}, {24, 16, 4, 4}, 2, 1},
+                     C{{3, 5, 17, 23}, {7, 5, 4, 4}, 2, 1}}) {
+    CAPTURE(c.x);
+    const int64_t N = c.x[0], Ci = c.x[1], H = c.x[2], W = c.x[3], Co = c.w[0], KH = c.w[2], KW = c.w[3];
+    const int64_t OH = (H + 2 * c.p - KH) / c.s + 1, OW = (W + 2 * c.p - KW) / c.s + 1, P = OH * OW;
+    const int64_t K = Ci * KH * KW, PH = H + 2 * c.p, PW = W + 2 * c.p;
+    Tensor x = rnd(c.x, 41, -1, 1, DType::F32).set_requires_grad(), w = rnd(c.w, 42, -1, 1, DType::F32);
+    Tensor y = conv2d(x, w, Tensor(), c.s, c.p);
+    Tensor dy = rnd(y.shape(), 43, -1, 1, DType::F32);
+    y.backward(dy);
+    const float *px = x.data<float>(), *pw = w.data<float>(), *pdy = dy.data<float>();
+    std::vector<float> col(size_t(K * P)), yref(size_t(Co * P)), pad(size_t(PH * PW)), dxref(size_t(Ci * H * W));
+    std::vector<float> yall, dxall;
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t ci = 0; ci < Ci; ++ci)  // unfold image n
+        for (int64_t ki = 0; ki < KH; ++ki)
+          for (int64_t kj = 0; kj < KW; ++kj)
+            for (int64_t oy = 0; oy < OH; ++oy)
+              for (int64_t ox = 0; ox < OW; ++ox) {
+                const int64_t iy = oy * c.s - c.p + ki, ix = ox * c.s - c.p + kj;
+                const bool in = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                col[size_t(((ci * KH + ki) * KW + kj) * P + oy * OW + ox)] =
+                    in ? px[((n * Ci + ci) * H + iy) * W + ix] : 0.0f;
+              }
+      cpu_gemm<float>(false, false, Co, P, K, 1.0f, pw, K, col.data(), P, 0.0f, yref.data(), P);
+      yall.insert(yall.end(), yref.begin(), yref.end());
+      // col = W^T dy_n, folded tap by tap in (ki, kj, oy, ox) order into a zero-padded plane.
+      cpu_gemm<float>(true, false, K, P, Co, 1.0f, pw, K, pdy + n * Co * P, P, 0.0f, col.data(), P);
+      for (int64_t ci = 0; ci < Ci; ++ci) {
+        std::fill(pad.begin(), pad.end(), 0.0f);
+        for (int64_t ki = 0; ki < KH; ++ki)
+          for (int64_t kj = 0; kj < KW; ++kj)
+            for (int64_t oy = 0; oy < OH; ++oy)
+              for (int64_t ox = 0; ox < OW; ++ox)
+                pad[size_t((oy * c.s + ki) * PW + ox * c.s + kj)] +=
+                    col[size_t(((ci * KH + ki) * KW + kj) * P + oy * OW + ox)];
+        for (int64_t iy = 0; iy < H; ++iy)
+          for (int64_t ix = 0; ix < W; ++ix)
+            dxref[size_t((ci * H + iy) * W + ix)] = pad[size_t((iy + c.p) * PW + ix + c.p)];
+      }
+      dxall.insert(dxall.end(), dxref.begin(), dxref.end());
+    }
+    const float *py = y.data<float>(), *pdx = x.grad().data<float>();
+    CHECK(std::equal(yall.begin(), yall.end(), py));
+    CHECK(std::equal(dxall.begin(), dxall.end(), pdx));
+  }
+  set_own_sgemm(was);
 }

@@ -1,13 +1,15 @@
-// CPU convolution kernels: im2col / col2im and GEMMs (cpu_gemm), over chunks of images.
-// A chunk holds enough images for a GEMM with at least kChunkCols columns (one image
-// when its output plane is that large), so every unfolded matrix is a few MiB at most
-// and stays in cache between the unfold, the GEMM and the fold; oneTBB runs chunks in
-// parallel; the weights are packed for the SGEMM once per call (CpuGemmA). The weight
-// gradient splits the input channels into groups instead (and, for inputs of few channels,
-// the chunks into fixed ranges whose partial sums are added in order): each task owns its
-// columns of dw and sums over its chunks in a fixed order, so the result does not depend
-// on the thread count. A kernel covering the whole unpadded input is a
-// plain matrix product.
+// CPU convolution kernels over chunks of images, oneTBB running the chunks in parallel. A
+// chunk holds enough images for a GEMM with at least kChunkCols columns (one image when its
+// output plane is that large). The forward pass and the weight gradient, where the own SGEMM
+// serves floats, pack the SGEMM's panels straight from a zero-padded copy of the chunk's
+// images (implicit GEMM, conv_pack.h: the same values, so the same bits, as unfolding first);
+// elsewhere, and for the data gradient (GEMM, then the fold col2im), the chunk is unfolded
+// (im2col) into a buffer that stays in cache between the unfold, the GEMM and the fold. The
+// weights are packed for the SGEMM once per call (CpuGemmA). The weight gradient splits the
+// input channels into groups instead (and, for inputs of few channels, the chunks into fixed
+// ranges whose partial sums are added in order): each task owns its columns of dw and sums
+// over its chunks in a fixed order, so the result does not depend on the thread count. A
+// kernel covering the whole unpadded input is a plain matrix product.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -78,9 +80,10 @@ void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define WN_CONV_X86 1
-// d[2 * ox] += in[ox] for ox < ow, 8 at a time: in's values interleaved with -0.0 (which
-// adds nothing to any value, -0.0 included) and added to 16 floats of d, so each element gets
-// the same sums in the same order as the scalar loop. Writes up to d[2 * ow] (values kept).
+// d[2 * ox] += in[ox] for ox < ow, 8 at a time: in's values interleaved with -0.0 (which,
+// in the default floating-point environment the project never changes, adds nothing to any
+// value, -0.0 included) and added to 16 floats of d, so each element gets the same sums in the
+// same order as the scalar loop. Reads and writes d up to d[2 * ow - 1] (odd ones kept).
 __attribute__((target("avx2"))) void fold_row_stride2(float* __restrict d, const float* __restrict in, int64_t ow) {
   const __m256 nz = _mm256_set1_ps(-0.0f);
   int64_t ox = 0;
@@ -106,7 +109,7 @@ bool fold_avx2() {
 }
 
 // Floats of the padded plane the fold accumulates in: fold_row_stride2 may touch one past the
-// last row.
+// last row (the tail is zeroed with the plane).
 inline int64_t fold_plane(const ConvGeom& g) { return padded_plane(g) + 16; }
 
 // Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
@@ -115,7 +118,7 @@ inline int64_t fold_plane(const ConvGeom& g) { return padded_plane(g) + 16; }
 template <class T>
 void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
   const int64_t PW = g.w + 2 * g.pw;
-  std::fill(pad, pad + padded_plane(g), T(0));
+  std::fill(pad, pad + fold_plane(g), T(0));
   bool vec = false;
   if constexpr (std::is_same_v<T, float>) vec = g.sw == 2 && fold_avx2();
   for (int64_t ki = 0; ki < g.kh; ++ki)
@@ -148,6 +151,8 @@ constexpr int64_t kChannelGroups = 8;      // most channel groups (tasks) of the
 constexpr int64_t kMinGroupCols = 48;      // fewest columns of dw per group where the input has them
 // With at least this many tasks in a convolution's own loop, each of its products runs as one
 // block of C (CpuGemmA's `whole`: B packed once instead of once per block; the same bits).
+// From the shape alone, like every split here: as many tasks as the weight gradient's channel
+// groups; on more cores than that, such a convolution leaves some idle.
 constexpr int64_t kTasksForWhole = 8;
 
 // Images per chunk so that a chunk has at least `cols` output columns.
@@ -221,8 +226,8 @@ class TaskBuffer {
 // Runs f(b0, m, buf, t, whole) for the chunks of images [b0, b0 + m) of the forward and
 // backward-data passes, chunks split over tasks; each task has its own buffer buf (for the
 // unfolded or the padded images) and, when a chunk holds several images, a (Cout, nb*P)
-// buffer t; whole: there are enough chunks to keep the cores busy without splitting each
-// chunk's product.
+// buffer t; whole: there are at least kTasksForWhole chunks (each chunk's product then runs as
+// one block).
 template <class T, class F>
 void for_image_chunks(const ConvGeom& g, F f) {
   const int64_t P = g.oh * g.ow;
@@ -282,14 +287,15 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
     return;
   }
   const CpuGemmA<T> wa(false, w, K, g.cout, K);  // the weights, packed once for every chunk
-  const std::vector<int64_t> tap = implicit_gemm<T>() ? input_taps(g, g.cin) : std::vector<int64_t>();
+  const bool implicit = implicit_gemm<T>();  // read once: the taps below are built for it
+  const std::vector<int64_t> tap = implicit ? input_taps(g, g.cin) : std::vector<int64_t>();
   for_image_chunks<T>(g, [&](int64_t b0, int64_t m, TaskBuffer<T>& buf, T* yt, bool whole) {
     const int64_t cols = m * P;
     // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
     T* out = m == 1 ? y + b0 * g.cout * P : yt;
     bool done = false;
     if constexpr (std::is_same_v<T, float>) {
-      if (implicit_gemm<T>()) {
+      if (implicit && wa.implicit_ok(cols)) {
         const Border border = input_border(g);
         float* dst = buf.get(padded_planes_size(m, g.cin, g.h, g.w, border));
         const Unfolded u = input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, 0, g.cin, border, dst), tap.data());
@@ -362,15 +368,19 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t wanted = std::min(chunks, (kChannelGroups + groups - 1) / groups);
   const int64_t per_part = (chunks + wanted - 1) / wanted, parts = (chunks + per_part - 1) / per_part;
   CpuScratch partial(parts > 1 ? sizeof(T) * parts * g.cout * K : 0);
-  // dy's chunks packed for the SGEMM once, shared by the channel groups (each would
-  // otherwise pack them for its own product).
-  std::vector<std::unique_ptr<CpuGemmA<T>>> dya(chunks);
-  parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-    for (int64_t c = s; c < e; ++c)
-      dya[c] = std::make_unique<CpuGemmA<T>>(false, t + c * nb * P, NP, g.cout, std::min(nb, g.n - c * nb) * P);
-  });
+  // dy's chunks packed for the SGEMM: all at once where several channel groups share them
+  // (each would otherwise pack them for its own product), else by the one task using each.
+  const auto pack_chunk = [&](int64_t c) {
+    return std::make_unique<CpuGemmA<T>>(false, t + c * nb * P, NP, g.cout, std::min(nb, g.n - c * nb) * P);
+  };
+  std::vector<std::unique_ptr<CpuGemmA<T>>> shared(groups > 1 ? chunks : 0);
+  if (groups > 1)
+    parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
+      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c);
+    });
   const bool whole = groups * parts >= kTasksForWhole;
-  const std::vector<int64_t> tap = implicit_gemm<T>() ? input_taps(g, per) : std::vector<int64_t>();  // any group's
+  const bool implicit = implicit_gemm<T>();  // read once: the taps below are built for it
+  const std::vector<int64_t> tap = implicit ? input_taps(g, per) : std::vector<int64_t>();  // any group's
   parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
     TaskBuffer<T> buf;
     for (int64_t task = s; task < e; ++task) {
@@ -382,20 +392,22 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
         // out[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
         const T beta = c == first ? T(0) : T(1);
+        std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c);
+        const CpuGemmA<T>& dya = groups > 1 ? *shared[c] : *own;
         bool done = false;
         if constexpr (std::is_same_v<T, float>) {
-          if (implicit_gemm<T>()) {
+          if (implicit && dya.implicit_ok(kg)) {
             const Border border = input_border(g);
             float* dst = buf.get(padded_planes_size(m, c1 - c0, g.h, g.w, border));
             const Unfolded u =
                 input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, c0, c1, border, dst), tap.data());
-            done = dya[c]->mul_implicit(kg, 1.0f, unfolded_t_packer(u), beta, out + c0 * kk, K, whole);
+            done = dya.mul_implicit(kg, 1.0f, unfolded_t_packer(u), beta, out + c0 * kk, K, whole);
           }
         }
         if (!done) {
           T* col = buf.get(kg * cols);
           im2col_chunk(g, x, b0, m, c0, c1, col);
-          dya[c]->mul(true, kg, T(1), col, cols, beta, out + c0 * kk, K, whole);
+          dya.mul(true, kg, T(1), col, cols, beta, out + c0 * kk, K, whole);
         }
       }
     }

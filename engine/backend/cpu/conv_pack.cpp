@@ -34,7 +34,8 @@ WN_PACK_TARGET inline __m256 evens(const float* s) {
 #endif
 
 // For each of the kc rows of a panel: d[p * 16 + u] = src[off[p] + u * Stride], u < Len
-// (stride 2 reads up to src[off[p] + 2 * Len - 1]: the padded images have a tail for it).
+// (stride 2 loads 16 floats per 8 values, up to src[off[p] + 15] for Len 4: past the last
+// plane, that is the padded planes' zeroed tail).
 template <int64_t Len, int64_t Stride>
 WN_PACK_TARGET void copy_runs_fixed(const float* src, const int64_t* off, int64_t kc, float* d) {
   for (int64_t p = 0; p < kc; ++p) {

@@ -172,6 +172,13 @@ void CpuGemmA<T>::mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T be
 }
 
 template <class T>
+bool CpuGemmA<T>::implicit_ok(int64_t n) const {
+  if constexpr (std::is_same_v<T, float>) return packed_ && own_sgemm_enabled() && !splits_k(m_, n, k_);
+  (void)n;
+  return false;
+}
+
+template <class T>
 bool CpuGemmA<T>::mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc,
                                bool whole) const {
   if constexpr (std::is_same_v<T, float>) {
