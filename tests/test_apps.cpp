@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/backend/cpu/sgemm.h"
 #include "apps/commands.h"
 #include "eval/report.h"
 #include "eval/run_eval.h"
@@ -166,9 +167,15 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   // Both variants do the same convolutions and products.
   CHECK(it["iterations"][0]["gflop"].get<double>() == doctest::Approx(it["iterations"][1]["gflop"].get<double>()));
   run_cli({"bench", "--what", "recon", "--norms", "batch", "--image-size", "28", "--channels", "1", "--nf", "8",
-           "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--json", d + "/recon.json"});
+           "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--conv-paths", "--json", d + "/recon.json"});
   nlohmann::json rc = nlohmann::json::parse(eval::read_text(d + "/recon.json"));
   REQUIRE(rc["recon"].size() == 1);
+  // --conv-paths: the 8 DCGAN convolutions' 3 kernels on both paths (where the own SGEMM runs).
+  CHECK(rc["conv_paths"].size() == (own_sgemm_supported() ? 24u : 0u));
+  for (auto& r : rc["conv_paths"]) {
+    CHECK(r["im2col_s"].get<double>() > 0);
+    CHECK(r["implicit_s"].get<double>() > 0);
+  }
   CHECK(rc["recon"][0]["gflop"].get<double>() > 0);
   // Per image, a reconstruction step (G forward and data gradient, no weight gradients,
   // no D) is less than a third of a training iteration's work.
