@@ -3,8 +3,10 @@
 // output plane is that large). The forward pass and the weight gradient, where the own SGEMM
 // serves floats, pack the SGEMM's panels straight from a zero-padded copy of the chunk's
 // images (implicit GEMM, conv_pack.h: the same values, so the same bits, as unfolding first);
-// elsewhere, and for the data gradient (GEMM, then the fold col2im), the chunk is unfolded
-// (im2col) into a buffer that stays in cache between the unfold, the GEMM and the fold. The
+// elsewhere the chunk is unfolded (im2col) into a buffer that stays in cache between the
+// unfold and the GEMM. The data gradient computes the unfolded matrix's gradient (W^T dy, dy's
+// panels packed straight from the tensor where the own SGEMM serves) into such a buffer and
+// folds it (col2im). The
 // weights are packed for the SGEMM once per call (CpuGemmA). The weight gradient splits the
 // input channels into groups instead (and, for inputs of few channels, the chunks into fixed
 // ranges whose partial sums are added in order): each task owns its columns of dw and sums
@@ -330,15 +332,34 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     return;
   }
   const CpuGemmA<T> wt(true, w, K, K, g.cout);  // w^T, packed once for every chunk
+  const bool implicit = implicit_gemm<T>();
+  std::vector<int64_t> tap;  // dy's channel planes: B's row co at co * P of an image
+  if (implicit)
+    for (int64_t co = 0; co < g.cout; ++co) tap.push_back(co * P);
   for_image_chunks<T>(g, [&](int64_t b0, int64_t m, TaskBuffer<T>& buf, T* dyt, bool whole) {
     const int64_t cols = m * P;
     T* col = buf.get(K * cols);
     const T* src = dy + b0 * g.cout * P;
-    if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
-      to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
-      src = dyt;
+    bool done = false;
+    if constexpr (std::is_same_v<T, float>) {
+      // Several images: B = dy's chunk as (Cout, m*P), packed straight from (m, Cout, P).
+      if (m > 1 && implicit && wt.implicit_ok(cols)) {
+        Unfolded u;
+        u.data = src;
+        u.tap = tap.data();
+        u.image = g.cout * P;
+        u.width = P;
+        u.per_image = P;
+        done = wt.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, col, cols, whole);
+      }
     }
-    wt.mul(false, cols, T(1), src, cols, T(0), col, cols, whole);
+    if (!done) {
+      if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
+        to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
+        src = dyt;
+      }
+      wt.mul(false, cols, T(1), src, cols, T(0), col, cols, whole);
+    }
     col2im_chunk(g, col, b0, m, dx);
   });
 }

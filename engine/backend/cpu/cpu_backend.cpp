@@ -26,7 +26,7 @@ CpuBackend::CpuBackend() : alloc_(aligned_raw_alloc, [](void* p) { std::free(p);
 
 std::string CpuBackend::conv_library() const {
   if (cpu_implicit_conv_enabled())
-    return "own kernels (implicit GEMM: panels packed from the images, data gradient by im2col; " +
+    return "own kernels (implicit GEMM: panels packed from the images, the data gradient folded by col2im; " +
            sgemm_kernel_name() + ")";
   return "own kernels (im2col + " + (own_sgemm_enabled() ? sgemm_kernel_name() : std::string("Eigen GEMM")) + ")";
 }
