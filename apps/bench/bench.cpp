@@ -147,20 +147,55 @@ double measure_sgemm(Backend& be, Device dev, int repeat, Generator& gen) {
   return 2.0 * n * n * n / t / 1e9;
 }
 
+// One DCGAN convolution's operands on the device (input, weight and a zero bias, all
+// requiring gradients) and its forward pass.
+struct ConvOperands {
+  Tensor x, w, bias;
+  bool transposed = false;
+  Tensor forward() const { return transposed ? conv_transpose2d(x, w, bias, 2, 1) : conv2d(x, w, bias, 2, 1); }
+  void zero_grad() {
+    x.zero_grad();
+    w.zero_grad();
+    bias.zero_grad();
+  }
+};
+
+ConvOperands conv_operands(const ConvCase& cc, int64_t batch, Device dev, Generator& gen) {
+  ConvOperands op;
+  op.x = randn({batch, cc.cin, cc.size, cc.size}, gen).to(dev).set_requires_grad();
+  op.w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
+             .to(dev)
+             .set_requires_grad();
+  op.bias = Tensor::zeros({cc.cout}, DType::F32, dev).set_requires_grad();
+  op.transposed = cc.transposed;
+  return op;
+}
+
+// Runs f `runs` times with the profiler on; returns the rows averaged per run.
+template <class F>
+std::vector<profile::Entry> profile_runs(int runs, F&& f) {
+  profile::reset();
+  profile::set_enabled(true);
+  for (int i = 0; i < runs; ++i) f();
+  profile::set_enabled(false);
+  std::vector<profile::Entry> rows = profile::entries();
+  for (auto& e : rows) {
+    e.seconds /= runs;
+    e.flops /= runs;
+    e.calls /= runs;
+  }
+  profile::reset();
+  return rows;
+}
+
 json bench_ops(const Opts& o, Backend& be, Device dev, double sgemm, Generator& gen) {
   json ops = json::array();
   fmt::print("{:<32} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "op (fwd + bwd data + bwd weight)", "fwd ms", "bwd ms",
              "total ms", "GFLOP", "GFLOP/s", "%SGEMM");
   for (const ConvCase& cc : dcgan_convs()) {
     const int64_t B = o.batch;
-    Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev);
-    Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
-                   .to(dev);
-    Tensor bias = Tensor::zeros({cc.cout}, DType::F32, dev);
-    x.set_requires_grad(true);
-    w.set_requires_grad(true);
-    bias.set_requires_grad(true);
-    auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, bias, 2, 1) : conv2d(x, w, bias, 2, 1); };
+    ConvOperands op = conv_operands(cc, B, dev, gen);
+    auto fwd = [&] { return op.forward(); };
     Tensor y = fwd();
     Tensor dy = randn(y.shape(), gen).to(dev);
     const int64_t osz = y.dim(2);
@@ -175,9 +210,7 @@ json bench_ops(const Opts& o, Backend& be, Device dev, double sgemm, Generator& 
       be.synchronize();
     });
     double tt = time_median(o.repeat, [&] {
-      x.zero_grad();
-      w.zero_grad();
-      bias.zero_grad();
+      op.zero_grad();
       fwd().backward(dy);
       be.synchronize();
     });
@@ -205,26 +238,18 @@ json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
   const bool was = cpu_implicit_conv_enabled();
   const char* kernels[] = {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight"};
   for (const ConvCase& cc : dcgan_convs()) {
-    const int64_t B = o.batch;
-    Tensor x = randn({B, cc.cin, cc.size, cc.size}, gen).to(dev).set_requires_grad();
-    Tensor w = (cc.transposed ? randn({cc.cin, cc.cout, 4, 4}, gen, 0.02) : randn({cc.cout, cc.cin, 4, 4}, gen, 0.02))
-                   .to(dev)
-                   .set_requires_grad();
-    auto fwd = [&] { return cc.transposed ? conv_transpose2d(x, w, Tensor(), 2, 1) : conv2d(x, w, Tensor(), 2, 1); };
-    Tensor dy = randn(fwd().shape(), gen).to(dev);
+    ConvOperands op = conv_operands(cc, o.batch, dev, gen);
+    Tensor dy = randn(op.forward().shape(), gen).to(dev);
     std::map<std::string, double> best[2];
     for (int r = 0; r < o.repeat + 1; ++r)  // round 0 warms both paths up
       for (int path = 0; path < 2; ++path) {
         set_cpu_implicit_conv(path == 1);
-        x.zero_grad();
-        w.zero_grad();
-        profile::reset();
-        profile::set_enabled(true);
-        fwd().backward(dy);
-        profile::set_enabled(false);
         std::map<std::string, double> t;
-        for (const auto& e : profile::entries()) t[e.kernel] += e.seconds;
-        profile::reset();
+        for (const auto& e : profile_runs(1, [&] {
+               op.zero_grad();
+               op.forward().backward(dy);
+             }))
+          t[e.kernel] += e.seconds;
         if (r == 0) continue;
         for (const char* k : kernels)
           if (t.count(k)) best[path][k] = best[path].count(k) ? std::min(best[path][k], t[k]) : t[k];
@@ -238,23 +263,6 @@ json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
   }
   set_cpu_implicit_conv(was);
   return out;
-}
-
-// Runs f `runs` times with the profiler on; returns the rows averaged per run.
-template <class F>
-std::vector<profile::Entry> profile_runs(int runs, F&& f) {
-  profile::reset();
-  profile::set_enabled(true);
-  for (int i = 0; i < runs; ++i) f();
-  profile::set_enabled(false);
-  std::vector<profile::Entry> rows = profile::entries();
-  for (auto& e : rows) {
-    e.seconds /= runs;
-    e.flops /= runs;
-    e.calls /= runs;
-  }
-  profile::reset();
-  return rows;
 }
 
 double total_flops(const std::vector<profile::Entry>& rows) {

@@ -250,11 +250,16 @@ bool implicit_gemm() {
   return std::is_same_v<T, float> && cpu_implicit_conv_enabled();
 }
 
-// The zero border of the input planes the implicit forward and weight gradient read.
-Border input_border(const ConvGeom& g) { return {g.ph, g.pw, g.ph, g.pw}; }
+// Channels [c0, c1) of images [b0, b0 + m) of x with the convolution's zero border, in the
+// task's buffer: what the implicit forward and weight gradient read.
+PaddedPlanes pad_input(const ConvGeom& g, const float* x, int64_t b0, int64_t m, int64_t c0, int64_t c1,
+                       TaskBuffer<float>& buf) {
+  float* dst = buf.get(padded_planes_size(m, c1 - c0, g.h, g.w, g.ph, g.pw));
+  return pad_planes(x, g.cin, g.h, g.w, b0, m, c0, c1, g.ph, g.pw, dst);
+}
 
-// Offsets of the unfolded rows (c, ki, kj) of `channels` channels in planes padded by
-// input_border: c * plane + ki * row + kj.
+// Offsets of the unfolded rows (c, ki, kj) of `channels` channels in planes padded as
+// pad_input's: c * plane + ki * row + kj.
 std::vector<int64_t> input_taps(const ConvGeom& g, int64_t channels) {
   const int64_t row = g.w + 2 * g.pw, plane = (g.h + 2 * g.ph) * row;
   std::vector<int64_t> tap(size_t(channels * g.kh * g.kw));
@@ -295,16 +300,12 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
     const int64_t cols = m * P;
     // One image: straight into its NCHW output; several: (Cout, m*P), then scattered.
     T* out = m == 1 ? y + b0 * g.cout * P : yt;
-    bool done = false;
-    if constexpr (std::is_same_v<T, float>) {
-      if (implicit && wa.implicit_ok(cols)) {
-        const Border border = input_border(g);
-        float* dst = buf.get(padded_planes_size(m, g.cin, g.h, g.w, border));
-        const Unfolded u = input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, 0, g.cin, border, dst), tap.data());
-        done = wa.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, out, cols, whole);
+    if (implicit && wa.implicit_ok(cols)) {
+      if constexpr (std::is_same_v<T, float>) {
+        const Unfolded u = input_unfolded(g, pad_input(g, x, b0, m, 0, g.cin, buf), tap.data());
+        wa.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, out, cols, whole);
       }
-    }
-    if (!done) {
+    } else {
       T* col = buf.get(K * cols);
       im2col_chunk(g, x, b0, m, int64_t(0), g.cin, col);
       wa.mul(false, cols, T(1), col, cols, T(0), out, cols, whole);
@@ -340,20 +341,18 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     const int64_t cols = m * P;
     T* col = buf.get(K * cols);
     const T* src = dy + b0 * g.cout * P;
-    bool done = false;
-    if constexpr (std::is_same_v<T, float>) {
-      // Several images: B = dy's chunk as (Cout, m*P), packed straight from (m, Cout, P).
-      if (m > 1 && implicit && wt.implicit_ok(cols)) {
+    // Several images: B = dy's chunk as (Cout, m*P), packed straight from (m, Cout, P).
+    if (m > 1 && implicit && wt.implicit_ok(cols)) {
+      if constexpr (std::is_same_v<T, float>) {
         Unfolded u;
         u.data = src;
         u.tap = tap.data();
         u.image = g.cout * P;
         u.width = P;
         u.per_image = P;
-        done = wt.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, col, cols, whole);
+        wt.mul_implicit(cols, 1.0f, unfolded_packer(u), 0.0f, col, cols, whole);
       }
-    }
-    if (!done) {
+    } else {
       if (m > 1) {  // (m, Cout, P) -> (Cout, m*P)
         to_channel_major(src, g.cout, P, 0, m * g.cout, dyt, cols);
         src = dyt;
@@ -415,17 +414,12 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
         const T beta = c == first ? T(0) : T(1);
         std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c);
         const CpuGemmA<T>& dya = groups > 1 ? *shared[c] : *own;
-        bool done = false;
-        if constexpr (std::is_same_v<T, float>) {
-          if (implicit && dya.implicit_ok(kg)) {
-            const Border border = input_border(g);
-            float* dst = buf.get(padded_planes_size(m, c1 - c0, g.h, g.w, border));
-            const Unfolded u =
-                input_unfolded(g, pad_planes(x, g.cin, g.h, g.w, b0, m, c0, c1, border, dst), tap.data());
-            done = dya.mul_implicit(kg, 1.0f, unfolded_t_packer(u), beta, out + c0 * kk, K, whole);
+        if (implicit && dya.implicit_ok(kg)) {
+          if constexpr (std::is_same_v<T, float>) {
+            const Unfolded u = input_unfolded(g, pad_input(g, x, b0, m, c0, c1, buf), tap.data());
+            dya.mul_implicit(kg, 1.0f, unfolded_t_packer(u), beta, out + c0 * kk, K, whole);
           }
-        }
-        if (!done) {
+        } else {
           T* col = buf.get(kg * cols);
           im2col_chunk(g, x, b0, m, c0, c1, col);
           dya.mul(true, kg, T(1), col, cols, beta, out + c0 * kk, K, whole);

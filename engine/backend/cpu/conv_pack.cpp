@@ -126,17 +126,16 @@ WN_PACK_TARGET void pack_unfolded_t(const void* ctx, int64_t p0, int64_t j0, int
 
 }  // namespace
 
-int64_t padded_planes_size(int64_t m, int64_t channels, int64_t h, int64_t w, const Border& border) {
-  // + the tail stride-2 runs read
-  return m * channels * (border.top + h + border.bottom) * (border.left + w + border.right) + 2 * kCols;
+int64_t padded_planes_size(int64_t m, int64_t channels, int64_t h, int64_t w, int64_t ph, int64_t pw) {
+  return m * channels * (h + 2 * ph) * (w + 2 * pw) + 2 * kCols;  // + the tail stride-2 runs read
 }
 
 PaddedPlanes pad_planes(const float* x, int64_t c, int64_t h, int64_t w, int64_t b0, int64_t m, int64_t c0,
-                        int64_t c1, const Border& border, float* dst) {
+                        int64_t c1, int64_t ph, int64_t pw, float* dst) {
   PaddedPlanes pp;
   pp.data = dst;
-  pp.row = border.left + w + border.right;
-  pp.plane = (border.top + h + border.bottom) * pp.row;
+  pp.row = w + 2 * pw;
+  pp.plane = (h + 2 * ph) * pp.row;
   pp.image = (c1 - c0) * pp.plane;
   const int64_t nch = c1 - c0, plane = pp.plane, row = pp.row;
   parallel_for(m * nch, std::max<int64_t>(1, (1 << 15) / plane), [&](int64_t s, int64_t e) {
@@ -144,14 +143,14 @@ PaddedPlanes pad_planes(const float* x, int64_t c, int64_t h, int64_t w, int64_t
       const int64_t b = i / nch, ci = c0 + i % nch;
       const float* src = x + ((b0 + b) * c + ci) * h * w;
       float* d = dst + i * plane;
-      std::fill(d, d + border.top * row, 0.0f);
+      std::fill(d, d + ph * row, 0.0f);
       for (int64_t iy = 0; iy < h; ++iy) {
-        float* r = d + (border.top + iy) * row;
-        std::fill(r, r + border.left, 0.0f);
-        std::memcpy(r + border.left, src + iy * w, sizeof(float) * w);
-        std::fill(r + border.left + w, r + row, 0.0f);
+        float* r = d + (ph + iy) * row;
+        std::fill(r, r + pw, 0.0f);
+        std::memcpy(r + pw, src + iy * w, sizeof(float) * w);
+        std::fill(r + pw + w, r + row, 0.0f);
       }
-      std::fill(d + (border.top + h) * row, d + plane, 0.0f);
+      std::fill(d + (ph + h) * row, d + plane, 0.0f);
     }
   });
   std::fill(dst + m * pp.image, dst + m * pp.image + 2 * kCols, 0.0f);

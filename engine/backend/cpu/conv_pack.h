@@ -16,18 +16,14 @@ struct PaddedPlanes {
   int64_t row = 0, plane = 0, image = 0;
 };
 
-// The zero border of pad_planes.
-struct Border {
-  int64_t top = 0, left = 0, bottom = 0, right = 0;
-};
-
-// Floats pad_planes writes for m images of `channels` planes of h x w (with a zeroed tail that
-// the vector loads of stride-2 runs may read past the last plane).
-int64_t padded_planes_size(int64_t m, int64_t channels, int64_t h, int64_t w, const Border& border);
-// Copies channels [c0, c1) of images [b0, b0 + m) of x (N, C, h, w) into dst with the zero
-// border (split over tasks).
+// Floats pad_planes writes for m images of `channels` planes of h x w with a border of ph
+// rows and pw columns on each side (and a zeroed tail that the vector loads of stride-2 runs
+// may read past the last plane).
+int64_t padded_planes_size(int64_t m, int64_t channels, int64_t h, int64_t w, int64_t ph, int64_t pw);
+// Copies channels [c0, c1) of images [b0, b0 + m) of x (N, C, h, w) into dst with a zero
+// border of ph rows and pw columns on each side (split over tasks).
 PaddedPlanes pad_planes(const float* x, int64_t c, int64_t h, int64_t w, int64_t b0, int64_t m, int64_t c0,
-                        int64_t c1, const Border& border, float* dst);
+                        int64_t c1, int64_t ph, int64_t pw, float* dst);
 
 // An unfolded matrix U(p, j) = data[tap[p] + column(j)], never stored: p a row (a tap: a
 // channel and a kernel offset), j = (b, y, x) a column (an output pixel of image b, y < rows

@@ -82,11 +82,11 @@ class CpuGemmA {
   // the same bits).
   void mul(bool tb, int64_t n, T alpha, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
            bool whole = false) const;
-  // Whether mul_implicit runs for n columns (A packed for the own SGEMM, no split of k).
+  // Whether mul_implicit can run for n columns (A packed for the own SGEMM, no split of k).
   bool implicit_ok(int64_t n) const;
-  // mul with B (k x n) given by a packer: the same bits as mul on the stored B. Returns false,
-  // having run nothing, where A is not packed (double, Eigen) or mul would split k.
-  bool mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc, bool whole = false) const;
+  // mul with B (k x n) given by a packer: the same bits as mul on the stored B. Only where
+  // implicit_ok(n) (throws std::logic_error otherwise).
+  void mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc, bool whole = false) const;
 
  private:
   bool ta_;

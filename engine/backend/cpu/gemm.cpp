@@ -60,11 +60,6 @@ int64_t chunk_of(int64_t total, int64_t min_chunk, int64_t parts) {
   return (c + 15) / 16 * 16;
 }
 
-// How a product C (m x n, inner dimension k) splits over tasks, from the shape alone:
-// block(i0, rows, j0, cols) runs for each block of C (the whole of C when it is small or
-// `whole` is set), row blocks a multiple of row_step. Returns false, having run nothing, when
-// the shape calls for the split of k (small C, long inner dimension), which the caller does.
-// On the own SGEMM the blocks of C do not change any element's sums (only a split of k does).
 constexpr int64_t kMinChunk = 256, kParts = 8;
 
 bool small_product(int64_t m, int64_t n, int64_t k) { return double(m) * n * k < double(1 << 20); }
@@ -76,26 +71,26 @@ bool splits_k(int64_t m, int64_t n, int64_t k) {
   return !small_product(m, n, k) && !split_by_cols(m, n) && !split_by_rows(m, n) && k >= 2 * 4096;
 }
 
+// How a product C (m x n, inner dimension k) splits over tasks, from the shape alone:
+// block(i0, rows, j0, cols) runs for each block of C (the whole of C when it is small or
+// `whole` is set), row blocks a multiple of row_step. Returns false, having run nothing, when
+// the shape calls for the split of k (small C, long inner dimension), which the caller does.
+// On the own SGEMM the blocks of C do not change any element's sums (only a split of k does).
 template <class Block>
 bool split_c(int64_t m, int64_t n, int64_t k, int64_t row_step, bool whole, Block block) {
-  if (small_product(m, n, k)) {
-    block(0, m, 0, n);
-    return true;
-  }
-  const bool by_cols = split_by_cols(m, n), by_rows = split_by_rows(m, n);
   if (splits_k(m, n, k)) return false;
-  if (whole) {
+  if (whole || small_product(m, n, k)) {
     block(0, m, 0, n);
     return true;
   }
-  if (by_cols) {
+  if (split_by_cols(m, n)) {
     const int64_t cn = chunk_of(n, kMinChunk, kParts);
     parallel_for((n + cn - 1) / cn, 1, [&](int64_t s, int64_t e) {
       for (int64_t blk = s; blk < e; ++blk) block(0, m, blk * cn, std::min(cn, n - blk * cn));
     });
     return true;
   }
-  if (by_rows) {
+  if (split_by_rows(m, n)) {
     const int64_t cm = (chunk_of(m, kMinChunk, kParts) + row_step - 1) / row_step * row_step;
     parallel_for((m + cm - 1) / cm, 1, [&](int64_t s, int64_t e) {
       for (int64_t blk = s; blk < e; ++blk) block(blk * cm, std::min(cm, m - blk * cm), 0, n);
@@ -117,7 +112,7 @@ void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
   });
   if (split) return;
   // Small C, long inner dimension: partial products over slices of k, summed in order.
-  const int64_t ck = chunk_of(k, 4096, 8);
+  const int64_t ck = chunk_of(k, 4096, kParts);
   const int64_t parts = (k + ck - 1) / ck;
   std::vector<T> partial(static_cast<size_t>(parts * m * n));
   parallel_for(parts, 1, [&](int64_t s, int64_t e) {
@@ -179,18 +174,19 @@ bool CpuGemmA<T>::implicit_ok(int64_t n) const {
 }
 
 template <class T>
-bool CpuGemmA<T>::mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc,
+void CpuGemmA<T>::mul_implicit(int64_t n, T alpha, const SgemmBPacker& b, T beta, T* c, int64_t ldc,
                                bool whole) const {
   if constexpr (std::is_same_v<T, float>) {
-    if (packed_ && own_sgemm_enabled()) {
+    if (implicit_ok(n)) {
       const SgemmPackedA& p = *packed_;
-      return split_c(m_, n, k_, 8 * kSgemmPanelRows, whole, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+      split_c(m_, n, k_, 8 * kSgemmPanelRows, whole, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
         own_sgemm_packed_implicit(p, i0, rows, cols, alpha, b, j0, beta, c + i0 * ldc + j0, ldc);
       });
+      return;
     }
   }
   (void)n, (void)alpha, (void)b, (void)beta, (void)c, (void)ldc, (void)whole;
-  return false;
+  throw std::logic_error("CpuGemmA::mul_implicit: called where implicit_ok is false");
 }
 
 template class CpuGemmA<float>;

@@ -341,34 +341,21 @@ auto implicit_b(const SgemmBPacker& b, int64_t j0) {
   return [&b, j0](int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* dst) { b.pack(b.ctx, pc, j0 + jc, kc, nc, dst); };
 }
 
-// own_sgemm's loop: op(A) packed per block.
+// The product of rows [r0, r0 + rows) of a packed op(A) with the B that b_pack packs (`who`
+// names the caller in the error for rows outside A or not at a panel boundary).
 template <class BPack>
-void own_sgemm_loop(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, BPack b_pack,
-                    float beta, float* c, int64_t ldc) {
-  thread_local PackBuffer abuf;
-  float* Ap = abuf.get(size_t(kMc * kKc));
-  gemm_loop(m, n, k, alpha, b_pack, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
-    pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
-    return static_cast<const float*>(Ap);
-  });
-}
-
-// own_sgemm_packed's loop: op(A) packed beforehand.
-template <class BPack>
-void packed_loop(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, float alpha, BPack b_pack, float beta,
-                 float* c, int64_t ldc) {
+void packed_product(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, float alpha, BPack b_pack,
+                    float beta, float* c, int64_t ldc, const char* who) {
+  if (r0 % kMr != 0 || r0 < 0 || rows < 0 || r0 + rows > a.m)
+    throw std::logic_error(std::string(who) + ": rows outside the packed A or not at a panel boundary");
+  if (rows == 0 || n <= 0) return;
+  if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
   const float* base = a.data;
   gemm_loop(rows, n, a.k, alpha, b_pack, beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t, int64_t kc) {
     return base + pc * a.mpad + (r0 + ic) * kc;
   });
 }
 #endif
-
-// Throws unless rows [r0, r0 + rows) of the packed A start at a panel.
-void check_packed_rows(const SgemmPackedA& a, int64_t r0, int64_t rows, const char* who) {
-  if (r0 % kMr != 0 || r0 < 0 || rows < 0 || r0 + rows > a.m)
-    throw std::logic_error(std::string(who) + ": rows outside the packed A or not at a panel boundary");
-}
 
 }  // namespace
 
@@ -382,7 +369,12 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
   if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
   if (m <= 0 || n <= 0) return;
   if (k <= 0) return scale_c(m, n, beta, c, ldc);
-  own_sgemm_loop(ta, m, n, k, alpha, a, lda, stored_b(tb, b, ldb), beta, c, ldc);
+  thread_local PackBuffer abuf;
+  float* Ap = abuf.get(size_t(kMc * kKc));
+  gemm_loop(m, n, k, alpha, stored_b(tb, b, ldb), beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
+    pack_a(ta, a, lda, ic, pc, mc, kc, Ap);
+    return static_cast<const float*>(Ap);
+  });
 #endif
 }
 
@@ -406,10 +398,7 @@ void own_sgemm_packed(const SgemmPackedA& a, int64_t r0, int64_t rows, bool tb, 
   (void)a, (void)r0, (void)rows, (void)tb, (void)n, (void)alpha, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
   throw std::logic_error("own_sgemm_packed: not built for this processor");
 #else
-  check_packed_rows(a, r0, rows, "own_sgemm_packed");
-  if (rows == 0 || n <= 0) return;
-  if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
-  packed_loop(a, r0, rows, n, alpha, stored_b(tb, b, ldb), beta, c, ldc);
+  packed_product(a, r0, rows, n, alpha, stored_b(tb, b, ldb), beta, c, ldc, "own_sgemm_packed");
 #endif
 }
 
@@ -419,10 +408,7 @@ void own_sgemm_packed_implicit(const SgemmPackedA& a, int64_t r0, int64_t rows, 
   (void)a, (void)r0, (void)rows, (void)n, (void)alpha, (void)b, (void)j0, (void)beta, (void)c, (void)ldc;
   throw std::logic_error("own_sgemm_packed_implicit: not built for this processor");
 #else
-  check_packed_rows(a, r0, rows, "own_sgemm_packed_implicit");
-  if (rows == 0 || n <= 0) return;
-  if (a.k <= 0) return scale_c(rows, n, beta, c, ldc);
-  packed_loop(a, r0, rows, n, alpha, implicit_b(b, j0), beta, c, ldc);
+  packed_product(a, r0, rows, n, alpha, implicit_b(b, j0), beta, c, ldc, "own_sgemm_packed_implicit");
 #endif
 }
 
