@@ -167,7 +167,8 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   // Both variants do the same convolutions and products.
   CHECK(it["iterations"][0]["gflop"].get<double>() == doctest::Approx(it["iterations"][1]["gflop"].get<double>()));
   run_cli({"bench", "--what", "recon", "--norms", "batch", "--image-size", "28", "--channels", "1", "--nf", "8",
-           "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--conv-paths", "--json", d + "/recon.json"});
+           "--batch", "3", "--repeat", "1", "--recon-steps", "2", "--conv-paths", "--sgemm-kernels", "--json",
+           d + "/recon.json"});
   nlohmann::json rc = nlohmann::json::parse(eval::read_text(d + "/recon.json"));
   REQUIRE(rc["recon"].size() == 1);
   // --conv-paths: the 8 DCGAN convolutions' 3 kernels on both paths (where the own SGEMM runs).
@@ -175,6 +176,13 @@ TEST_CASE("bench: iterations with their FLOPs and profile, reconstruction steps 
   for (auto& r : rc["conv_paths"]) {
     CHECK(r["im2col_s"].get<double>() > 0);
     CHECK(r["implicit_s"].get<double>() > 0);
+  }
+  // --sgemm-kernels: the same on the AVX2 and AVX-512 kernels (where the CPU has AVX-512F).
+  const bool avx512 = own_sgemm_supported() && sgemm_kernel_supported(SgemmKernel::Avx512);
+  CHECK(rc["sgemm_kernels"].size() == (avx512 ? 24u : 0u));
+  for (auto& r : rc["sgemm_kernels"]) {
+    CHECK(r["avx2_s"].get<double>() > 0);
+    CHECK(r["avx512_s"].get<double>() > 0);
   }
   CHECK(rc["recon"][0]["gflop"].get<double>() > 0);
   // Per image, a reconstruction step (G forward and data gradient, no weight gradients,

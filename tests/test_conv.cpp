@@ -234,6 +234,51 @@ TEST_CASE("implicit GEMM convolutions: the same bits as im2col, and the direct c
   CHECK(checked == 15);
 }
 
+TEST_CASE("implicit GEMM convolutions: the 12x32 kernels give the 6x16 kernel's bits in every direction") {
+  // The AVX-512 kernel where the CPU has it, and its tiling on AVX2 register pairs always:
+  // the products behind the implicit packing, the packed weights and the weight gradient.
+  if (!own_sgemm_supported()) {
+    MESSAGE("no AVX2 + FMA on this CPU: the own SGEMM is not used here");
+    return;
+  }
+  const bool was = set_own_sgemm(true);
+  const SgemmKernel kernel_was = sgemm_kernel();
+  struct Restore {
+    bool own;
+    SgemmKernel kernel;
+    ~Restore() {
+      set_sgemm_kernel(kernel);
+      set_own_sgemm(own);
+    }
+  } restore{was, kernel_was};
+  struct C {
+    Shape x, w;
+    int64_t s, p;
+  };
+  for (const C& c : {C{{4, 3, 32, 32}, {32, 3, 4, 4}, 2, 1}, C{{3, 40, 9, 9}, {50, 40, 3, 3}, 1, 1},
+                     C{{30, 8, 7, 7}, {13, 8, 4, 4}, 2, 1}}) {
+    CAPTURE(c.x);
+    CAPTURE(c.w);
+    Tensor x = rnd(c.x, 51, -1, 1, DType::F32), w = rnd(c.w, 52, -1, 1, DType::F32);
+    Tensor b = rnd({c.w[0]}, 53, -1, 1, DType::F32);
+    Tensor dy = rnd(conv2d(x, w, b, c.s, c.p).shape(), 54, -1, 1, DType::F32);
+    set_sgemm_kernel(SgemmKernel::Avx2);
+    const ConvRun narrow = run_conv(x, w, b, dy, c.s, c.p);
+    for (const SgemmKernel k : {SgemmKernel::WideOnAvx2, SgemmKernel::Avx512}) {
+      if (!sgemm_kernel_supported(k)) {
+        MESSAGE("no AVX-512F on this CPU: the 12x32 tiling is checked on AVX2 register pairs only");
+        continue;
+      }
+      set_sgemm_kernel(k);
+      const ConvRun wide = run_conv(x, w, b, dy, c.s, c.p);
+      CAPTURE(int(k));
+      CHECK(wide.y == narrow.y);
+      CHECK(wide.dx == narrow.dx);
+      CHECK(wide.dw == narrow.dw);
+    }
+  }
+}
+
 TEST_CASE("float convolutions: the same bits as this test's own unfold, threaded cpu_gemm and fold") {
   // The forward output is W times the unfolded images, the data gradient the fold of W^T dy:
   // built here with plain loops around cpu_gemm (whose product the own SGEMM splits over

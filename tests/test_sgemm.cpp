@@ -31,6 +31,25 @@ std::vector<float> values(size_t n, uint32_t seed) {
   return v;
 }
 
+// The own kernels this CPU can run: the 6 x 16 AVX2 kernel, the 12 x 32 tiling on AVX2
+// register pairs, and the AVX-512 12 x 32 kernel where the CPU has AVX-512F.
+std::vector<SgemmKernel> kernels_here() {
+  std::vector<SgemmKernel> ks;
+  for (SgemmKernel k : {SgemmKernel::Avx2, SgemmKernel::WideOnAvx2, SgemmKernel::Avx512})
+    if (sgemm_kernel_supported(k)) ks.push_back(k);
+  return ks;
+}
+
+const char* kernel_label(SgemmKernel k) {
+  return k == SgemmKernel::Avx2 ? "avx2 6x16" : k == SgemmKernel::Avx512 ? "avx512 12x32" : "12x32 on ymm pairs";
+}
+
+// Puts the kernel in use back as it was, also when a REQUIRE fails.
+struct KernelRestore {
+  SgemmKernel was = sgemm_kernel();
+  ~KernelRestore() { set_sgemm_kernel(was); }
+};
+
 }  // namespace
 
 TEST_CASE("own SGEMM: every block edge, transposition, stride, alpha and beta against a double product") {
@@ -38,49 +57,89 @@ TEST_CASE("own SGEMM: every block edge, transposition, stride, alpha and beta ag
     MESSAGE("no AVX2 + FMA on this CPU: the own SGEMM is not used here");
     return;
   }
-  const std::vector<Case> cases = {{1, 1, 1},     {5, 7, 3},      {6, 16, 256},  {7, 17, 257},
-                                   {150, 33, 300}, {13, 2100, 20}, {145, 50, 513}, {64, 4096, 48}};
+  // The 12 x 32 tiles' edges too: whole tiles only, one row or column past them, 2 x 2 tiles.
+  const std::vector<Case> cases = {{1, 1, 1},      {5, 7, 3},       {6, 16, 256},  {7, 17, 257},
+                                   {150, 33, 300}, {13, 2100, 20},  {145, 50, 513}, {64, 4096, 48},
+                                   {12, 32, 5},    {13, 33, 260},   {24, 64, 9},    {11, 95, 17}};
+  const KernelRestore restore;
   int checked = 0;
-  for (const Case& cs : cases)
-    for (int t = 0; t < 4; ++t)
-      for (auto [alpha, beta] : {std::pair<float, float>{1, 0}, {0.5f, 1}, {-2, 0.25f}}) {
-        const bool ta = t & 1, tb = t & 2;
-        const int64_t m = cs.m, n = cs.n, k = cs.k;
-        // Leading dimensions wider than the rows: strides are honoured.
-        const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
-        const std::vector<float> a = values(size_t((ta ? k : m) * lda), 1), b = values(size_t((tb ? n : k) * ldb), 2);
-        std::vector<float> c = values(size_t(m * ldc), 3);
-        if (beta == 0)  // C must not be read: a NaN read makes the result NaN, which fails below
+  for (const SgemmKernel kernel : kernels_here()) {
+    set_sgemm_kernel(kernel);
+    CAPTURE(kernel_label(kernel));
+    for (const Case& cs : cases)
+      for (int t = 0; t < 4; ++t)
+        for (auto [alpha, beta] : {std::pair<float, float>{1, 0}, {0.5f, 1}, {-2, 0.25f}}) {
+          const bool ta = t & 1, tb = t & 2;
+          const int64_t m = cs.m, n = cs.n, k = cs.k;
+          // Leading dimensions wider than the rows: strides are honoured.
+          const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+          const std::vector<float> a = values(size_t((ta ? k : m) * lda), 1), b = values(size_t((tb ? n : k) * ldb), 2);
+          std::vector<float> c = values(size_t(m * ldc), 3);
+          if (beta == 0)  // C must not be read: a NaN read makes the result NaN, which fails below
+            for (int64_t i = 0; i < m; ++i)
+              std::fill(c.begin() + i * ldc, c.begin() + i * ldc + n, std::numeric_limits<float>::quiet_NaN());
+          const std::vector<float> c0 = c;
+          own_sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+          INFO(m << "x" << n << "x" << k << (ta ? " tA" : "") << (tb ? " tB" : "") << " alpha " << alpha << " beta "
+                 << beta);
+          double worst = 0;
           for (int64_t i = 0; i < m; ++i)
-            std::fill(c.begin() + i * ldc, c.begin() + i * ldc + n, std::numeric_limits<float>::quiet_NaN());
-        const std::vector<float> c0 = c;
-        own_sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-        INFO(m << "x" << n << "x" << k << (ta ? " tA" : "") << (tb ? " tB" : "") << " alpha " << alpha << " beta "
-               << beta);
-        double worst = 0;
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = 0; j < n; ++j) {
-            double s = 0, mag = 0;
-            for (int64_t p = 0; p < k; ++p) {
-              const double x = ta ? a[p * lda + i] : a[i * lda + p], y = tb ? b[j * ldb + p] : b[p * ldb + j];
-              s += x * y;
-              mag += std::fabs(x * y);
+            for (int64_t j = 0; j < n; ++j) {
+              double s = 0, mag = 0;
+              for (int64_t p = 0; p < k; ++p) {
+                const double x = ta ? a[p * lda + i] : a[i * lda + p], y = tb ? b[j * ldb + p] : b[p * ldb + j];
+                s += x * y;
+                mag += std::fabs(x * y);
+              }
+              const double old = beta == 0 ? 0.0 : double(c0[i * ldc + j]);
+              const double ref = alpha * s + beta * old, scale = std::fabs(alpha) * mag + std::fabs(beta * old) + 1e-30;
+              const double e = std::fabs(double(c[i * ldc + j]) - ref) / scale;
+              if (!(e <= worst)) worst = e;  // a NaN (C read, or never written) sticks
             }
-            const double old = beta == 0 ? 0.0 : double(c0[i * ldc + j]);
-            const double ref = alpha * s + beta * old, scale = std::fabs(alpha) * mag + std::fabs(beta * old) + 1e-30;
-            const double e = std::fabs(double(c[i * ldc + j]) - ref) / scale;
-            if (!(e <= worst)) worst = e;  // a NaN (C read, or never written) sticks
-          }
-        // The padding between rows of C (finite values) is left alone, bit for bit.
-        bool pad_kept = true;
-        for (int64_t i = 0; i < m; ++i)
-          pad_kept &= std::memcmp(&c[i * ldc + n], &c0[i * ldc + n], sizeof(float) * (ldc - n)) == 0;
-        CHECK(pad_kept);
-        CHECK(worst < 1e-5);
-        ++checked;
-      }
-  CHECK(checked == int(cases.size()) * 12);
+          // The padding between rows of C (finite values) is left alone, bit for bit.
+          bool pad_kept = true;
+          for (int64_t i = 0; i < m; ++i)
+            pad_kept &= std::memcmp(&c[i * ldc + n], &c0[i * ldc + n], sizeof(float) * (ldc - n)) == 0;
+          CHECK(pad_kept);
+          CHECK(worst < 1e-5);
+          ++checked;
+        }
+  }
+  CHECK(checked == int(cases.size()) * 12 * int(kernels_here().size()));
+  CHECK(kernels_here().size() >= 2);
+  set_sgemm_kernel(restore.was);
   MESSAGE("float products on this CPU: " << sgemm_kernel_name());
+}
+
+TEST_CASE("own SGEMM: the 12x32 kernels (AVX-512, and on AVX2 register pairs) give the 6x16 kernel's bits") {
+  if (!own_sgemm_supported()) return;
+  const KernelRestore restore;
+  if (!sgemm_kernel_supported(SgemmKernel::Avx512))
+    MESSAGE("no AVX-512F on this CPU: the 12x32 tiling is checked on AVX2 register pairs only");
+  // Plain and packed-A products with beta 0 and not, tiles whole and cut at every edge.
+  for (const Case cs : {Case{150, 100, 300}, Case{36, 64, 256}, Case{25, 47, 1}, Case{144, 2049, 40}})
+    for (const float beta : {0.0f, 0.5f}) {
+      const std::vector<float> a = values(size_t(cs.m * cs.k), 12), b = values(size_t(cs.k * cs.n), 13);
+      const std::vector<float> c0 = values(size_t(cs.m * cs.n), 14);
+      std::vector<float> store(size_t(own_sgemm_packed_size(cs.m, cs.k)));
+      std::vector<std::vector<float>> plain, packed;
+      for (const SgemmKernel kernel : kernels_here()) {
+        set_sgemm_kernel(kernel);
+        plain.push_back(c0);
+        own_sgemm(false, true, cs.m, cs.n, cs.k, -0.75f, a.data(), cs.k, b.data(), cs.k, beta, plain.back().data(),
+                  cs.n);
+        const SgemmPackedA p = own_sgemm_pack(false, a.data(), cs.k, cs.m, cs.k, store.data());
+        packed.push_back(c0);
+        own_sgemm_packed(p, 0, cs.m, false, cs.n, 1.25f, b.data(), cs.n, beta, packed.back().data(), cs.n);
+      }
+      INFO(cs.m << "x" << cs.n << "x" << cs.k << " beta " << beta);
+      for (size_t i = 1; i < plain.size(); ++i) {
+        CAPTURE(kernel_label(kernels_here()[i]));
+        CHECK(std::memcmp(plain[i].data(), plain[0].data(), sizeof(float) * plain[0].size()) == 0);
+        CHECK(std::memcmp(packed[i].data(), packed[0].data(), sizeof(float) * packed[0].size()) == 0);
+      }
+      CHECK(plain[0] != c0);  // the products were written
+    }
 }
 
 TEST_CASE("own SGEMM: empty products leave C alone, k == 0 gives beta C") {

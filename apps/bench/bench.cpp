@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -115,7 +116,7 @@ struct Opts {
   int threads = 0, repeat = 5, batch = 32;
   std::string json, what = "all", norms = "none,batch,weight", image_size = "64", device = "cpu";
   int64_t channels = 3, nf = 64, code = 128, recon_steps = 20;
-  bool profile = false, sgemm = true, conv_paths = false;
+  bool profile = false, sgemm = true, conv_paths = false, sgemm_kernels = false;
 };
 
 struct ConvCase {
@@ -224,26 +225,22 @@ json bench_ops(const Opts& o, Backend& be, Device dev, double sgemm, Generator& 
   return ops;
 }
 
-// The DCGAN convolutions on the CPU's two paths, im2col and implicit GEMM, alternated in this
-// process for `repeat` rounds: per op and kernel the fastest round of each path (the kernels'
-// own times from the profiler). The results are the same bits on both paths (tested).
-json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
+// Each DCGAN convolution kernel under two settings a and b of the CPU convolutions (set(0),
+// set(1)), alternated in this process for `repeat` rounds: per op and kernel the fastest
+// round of each (the kernels' own times from the profiler). Rows carry "<a>_s" and "<b>_s".
+json alternate_convs(const Opts& o, Device dev, Generator& gen, const std::string& a, const std::string& b,
+                     const std::function<void(int)>& set) {
   json out = json::array();
-  if (dev.type != DeviceType::CPU || !own_sgemm_enabled()) {
-    fmt::print("conv paths: the implicit GEMM runs on the own SGEMM only (CPU with AVX2 + FMA); skipped\n");
-    return out;
-  }
   fmt::print("{:<32} {:<24} {:>10} {:>12} {:>8}\n", "op, fastest of " + std::to_string(o.repeat) + " alternated rounds",
-             "kernel", "im2col ms", "implicit ms", "ratio");
-  const bool was = cpu_implicit_conv_enabled();
+             "kernel", a + " ms", b + " ms", "ratio");
   const char* kernels[] = {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight"};
   for (const ConvCase& cc : dcgan_convs()) {
     ConvOperands op = conv_operands(cc, o.batch, dev, gen);
     Tensor dy = randn(op.forward().shape(), gen).to(dev);
     std::map<std::string, double> best[2];
-    for (int r = 0; r < o.repeat + 1; ++r)  // round 0 warms both paths up
-      for (int path = 0; path < 2; ++path) {
-        set_cpu_implicit_conv(path == 1);
+    for (int r = 0; r < o.repeat + 1; ++r)  // round 0 warms both up
+      for (int side = 0; side < 2; ++side) {
+        set(side);
         std::map<std::string, double> t;
         for (const auto& e : profile_runs(1, [&] {
                op.zero_grad();
@@ -252,16 +249,42 @@ json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
           t[e.kernel] += e.seconds;
         if (r == 0) continue;
         for (const char* k : kernels)
-          if (t.count(k)) best[path][k] = best[path].count(k) ? std::min(best[path][k], t[k]) : t[k];
+          if (t.count(k)) best[side][k] = best[side].count(k) ? std::min(best[side][k], t[k]) : t[k];
       }
     for (const char* k : kernels) {
       if (!best[0].count(k)) continue;
-      const double a = best[0][k], b = best[1][k];
-      fmt::print("{:<32} {:<24} {:>10.2f} {:>12.2f} {:>7.2f}x\n", cc.name, k, a * 1e3, b * 1e3, a / b);
-      out.push_back({{"name", cc.name}, {"kernel", k}, {"im2col_s", a}, {"implicit_s", b}});
+      const double ta = best[0][k], tb = best[1][k];
+      fmt::print("{:<32} {:<24} {:>10.2f} {:>12.2f} {:>7.2f}x\n", cc.name, k, ta * 1e3, tb * 1e3, ta / tb);
+      out.push_back({{"name", cc.name}, {"kernel", k}, {a + "_s", ta}, {b + "_s", tb}});
     }
   }
+  return out;
+}
+
+// The DCGAN convolutions on the CPU's two paths, im2col and implicit GEMM, alternated. The
+// results are the same bits on both paths (tested).
+json bench_conv_paths(const Opts& o, Device dev, Generator& gen) {
+  if (dev.type != DeviceType::CPU || !own_sgemm_enabled()) {
+    fmt::print("conv paths: the implicit GEMM runs on the own SGEMM only (CPU with AVX2 + FMA); skipped\n");
+    return json::array();
+  }
+  const bool was = cpu_implicit_conv_enabled();
+  json out = alternate_convs(o, dev, gen, "im2col", "implicit", [](int side) { set_cpu_implicit_conv(side == 1); });
   set_cpu_implicit_conv(was);
+  return out;
+}
+
+// The DCGAN convolutions on the own SGEMM's two kernels, AVX2 6x16 and AVX-512 12x32,
+// alternated. The results are the same bits on both kernels (tested).
+json bench_sgemm_kernels(const Opts& o, Device dev, Generator& gen) {
+  if (dev.type != DeviceType::CPU || !own_sgemm_enabled() || !sgemm_kernel_supported(SgemmKernel::Avx512)) {
+    fmt::print("SGEMM kernels: the AVX-512 kernel needs a CPU with AVX-512F and the own SGEMM; skipped\n");
+    return json::array();
+  }
+  const SgemmKernel was = sgemm_kernel();
+  json out = alternate_convs(o, dev, gen, "avx2", "avx512",
+                             [](int side) { set_sgemm_kernel(side == 1 ? SgemmKernel::Avx512 : SgemmKernel::Avx2); });
+  set_sgemm_kernel(was);
   return out;
 }
 
@@ -584,6 +607,9 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--profile", o->profile, "Print the per-kernel profile of each iteration (CPU)");
   cmd->add_flag("--conv-paths", o->conv_paths,
                 "Also time each DCGAN convolution kernel on both CPU paths, im2col and implicit GEMM, alternated");
+  cmd->add_flag("--sgemm-kernels", o->sgemm_kernels,
+                "Also time each DCGAN convolution kernel on the own SGEMM's AVX2 and AVX-512 kernels, alternated "
+                "(CPUs with AVX-512F)");
   cmd->callback([o]() {
     if (o->threads > 0) set_num_threads(o->threads);
     const Device dev = Device::parse(o->device);
@@ -618,8 +644,16 @@ void add_bench(CLI::App& app) {
       const bool was = set_own_sgemm(false);
       const double eigen = measure_sgemm(be, dev, o->repeat, gen);
       set_own_sgemm(was);
-      fmt::print("SGEMM 2048x2048x2048: {:.1f} GFLOP/s ({}), Eigen {:.1f} GFLOP/s\n\n", sgemm, sgemm_kernel_name(),
-                 eigen);
+      std::string avx2;  // beside the AVX-512 kernel, the AVX2 one
+      if (sgemm_kernel() != SgemmKernel::Avx2) {
+        const SgemmKernel k = set_sgemm_kernel(SgemmKernel::Avx2);
+        const double r = measure_sgemm(be, dev, o->repeat, gen);
+        set_sgemm_kernel(k);
+        avx2 = fmt::format(", own AVX2 6x16 {:.1f} GFLOP/s", r);
+        out["avx2_sgemm_gflops"] = r;
+      }
+      fmt::print("SGEMM 2048x2048x2048: {:.1f} GFLOP/s ({}){}, Eigen {:.1f} GFLOP/s\n\n", sgemm, sgemm_kernel_name(),
+                 avx2, eigen);
       out["own_sgemm_gflops"] = sgemm;
       out["eigen_sgemm_gflops"] = eigen;
       sgemm = std::max(sgemm, eigen);
@@ -638,6 +672,10 @@ void add_bench(CLI::App& app) {
     }
     if (o->conv_paths) {
       out["conv_paths"] = bench_conv_paths(*o, dev, gen);
+      fmt::print("\n");
+    }
+    if (o->sgemm_kernels) {
+      out["sgemm_kernels"] = bench_sgemm_kernels(*o, dev, gen);
       fmt::print("\n");
     }
     if (w == "iteration" || w == "all") {

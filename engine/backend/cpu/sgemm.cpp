@@ -239,6 +239,61 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __
       dst = beta == 0.0f ? t[r * kNr + j] : std::fma(beta, dst, t[r * kNr + j]);
     }
 }
+
+// 16 floats in one AVX-512 zmm register: the wide kernel AVX-512 hosts run.
+struct Zmm {
+  using R = __m512;
+  __attribute__((target("avx512f"))) static R zero() { return _mm512_setzero_ps(); }
+  __attribute__((target("avx512f"))) static R load(const float* p) { return _mm512_loadu_ps(p); }
+  __attribute__((target("avx512f"))) static R bcast(const float* p) { return _mm512_set1_ps(*p); }
+  __attribute__((target("avx512f"))) static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  // alpha x (+ beta c where beta != 0, fused), as store_row computes it.
+  __attribute__((target("avx512f"))) static R scale(float alpha, R x, float beta, const float* c) {
+    x = _mm512_mul_ps(_mm512_set1_ps(alpha), x);
+    return beta != 0.0f ? _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(c), x) : x;
+  }
+  __attribute__((target("avx512f"))) static void store(float* p, R x) { _mm512_storeu_ps(p, x); }
+};
+
+// 16 floats in two AVX2 ymm registers: the wide kernel's tiling on any AVX2 host (for tests;
+// its 48 accumulators do not fit in 16 registers, so it is not fast).
+struct YmmPair {
+  struct R {
+    __m256 lo, hi;
+  };
+  __attribute__((target("avx2,fma"))) static R zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  __attribute__((target("avx2,fma"))) static R load(const float* p) {
+    return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+  }
+  __attribute__((target("avx2,fma"))) static R bcast(const float* p) {
+    const __m256 v = _mm256_broadcast_ss(p);
+    return {v, v};
+  }
+  __attribute__((target("avx2,fma"))) static R fma(R a, R b, R c) {
+    return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+  }
+  __attribute__((target("avx2,fma"))) static R scale(float alpha, R x, float beta, const float* c) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    x = {_mm256_mul_ps(va, x.lo), _mm256_mul_ps(va, x.hi)};
+    if (beta == 0.0f) return x;
+    const __m256 vb = _mm256_set1_ps(beta);
+    return {_mm256_fmadd_ps(vb, _mm256_loadu_ps(c), x.lo), _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), x.hi)};
+  }
+  __attribute__((target("avx2,fma"))) static void store(float* p, R x) {
+    _mm256_storeu_ps(p, x.lo);
+    _mm256_storeu_ps(p + 8, x.hi);
+  }
+};
+
+#define WN_WIDE_NAME kernel_wide_avx512
+#define WN_WIDE_TARGET "avx512f"
+#define WN_WIDE_V Zmm
+#include "engine/backend/cpu/sgemm_wide.inc"
+
+#define WN_WIDE_NAME kernel_wide_ymm_pair
+#define WN_WIDE_TARGET "avx2,fma"
+#define WN_WIDE_V YmmPair
+#include "engine/backend/cpu/sgemm_wide.inc"
 #endif
 
 enum class Choice { Own, Eigen };
@@ -251,31 +306,68 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
-Choice parse_choice() {
+bool cpu_has_avx512() {
+#ifdef WN_SGEMM_X86
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
+struct Parsed {
+  Choice choice;
+  SgemmKernel kernel;
+};
+
+Parsed parse_choice() {
   const char* e = std::getenv("WNGAN_CPU_GEMM");
   const std::string v = e ? e : "";
   const bool can = cpu_has_avx2_fma();
-  if (v.empty() || v == "auto") return can ? Choice::Own : Choice::Eigen;
-  if (v == "eigen") return Choice::Eigen;
+  const SgemmKernel best = cpu_has_avx512() ? SgemmKernel::Avx512 : SgemmKernel::Avx2;
+  if (v.empty() || v == "auto") return {can ? Choice::Own : Choice::Eigen, best};
+  if (v == "eigen") return {Choice::Eigen, best};
   if (v == "avx2") {
     if (!can) throw std::runtime_error("WNGAN_CPU_GEMM=avx2: this CPU has no AVX2 + FMA");
-    return Choice::Own;
+    return {Choice::Own, SgemmKernel::Avx2};
   }
-  throw std::runtime_error("WNGAN_CPU_GEMM='" + v + "': expected auto (the default), avx2 or eigen");
+  if (v == "avx512") {
+    if (!cpu_has_avx512()) throw std::runtime_error("WNGAN_CPU_GEMM=avx512: this CPU has no AVX-512F");
+    return {Choice::Own, SgemmKernel::Avx512};
+  }
+  throw std::runtime_error("WNGAN_CPU_GEMM='" + v + "': expected auto (the default), avx512, avx2 or eigen");
 }
 
-Choice choice() {
-  static const Choice c = parse_choice();
-  return c;
+const Parsed& parsed() {
+  static const Parsed p = parse_choice();
+  return p;
 }
+
+Choice choice() { return parsed().choice; }
 
 }  // namespace
 
 bool own_sgemm_supported() { return cpu_has_avx2_fma(); }
 
 namespace {
-std::atomic<int> g_forced{-1};  // set_own_sgemm: -1 none, 0 Eigen, 1 own
+std::atomic<int> g_forced{-1};         // set_own_sgemm: -1 none, 0 Eigen, 1 own
+std::atomic<int> g_forced_kernel{-1};  // set_sgemm_kernel: -1 none, else an SgemmKernel
 }  // namespace
+
+bool sgemm_kernel_supported(SgemmKernel k) {
+  return k == SgemmKernel::Avx512 ? cpu_has_avx512() : cpu_has_avx2_fma();
+}
+
+SgemmKernel sgemm_kernel() {
+  const int f = g_forced_kernel.load(std::memory_order_relaxed);
+  return f >= 0 ? SgemmKernel(f) : parsed().kernel;
+}
+
+SgemmKernel set_sgemm_kernel(SgemmKernel k) {
+  if (!sgemm_kernel_supported(k)) throw std::logic_error("set_sgemm_kernel: this CPU cannot run that kernel");
+  const SgemmKernel was = sgemm_kernel();
+  g_forced_kernel.store(int(k));
+  return was;
+}
 
 bool own_sgemm_enabled() {
   const int f = g_forced.load(std::memory_order_relaxed);
@@ -289,6 +381,11 @@ bool set_own_sgemm(bool on) {
 }
 
 std::string sgemm_kernel_name() {
+  if (own_sgemm_enabled()) switch (sgemm_kernel()) {
+      case SgemmKernel::Avx512: return "own AVX-512 12x32 micro-kernel (AVX2 6x16 at the edges)";
+      case SgemmKernel::WideOnAvx2: return "own 12x32 tiling on AVX2 register pairs (a test path)";
+      case SgemmKernel::Avx2: break;
+    }
   if (own_sgemm_enabled()) return "own AVX2/FMA 6x16 micro-kernel";
   if (!cpu_has_avx2_fma()) return "Eigen (no AVX2 + FMA on this CPU)";
   return g_forced.load() == 0 ? "Eigen (switched by the program)" : "Eigen (WNGAN_CPU_GEMM=eigen)";
@@ -297,6 +394,35 @@ std::string sgemm_kernel_name() {
 namespace {
 
 #ifdef WN_SGEMM_X86
+// A 12 x 32 tile kernel (sgemm_wide.inc), or null for the 6 x 16 kernel alone.
+using WideKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float);
+
+WideKernel wide_kernel() {
+  switch (sgemm_kernel()) {
+    case SgemmKernel::Avx512: return kernel_wide_avx512;
+    case SgemmKernel::WideOnAvx2: return kernel_wide_ymm_pair;
+    case SgemmKernel::Avx2: break;
+  }
+  return nullptr;
+}
+
+// The tiles of C[0:mc, 0:nc] from A's panels at Ap and B's at Bp: whole 12 x 32 tiles on the
+// wide kernel, the rest (edges) as 6 x 16 tiles; every element the same arithmetic either way.
+void tiles_wide(int64_t kc, const float* Ap, const float* Bp, int64_t mc, int64_t nc, float* c, int64_t ldc,
+                float alpha, float beta, WideKernel wide) {
+  for (int64_t jr = 0; jr < nc; jr += 2 * kNr)
+    for (int64_t ir = 0; ir < mc; ir += 2 * kMr) {
+      if (mc - ir >= 2 * kMr && nc - jr >= 2 * kNr) {
+        wide(kc, Ap + ir * kc, Bp + jr * kc, c + ir * ldc + jr, ldc, alpha, beta);
+        continue;
+      }
+      for (int64_t j = jr; j < std::min(nc, jr + 2 * kNr); j += kNr)
+        for (int64_t i = ir; i < std::min(mc, ir + 2 * kMr); i += kMr)
+          kernel_avx2(kc, Ap + i * kc, Bp + j * kc, c + i * ldc + j, ldc, alpha, beta,
+                      int(std::min<int64_t>(kMr, mc - i)), int(std::min<int64_t>(kNr, nc - j)));
+    }
+}
+
 // The loop nest over blocks of C: B's block [pc, pc + kc) x [jc, jc + nc) packed by
 // b_pack(pc, jc, kc, nc, dst), A's panels for rows [ic, ic + mc) and inner block [pc, pc + kc)
 // from a_panels(ic, pc, mc, kc).
@@ -305,6 +431,7 @@ void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, BPack b_pack, float
                APanels a_panels) {
   thread_local PackBuffer bbuf;
   float* Bp = bbuf.get(size_t(kNc * kKc));
+  const WideKernel wide = wide_kernel();
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);
     for (int64_t pc = 0; pc < k; pc += kKc) {
@@ -314,6 +441,10 @@ void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, BPack b_pack, float
       for (int64_t ic = 0; ic < m; ic += kMc) {
         const int64_t mc = std::min(kMc, m - ic);
         const float* Ap = a_panels(ic, pc, mc, kc);
+        if (wide) {
+          tiles_wide(kc, Ap, Bp, mc, nc, c + ic * ldc + jc, ldc, alpha, bt, wide);
+          continue;
+        }
         for (int64_t jr = 0; jr < nc; jr += kNr)
           for (int64_t ir = 0; ir < mc; ir += kMr)
             kernel_avx2(kc, Ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, alpha, bt,

@@ -1,7 +1,7 @@
 // The CPU's own single-precision matrix product (BLIS-style): op(A) and op(B) packed into
-// panels, an AVX2 + FMA register-blocked micro-kernel (6 x 16 floats of C in 12 ymm
-// registers). Chosen at run time where the CPU has AVX2 and FMA; elsewhere, or with
-// WNGAN_CPU_GEMM=eigen, the products stay on Eigen. Single-threaded: cpu_gemm splits a
+// panels, register-blocked micro-kernels (AVX-512: 12 x 32 floats of C in 24 zmm
+// registers; AVX2 + FMA: 6 x 16 in 12 ymm). Chosen at run time where the CPU has AVX2 and
+// FMA; elsewhere, or with WNGAN_CPU_GEMM=eigen, the products stay on Eigen. Single-threaded: cpu_gemm splits a
 // product over threads by blocks of C (or of k, summed in order) chosen from the shape
 // alone, so the sums run in the same fixed order for any thread count. Results differ in
 // the last bits between this kernel and Eigen (another order of the sums).
@@ -19,6 +19,19 @@ bool own_sgemm_enabled();
 // Switches float products to the own kernel (where supported) or to Eigen, overriding
 // WNGAN_CPU_GEMM; returns the previous state. For benchmarks that time both.
 bool set_own_sgemm(bool on);
+// The own SGEMM's micro-kernels. Avx512: 12 x 32 tiles in zmm registers (the default where
+// the CPU has AVX-512F), Avx2: 6 x 16 tiles in ymm registers (the default elsewhere, and the
+// edges of the wide tiles), WideOnAvx2: Avx512's tiling on pairs of ymm registers (slow; it
+// lets the tests check the wide kernel's code on hosts without AVX-512). All three give the
+// same bits: every element is the same fused sum in the same order.
+enum class SgemmKernel { Avx2, Avx512, WideOnAvx2 };
+// Whether this CPU can run kernel k.
+bool sgemm_kernel_supported(SgemmKernel k);
+// The kernel own_sgemm uses (WNGAN_CPU_GEMM=avx512|avx2 picks one; read once).
+SgemmKernel sgemm_kernel();
+// Switches the own SGEMM's kernel (throws where unsupported); returns the previous one. For
+// tests and benchmarks.
+SgemmKernel set_sgemm_kernel(SgemmKernel k);
 // "own AVX2/FMA 6x16 micro-kernel" or "Eigen (...why)": for benchmark headers.
 std::string sgemm_kernel_name();
 // Row-major C (m x n) = alpha op(A) op(B) + beta C on the own kernel (beta 0: C is not
