@@ -82,25 +82,76 @@ void im2col_channel(const ConvGeom& g, const T* __restrict xc, T* __restrict dst
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define WN_CONV_X86 1
-// d[2 * ox] += in[ox] for ox < ow, 8 at a time: in's values interleaved with -0.0 (which,
-// in the default floating-point environment the project never changes, adds nothing to any
-// value, -0.0 included) and added to 16 floats of d, so each element gets the same sums in the
-// same order as the scalar loop. Reads and writes d up to d[2 * ow - 1] (odd ones kept).
+// d[2 * ox] += in[ox] for ox < ow (a multiple of 8), 8 at a time: in's values interleaved
+// with -0.0 (which, in the default floating-point environment the project never changes, adds
+// nothing to any value, -0.0 included) and added to 16 floats of d, so each element gets the
+// same sums in the same order as the scalar loop. Reads and writes d up to d[2 * ow - 1].
 __attribute__((target("avx2"))) void fold_row_stride2(float* __restrict d, const float* __restrict in, int64_t ow) {
   const __m256 nz = _mm256_set1_ps(-0.0f);
-  int64_t ox = 0;
-  for (; ox + 8 <= ow; ox += 8) {
+  for (int64_t ox = 0; ox < ow; ox += 8) {
     const __m256 a = _mm256_loadu_ps(in + ox);
     const __m256 lo = _mm256_unpacklo_ps(a, nz), hi = _mm256_unpackhi_ps(a, nz);  // a0 . a1 . | a4 . a5 .
     float* o = d + 2 * ox;
     _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm256_permute2f128_ps(lo, hi, 0x20)));
     _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
   }
-  for (; ox < ow; ++ox) d[2 * ox] += in[ox];
+}
+
+// Blocks of 8 column pairs and tap shifts fold_taps_stride2 holds masks for.
+constexpr int64_t kFoldBlocks = 32, kFoldShifts = 4;
+
+// The stride-2 fold of rows whose width ow is not a multiple of 8 (7 and 14 on 28x28 images,
+// 4 on the DCGAN's smallest planes), one row of the padded plane per output row oy and kernel
+// row ki with all kw taps at once: row 2 oy + ki gets, at column 2 ox + kj, src[(ki kw + kj)
+// ld + oy ow + ox]. The row is held as its even and odd columns, 8 of each at a time; tap kj
+// adds to the even (kj even) or odd columns, shifted by kj / 2, through a masked load, and
+// lanes without a value add -0.0 (nothing, as above). So every element gets the same sums in
+// the same order as the scalar fold (taps in increasing (ki, kj)), with each row read and
+// written once per ki instead of once per tap. Reads and rewrites up to 15 floats past a row's
+// last column (the next row, or fold_plane's tail: unchanged). False where ow or kw exceed
+// the masks held (the caller folds another way).
+__attribute__((target("avx2"))) bool fold_taps_stride2(const ConvGeom& g, const float* src, int64_t ld,
+                                                       float* pad) {
+  const int64_t kw = g.kw, ow = g.ow, PW = g.w + 2 * g.pw;
+  const int64_t ne = ow + (kw - 1) / 2, blocks = (ne + 7) / 8, shifts = (kw + 1) / 2;  // pairs: columns 2e, 2e + 1
+  if (blocks > kFoldBlocks || shifts > kFoldShifts) return false;
+  __m256i mask[kFoldBlocks][kFoldShifts];  // lanes whose ox = e0 + lane - shift is in [0, ow)
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t q = 0; q < blocks; ++q)
+    for (int64_t sh = 0; sh < shifts; ++sh) {
+      const __m256i ix = _mm256_add_epi32(lane, _mm256_set1_epi32(int(8 * q - sh)));
+      mask[q][sh] = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), ix),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(int(ow)), ix));
+    }
+  const __m256 nz = _mm256_set1_ps(-0.0f);
+  for (int64_t ki = 0; ki < g.kh; ++ki)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      float* d = pad + (oy * g.sh + ki) * PW;
+      const float* in = src + ki * kw * ld + oy * ow;
+      for (int64_t q = 0; q < blocks; ++q) {
+        float* o = d + 16 * q;
+        const __m256 a = _mm256_loadu_ps(o), b = _mm256_loadu_ps(o + 8);
+        __m256 even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+        __m256 odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+        for (int64_t kj = 0; kj < kw; ++kj) {
+          const __m256i m = mask[q][kj / 2];
+          const float* x = in + kj * ld + 8 * q - kj / 2;  // lane 0's value (masked off where outside the row)
+          const __m256 v = _mm256_blendv_ps(nz, _mm256_maskload_ps(x, m), _mm256_castsi256_ps(m));
+          if (kj & 1)
+            odd = _mm256_add_ps(odd, v);
+          else
+            even = _mm256_add_ps(even, v);
+        }
+        const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);  // e0 o0 e1 o1 | e4 ..
+        _mm256_storeu_ps(o, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+      }
+    }
+  return true;
 }
 #endif
 
-// Whether the float fold may use fold_row_stride2 (AVX2, read once).
+// Whether the float fold may use fold_row_stride2 and fold_taps_stride2 (AVX2, read once).
 bool fold_avx2() {
 #ifdef WN_CONV_X86
   static const bool on = __builtin_cpu_supports("avx2");
@@ -110,8 +161,8 @@ bool fold_avx2() {
 #endif
 }
 
-// Floats of the padded plane the fold accumulates in: fold_row_stride2 may touch one past the
-// last row (the tail is zeroed with the plane).
+// Floats of the padded plane the fold accumulates in: fold_taps_stride2 may touch up to 15
+// floats past the last row (the tail is zeroed with the plane).
 inline int64_t fold_plane(const ConvGeom& g) { return padded_plane(g) + 16; }
 
 // Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
@@ -121,9 +172,14 @@ template <class T>
 void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
   const int64_t PW = g.w + 2 * g.pw;
   std::fill(pad, pad + fold_plane(g), T(0));
-  bool vec = false;
-  if constexpr (std::is_same_v<T, float>) vec = g.sw == 2 && fold_avx2();
-  for (int64_t ki = 0; ki < g.kh; ++ki)
+  bool vec = false, done = false;
+#ifdef WN_CONV_X86
+  if constexpr (std::is_same_v<T, float>) {
+    vec = g.sw == 2 && g.ow % 8 == 0 && fold_avx2();
+    done = g.sw == 2 && g.ow % 8 != 0 && fold_avx2() && fold_taps_stride2(g, src, ld, pad);
+  }
+#endif
+  for (int64_t ki = 0; ki < g.kh && !done; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const T* row = src + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {

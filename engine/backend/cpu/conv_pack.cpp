@@ -60,6 +60,42 @@ WN_PACK_TARGET void copy_runs_fixed(const float* src, const int64_t* off, int64_
   }
 }
 
+#ifdef WN_PACK_X86
+// Lanes [0, n) of a vector of 8 (n in [0, 8]): the mask of the masked loads and stores.
+WN_PACK_TARGET inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// copy_runs_fixed for any run of 1 to 16 at stride 1 or 2 (the runs an output row narrower
+// than 16, or an image's end, cuts): whole vectors where the run covers them, masked loads for
+// the rest, so nothing outside the run is read, blended into what d holds past the run (the
+// next runs, the zeroed tail, the next rows: rewritten unchanged; up to 7 floats past the
+// last panel, see SgemmBPacker), since masked stores are slow on some CPUs.
+WN_PACK_TARGET void copy_runs_masked(const float* src, const int64_t* off, int64_t kc, float* d, int64_t len,
+                                     int64_t stride) {
+  const int64_t full = len >= 8 ? 8 : 0, rest = len - full;  // the first 8 whole, then `rest`
+  const __m256i m = first_lanes(rest);
+  // Stride 2: the rest's 2 * rest - 1 source floats, as two masked loads of 8.
+  const __m256i m0 = first_lanes(std::min<int64_t>(8, 2 * rest - 1)),
+                m1 = first_lanes(std::max<int64_t>(0, 2 * rest - 9));
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* s = src + off[p];
+    float* o = d + p * kCols;
+    if (stride == 1) {
+      if (full) _mm256_storeu_ps(o, _mm256_loadu_ps(s));
+      _mm256_storeu_ps(o + full, _mm256_blendv_ps(_mm256_loadu_ps(o + full), _mm256_maskload_ps(s + full, m),
+                                                   _mm256_castsi256_ps(m)));
+    } else {
+      if (full) _mm256_storeu_ps(o, evens(s));
+      const float* t = s + 2 * full;
+      const __m256 a = _mm256_maskload_ps(t, m0), b = _mm256_maskload_ps(t + 8, m1);
+      const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+      _mm256_storeu_ps(o + full, _mm256_blendv_ps(_mm256_loadu_ps(o + full), e, _mm256_castsi256_ps(m)));
+    }
+  }
+}
+#endif
+
 WN_PACK_TARGET void copy_runs(const float* src, const int64_t* off, int64_t kc, float* d, int64_t len,
                               int64_t stride) {
   if (stride == 1) {
@@ -71,6 +107,9 @@ WN_PACK_TARGET void copy_runs(const float* src, const int64_t* off, int64_t kc, 
     if (len == 8) return copy_runs_fixed<8, 2>(src, off, kc, d);
     if (len == 4) return copy_runs_fixed<4, 2>(src, off, kc, d);
   }
+#ifdef WN_PACK_X86
+  if ((stride == 1 || stride == 2) && len >= 1 && len <= kCols) return copy_runs_masked(src, off, kc, d, len, stride);
+#endif
   for (int64_t p = 0; p < kc; ++p) {
     const float* s = src + off[p];
     float* o = d + p * kCols;

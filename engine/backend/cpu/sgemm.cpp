@@ -430,7 +430,7 @@ template <class BPack, class APanels>
 void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, BPack b_pack, float beta, float* c, int64_t ldc,
                APanels a_panels) {
   thread_local PackBuffer bbuf;
-  float* Bp = bbuf.get(size_t(kNc * kKc));
+  float* Bp = bbuf.get(size_t(kNc * kKc + kSgemmPackSlack));  // the slack: see SgemmBPacker
   const WideKernel wide = wide_kernel();
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);

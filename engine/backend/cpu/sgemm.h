@@ -44,12 +44,14 @@ constexpr int64_t kSgemmPanelRows = 6;
 // Columns of one packed panel of op(B), and the most rows of B packed at once.
 constexpr int64_t kSgemmPanelCols = 16;
 constexpr int64_t kSgemmBlockK = 256;
+constexpr int64_t kSgemmPackSlack = 16;
 
 // A B that is never stored (a convolution's unfolded images): pack(ctx, p0, j0, kc, nc, dst)
 // writes B[p0 : p0+kc, j0 : j0+nc] (kc <= kSgemmBlockK) into panels of kSgemmPanelCols
 // columns, panel q (columns j0 + q*16...) at dst + q*16*kc, each p-major (16 values per p),
 // columns past nc zero: exactly what the SGEMM's own packing of a stored B writes, so the
-// product has the same bits as on the stored B.
+// product has the same bits as on the stored B. It may read and rewrite, unchanged, up to
+// kSgemmPackSlack floats past the last panel (the SGEMM's buffer has them).
 struct SgemmBPacker {
   void (*pack)(const void* ctx, int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) = nullptr;
   const void* ctx = nullptr;
