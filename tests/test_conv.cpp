@@ -294,10 +294,11 @@ TEST_CASE("float convolutions: the same bits as this test's own unfold, threaded
     int64_t s, p;
   };
   const bool was = set_own_sgemm(true);
-  // The last: 7x7 outputs, 32 images in 8 chunks of 4 (images_per_output_chunk), rows of 7
-  // packed and folded by masked loads.
+  // The last two: 7x7 outputs, 32 images in 8 chunks of 4 (images_per_output_chunk), rows of
+  // 7 packed and folded by masked loads; and an odd kernel width (3) in that fold.
   for (const C& c : {C{{8, 4, 64, 64}, {8, 4, 3, 3}, 1, 1}, C{{9, 16, 32, 32}, {24, 16, 4, 4}, 2, 1},
-                     C{{3, 5, 17, 23}, {7, 5, 4, 4}, 2, 1}, C{{32, 6, 14, 14}, {20, 6, 4, 4}, 2, 1}}) {
+                     C{{3, 5, 17, 23}, {7, 5, 4, 4}, 2, 1}, C{{32, 6, 14, 14}, {20, 6, 4, 4}, 2, 1},
+                     C{{2, 3, 13, 13}, {5, 3, 3, 3}, 2, 1}}) {
     CAPTURE(c.x);
     const int64_t N = c.x[0], Ci = c.x[1], H = c.x[2], W = c.x[3], Co = c.w[0], KH = c.w[2], KW = c.w[3];
     const int64_t OH = (H + 2 * c.p - KH) / c.s + 1, OW = (W + 2 * c.p - KW) / c.s + 1, P = OH * OW;

@@ -130,7 +130,10 @@ TEST_CASE("own SGEMM: the 12x32 kernels (AVX-512, and on AVX2 register pairs) gi
                   cs.n);
         const SgemmPackedA p = own_sgemm_pack(false, a.data(), cs.k, cs.m, cs.k, store.data());
         packed.push_back(c0);
-        own_sgemm_packed(p, 0, cs.m, false, cs.n, 1.25f, b.data(), cs.n, beta, packed.back().data(), cs.n);
+        // Rows [0, 6) and [6, m): the second range's wide tiles start one panel into A.
+        own_sgemm_packed(p, 0, 6, false, cs.n, 1.25f, b.data(), cs.n, beta, packed.back().data(), cs.n);
+        own_sgemm_packed(p, 6, cs.m - 6, false, cs.n, 1.25f, b.data(), cs.n, beta, packed.back().data() + 6 * cs.n,
+                         cs.n);
       }
       INFO(cs.m << "x" << cs.n << "x" << cs.k << " beta " << beta);
       for (size_t i = 1; i < plain.size(); ++i) {

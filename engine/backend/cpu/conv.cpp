@@ -222,8 +222,11 @@ int64_t images_per_chunk(const ConvGeom& g, int64_t cols) {
 // Images per chunk of the forward and data-gradient passes: at least kChunkCols columns, and
 // up to twice that many images where that makes the chunks equal and even in number (32
 // images of 7x7 planes: 8 chunks of 4, not 10 of 3 and one of 2, which leave a core idle at
-// the end), from the shape alone. Every output column's sums are the same whatever the
-// chunks, so this changes no bits.
+// the end), from the shape alone. On the own SGEMM an output column's sums do not depend on
+// the chunks unless a chunk's product splits its inner dimension (cpu_gemm's k split: K >=
+// 8192 on an output too small to split by rows or columns; not in the DCGAN or Fashion-MNIST
+// models), which depends on the chunk's columns; on Eigen the chunk's width can change the rounding too. Either way
+// the results stay the same for any thread count.
 int64_t images_per_output_chunk(const ConvGeom& g) {
   const int64_t nb = images_per_chunk(g, kChunkCols);
   for (int64_t b = nb; b <= std::min(2 * nb, g.n); ++b)

@@ -14,7 +14,9 @@
 namespace wn {
 
 namespace {
-void* aligned_raw_alloc(size_t bytes) { return std::aligned_alloc(64, (bytes + 63) & ~size_t(63)); }
+// 64-byte aligned, with 64 bytes past the end: the AVX2 kernels' masked loads (conv_pack.cpp,
+// the fold in conv.cpp) may address, never read, up to 15 floats past a buffer's last one.
+void* aligned_raw_alloc(size_t bytes) { return std::aligned_alloc(64, ((bytes + 63) & ~size_t(63)) + 64); }
 
 Backend* (*g_cuda_factory)(int) = nullptr;
 bool (*g_cuda_available)() = nullptr;

@@ -1,7 +1,8 @@
 // The own single-precision GEMM: the BLIS loop nest. C is computed in blocks of kNc
 // columns; for each, op(B) is packed kKc rows at a time into panels of kNr columns and
-// op(A) kMc rows at a time into panels of kMr rows (zero-padded at the edges), and the
-// micro-kernel adds one kMr x kNr tile of op(A) op(B) over kKc in registers. Every C
+// op(A) kMc rows at a time into panels of kMr rows (zero-padded at the edges), and a
+// micro-kernel adds one tile of op(A) op(B) over kKc in registers: kMr x kNr (AVX2), or
+// 2kMr x 2kNr from two panels of each (AVX-512, sgemm_wide.inc). Every C
 // element sums its k in the same order whatever the threads (blocks of kKc in sequence,
 // each in order of p), so results are deterministic.
 #include "engine/backend/cpu/sgemm.h"
@@ -24,7 +25,7 @@ namespace {
 
 constexpr int kMr = 6, kNr = 16;  // the tile of C held in registers
 static_assert(kMr == kSgemmPanelRows && kNr == kSgemmPanelCols);
-constexpr int64_t kKc = kSgemmBlockK;  // inner-dimension block: an A panel and a B panel stay in L1
+constexpr int64_t kKc = kSgemmBlockK;  // inner-dimension block: a 6x16 tile's A and B panels stay in L1
 constexpr int64_t kMc = 144;      // rows of A packed at once (L2)
 constexpr int64_t kNc = 2048;     // columns of B packed at once (L3)
 

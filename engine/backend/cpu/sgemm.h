@@ -32,7 +32,8 @@ SgemmKernel sgemm_kernel();
 // Switches the own SGEMM's kernel (throws where unsupported); returns the previous one. For
 // tests and benchmarks.
 SgemmKernel set_sgemm_kernel(SgemmKernel k);
-// "own AVX2/FMA 6x16 micro-kernel" or "Eigen (...why)": for benchmark headers.
+// "own AVX2/FMA 6x16 micro-kernel", "own AVX-512 12x32 ..." or "Eigen (...why)": for
+// benchmark headers.
 std::string sgemm_kernel_name();
 // Row-major C (m x n) = alpha op(A) op(B) + beta C on the own kernel (beta 0: C is not
 // read). Call only where own_sgemm_supported().
