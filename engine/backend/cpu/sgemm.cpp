@@ -119,10 +119,37 @@ void pack_a(bool ta, const float* a, int64_t lda, int64_t i0, int64_t p0, int64_
   }
 }
 
+#ifdef WN_SGEMM_X86
+// pack_b of a B stored row by row (B(p, j) = b[p * ldb + j], b at [p0, j0]): each row of b
+// once, front to back, 16 floats at a time by two vector copies (a memcpy call per 16 floats
+// cost more than the copy where few rows of A use each packed value).
+__attribute__((target("avx2"))) void pack_b_rows(const float* b, int64_t ldb, int64_t kc, int64_t nc,
+                                                 float* dst) {
+  const int64_t whole = nc / kNr * kNr;
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = b + p * ldb;
+    float* o = dst + p * kNr;
+    for (int64_t q = 0; q < whole; q += kNr) {
+      _mm256_store_ps(o + q * kc, _mm256_loadu_ps(src + q));
+      _mm256_store_ps(o + q * kc + 8, _mm256_loadu_ps(src + q + 8));
+    }
+    if (whole < nc) {
+      float* t = o + whole * kc;
+      int j = 0;
+      for (; j < nc - whole; ++j) t[j] = src[whole + j];
+      for (; j < kNr; ++j) t[j] = 0.0f;
+    }
+  }
+}
+#endif
+
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] into panels of kNr columns, each p-major (kNr values
 // per p) at dst + (column offset) * kc; columns past nc are zeros.
 void pack_b(bool tb, const float* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
   if (!tb) {
+#ifdef WN_SGEMM_X86
+    return pack_b_rows(b + p0 * ldb + j0, ldb, kc, nc, dst);
+#endif
     // B(p, j) = b[p * ldb + j]: each row of b once, front to back, into every panel.
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = b + (p0 + p) * ldb + j0;
