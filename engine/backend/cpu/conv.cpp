@@ -1,12 +1,12 @@
 // CPU convolution kernels over chunks of images, oneTBB running the chunks in parallel. A
 // chunk holds enough images for a GEMM with at least kChunkCols columns (one image when its
-// output plane is that large; a few more where that makes the chunks equal). The forward pass and the weight gradient, where the own SGEMM
-// serves floats, pack the SGEMM's panels straight from a zero-padded copy of the chunk's
-// images (implicit GEMM, conv_pack.h: the same values, so the same bits, as unfolding first);
-// elsewhere the chunk is unfolded (im2col) into a buffer that stays in cache between the
-// unfold and the GEMM. The data gradient computes the unfolded matrix's gradient (W^T dy, dy's
-// panels packed straight from the tensor where the own SGEMM serves) into such a buffer and
-// folds it (col2im). The
+// output plane is that large; a few more where that makes the chunks equal). The forward
+// pass and the weight gradient, where the own SGEMM serves floats, pack the SGEMM's panels
+// straight from a zero-padded copy of the chunk's images (implicit GEMM, conv_pack.h: the
+// same values, so the same bits, as unfolding first); elsewhere the chunk is unfolded
+// (im2col) into a buffer that stays in cache between the unfold and the GEMM. The data
+// gradient computes the unfolded matrix's gradient (W^T dy, dy's panels packed straight from
+// the tensor where the own SGEMM serves) into such a buffer and folds it (col2im). The
 // weights are packed for the SGEMM once per call (CpuGemmA). The weight gradient splits the
 // input channels into groups instead (and, for inputs of few channels, the chunks into fixed
 // ranges whose partial sums are added in order): each task owns its columns of dw and sums
@@ -165,21 +165,20 @@ bool fold_avx2() {
 // floats past the last row (the tail is zeroed with the plane).
 inline int64_t fold_plane(const ConvGeom& g) { return padded_plane(g) + 16; }
 
-// Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
-// of the unfolded columns over every tap, accumulated in the padded plane `pad`
-// (fold_plane floats).
+// Adds the KH*KW rows starting at src (the unfolded columns of one channel) into the
+// zeroed padded plane pad, tap by tap in increasing (ki, kj).
 template <class T>
-void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
+void fold_taps(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict pad) {
   const int64_t PW = g.w + 2 * g.pw;
-  std::fill(pad, pad + fold_plane(g), T(0));
-  bool vec = false, done = false;
+  bool vec = false;
 #ifdef WN_CONV_X86
-  if constexpr (std::is_same_v<T, float>) {
-    vec = g.sw == 2 && g.ow % 8 == 0 && fold_avx2();
-    done = g.sw == 2 && g.ow % 8 != 0 && fold_avx2() && fold_taps_stride2(g, src, ld, pad);
-  }
+  if constexpr (std::is_same_v<T, float>)
+    if (g.sw == 2 && fold_avx2()) {
+      if (g.ow % 8 != 0 && fold_taps_stride2(g, src, ld, pad)) return;
+      vec = g.ow % 8 == 0;
+    }
 #endif
-  for (int64_t ki = 0; ki < g.kh && !done; ++ki)
+  for (int64_t ki = 0; ki < g.kh; ++ki)
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const T* row = src + (ki * g.kw + kj) * ld;
       for (int64_t oy = 0; oy < g.oh; ++oy) {
@@ -200,6 +199,16 @@ void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* _
         }
       }
     }
+}
+
+// Folds the KH*KW rows starting at src back into one channel plane dc (H, W): the sum
+// of the unfolded columns over every tap, accumulated in the padded plane `pad`
+// (fold_plane floats).
+template <class T>
+void col2im_channel(const ConvGeom& g, const T* __restrict src, int64_t ld, T* __restrict dc, T* __restrict pad) {
+  const int64_t PW = g.w + 2 * g.pw;
+  std::fill(pad, pad + fold_plane(g), T(0));
+  fold_taps(g, src, ld, pad);
   for (int64_t iy = 0; iy < g.h; ++iy) std::memcpy(dc + iy * g.w, pad + (iy + g.ph) * PW + g.pw, sizeof(T) * g.w);
 }
 
@@ -225,8 +234,8 @@ int64_t images_per_chunk(const ConvGeom& g, int64_t cols) {
 // the end), from the shape alone. On the own SGEMM an output column's sums do not depend on
 // the chunks unless a chunk's product splits its inner dimension (cpu_gemm's k split: K >=
 // 8192 on an output too small to split by rows or columns; not in the DCGAN or Fashion-MNIST
-// models), which depends on the chunk's columns; on Eigen the chunk's width can change the rounding too. Either way
-// the results stay the same for any thread count.
+// models), which depends on the chunk's columns; on Eigen the chunk's width can change the
+// rounding too. Either way the results stay the same for any thread count.
 int64_t images_per_output_chunk(const ConvGeom& g) {
   const int64_t nb = images_per_chunk(g, kChunkCols);
   for (int64_t b = nb; b <= std::min(2 * nb, g.n); ++b)

@@ -26,11 +26,14 @@ namespace {
 constexpr int64_t kCols = kSgemmPanelCols;
 
 #ifdef WN_PACK_X86
-// The even elements of the 16 floats at s: s[0], s[2], ..., s[14].
-WN_PACK_TARGET inline __m256 evens(const float* s) {
-  const __m256 t = _mm256_shuffle_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8), 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+// The even elements of the 16 floats a, b: a[0], a[2], a[4], a[6], b[0], ..., b[6].
+WN_PACK_TARGET inline __m256 evens(__m256 a, __m256 b) {
+  const __m256 t = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
 }
+
+// The even elements of the 16 floats at s: s[0], s[2], ..., s[14].
+WN_PACK_TARGET inline __m256 evens(const float* s) { return evens(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8)); }
 #endif
 
 // For each of the kc rows of a panel: d[p * 16 + u] = src[off[p] + u * Stride], u < Len
@@ -88,8 +91,7 @@ WN_PACK_TARGET void copy_runs_masked(const float* src, const int64_t* off, int64
     } else {
       if (full) _mm256_storeu_ps(o, evens(s));
       const float* t = s + 2 * full;
-      const __m256 a = _mm256_maskload_ps(t, m0), b = _mm256_maskload_ps(t + 8, m1);
-      const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+      const __m256 e = evens(_mm256_maskload_ps(t, m0), _mm256_maskload_ps(t + 8, m1));
       _mm256_storeu_ps(o + full, _mm256_blendv_ps(_mm256_loadu_ps(o + full), e, _mm256_castsi256_ps(m)));
     }
   }

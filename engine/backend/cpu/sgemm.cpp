@@ -149,7 +149,7 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t p0, int64_t j0, int64_
   if (!tb) {
 #ifdef WN_SGEMM_X86
     return pack_b_rows(b + p0 * ldb + j0, ldb, kc, nc, dst);
-#endif
+#else
     // B(p, j) = b[p * ldb + j]: each row of b once, front to back, into every panel.
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = b + (p0 + p) * ldb + j0;
@@ -161,6 +161,7 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t p0, int64_t j0, int64_
       }
     }
     return;
+#endif
   }
   for (int64_t q = 0; q < nc; q += kNr) {  // B(p, j) = b[j * ldb + p]: rows of b are columns of the panel
     const int cols = int(std::min<int64_t>(kNr, nc - q));
@@ -412,9 +413,8 @@ std::string sgemm_kernel_name() {
   if (own_sgemm_enabled()) switch (sgemm_kernel()) {
       case SgemmKernel::Avx512: return "own AVX-512 12x32 micro-kernel (AVX2 6x16 at the edges)";
       case SgemmKernel::WideOnAvx2: return "own 12x32 tiling on AVX2 register pairs (a test path)";
-      case SgemmKernel::Avx2: break;
+      case SgemmKernel::Avx2: return "own AVX2/FMA 6x16 micro-kernel";
     }
-  if (own_sgemm_enabled()) return "own AVX2/FMA 6x16 micro-kernel";
   if (!cpu_has_avx2_fma()) return "Eigen (no AVX2 + FMA on this CPU)";
   return g_forced.load() == 0 ? "Eigen (switched by the program)" : "Eigen (WNGAN_CPU_GEMM=eigen)";
 }
@@ -497,7 +497,9 @@ auto stored_b(bool tb, const float* b, int64_t ldb) {
 
 // gemm_loop's packing of a B given by a packer, from its column j0 on.
 auto implicit_b(const SgemmBPacker& b, int64_t j0) {
-  return [&b, j0](int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* dst) { b.pack(b.ctx, pc, j0 + jc, kc, nc, dst); };
+  return [&b, j0](int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* dst) {
+    b.pack(b.ctx, pc, j0 + jc, kc, nc, dst);
+  };
 }
 
 // The product of rows [r0, r0 + rows) of a packed op(A) with the B that b_pack packs (`who`

@@ -1,9 +1,10 @@
 // The CPU's own single-precision matrix product (BLIS-style): op(A) and op(B) packed into
 // panels, register-blocked micro-kernels (AVX-512: 12 x 32 floats of C in 24 zmm
 // registers; AVX2 + FMA: 6 x 16 in 12 ymm). Chosen at run time where the CPU has AVX2 and
-// FMA; elsewhere, or with WNGAN_CPU_GEMM=eigen, the products stay on Eigen. Single-threaded: cpu_gemm splits a
-// product over threads by blocks of C (or of k, summed in order) chosen from the shape
-// alone, so the sums run in the same fixed order for any thread count. Results differ in
+// FMA; elsewhere, or with WNGAN_CPU_GEMM=eigen, the products stay on Eigen.
+// Single-threaded: cpu_gemm splits a product over threads by blocks of C (or of k, summed in
+// order) chosen from the shape alone, so the sums run in the same fixed order for any thread
+// count. Results differ in
 // the last bits between this kernel and Eigen (another order of the sums).
 #pragma once
 #include <cstdint>
