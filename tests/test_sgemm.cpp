@@ -3,6 +3,7 @@
 // kNc = 2048), all four transpositions, strided operands and alpha / beta; and the
 // threaded product (cpu_gemm) bit for bit the same for 1 and 2 threads.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -143,6 +144,21 @@ TEST_CASE("own SGEMM: the 12x32 kernels (AVX-512, and on AVX2 register pairs) gi
       }
       CHECK(plain[0] != c0);  // the products were written
     }
+}
+
+TEST_CASE("own SGEMM: the self-check auto runs before picking AVX-512 passes on every kernel here") {
+  if (!own_sgemm_supported()) {
+    CHECK_FALSE(sgemm_kernel_self_check(SgemmKernel::Avx2));  // nothing can run it
+    return;
+  }
+  for (const SgemmKernel k : kernels_here()) {
+    CAPTURE(kernel_label(k));
+    CHECK(sgemm_kernel_self_check(k));
+  }
+  // A kernel the CPU cannot run fails it; auto picks AVX-512 exactly where it can run and passes.
+  CHECK(sgemm_kernel_self_check(SgemmKernel::Avx512) == sgemm_kernel_supported(SgemmKernel::Avx512));
+  if (!std::getenv("WNGAN_CPU_GEMM"))
+    CHECK((sgemm_kernel() == SgemmKernel::Avx512) == sgemm_kernel_supported(SgemmKernel::Avx512));
 }
 
 TEST_CASE("own SGEMM: empty products leave C alone, k == 0 gives beta C") {

@@ -172,12 +172,15 @@ ConvOperands conv_operands(const ConvCase& cc, int64_t batch, Device dev, Genera
   return op;
 }
 
-// Runs f `runs` times with the profiler on; returns the rows averaged per run.
+// Runs f `runs` times with the profiler on; returns the rows averaged per run (and in
+// *wall the mean wall time of those runs, where given).
 template <class F>
-std::vector<profile::Entry> profile_runs(int runs, F&& f) {
+std::vector<profile::Entry> profile_runs(int runs, F&& f, double* wall = nullptr) {
   profile::reset();
   profile::set_enabled(true);
+  const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < runs; ++i) f();
+  if (wall) *wall = runs > 0 ? std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs : 0;
   profile::set_enabled(false);
   std::vector<profile::Entry> rows = profile::entries();
   for (auto& e : rows) {
@@ -294,7 +297,7 @@ double total_flops(const std::vector<profile::Entry>& rows) {
   return f;
 }
 
-// Prints the profile of one unit of work that took `seconds` (unprofiled median):
+// Prints the profile of one unit of work that took `seconds` (the profiled runs' mean):
 // a summary per kernel, then the `top` longest rows with their shapes.
 json print_profile(const std::vector<profile::Entry>& rows, double seconds, int top) {
   std::map<std::string, profile::Entry> by_kernel;
@@ -389,7 +392,9 @@ json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
     const TransferStats tr0 = rig.be.transfers();
     step();
     const TransferStats tr1 = rig.be.transfers();
-    auto rows = profile_runs(dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0, step);
+    double profiled = 0;  // mean wall time of the profiled runs: the profile's 100%
+    auto rows =
+        profile_runs(dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0, step, &profiled);
     const double flop = total_flops(rows), gflops = flop / t / 1e9;
     fmt::print("  {:<8} {:>9.1f} {:>7.2f} {:>11} {:>9} {:>8} {:>13.0f} {:>13.0f}\n", norm, t * 1e3, 1 / t,
                if_counted(flop, flop / 1e9, "{:.2f}"), if_counted(flop, gflops, "{:.1f}"),
@@ -403,8 +408,9 @@ json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
                  tr1.to_device - tr0.to_device, tr1.to_device_bytes - tr0.to_device_bytes, tr1.to_host - tr0.to_host,
                  tr1.to_host_bytes - tr0.to_host_bytes);
     if (o.profile && !rows.empty()) {
-      fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration):\n", norm, o.repeat);
-      row["profile"] = print_profile(rows, t, 40);
+      fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration: {:.1f} ms):\n", norm, o.repeat,
+                 profiled * 1e3);
+      row["profile"] = print_profile(rows, profiled, 40);
     }
     iters.push_back(row);
   }

@@ -450,11 +450,14 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     cpu_gemm<T>(true, false, g.cout, K, g.n, T(1), dy, g.cout, x, K, T(0), dw, K);
     return;
   }
-  // dy as (Cout, N*P), shared by every task.
-  CpuScratch dyt(sizeof(T) * g.cout * NP);
+  const bool implicit = implicit_gemm<T>();  // read once: the taps below are built for it
+  // dy as (Cout, N*P), shared by every task, where the products keep pointing into it (the
+  // implicit path packs each chunk's dy for the SGEMM and needs no copy of the whole).
+  CpuScratch dyt(implicit ? 0 : sizeof(T) * g.cout * NP);
   T* t = dyt.as<T>();
-  parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P),
-               [&](int64_t s, int64_t e) { to_channel_major(dy, g.cout, P, s, e, t, NP); });
+  if (!implicit)
+    parallel_for(g.n * g.cout, std::max<int64_t>(1, 4096 / P),
+                 [&](int64_t s, int64_t e) { to_channel_major(dy, g.cout, P, s, e, t, NP); });
   // Channel groups of at least kMinGroupCols columns of dw where the input has them (a
   // group re-reads dy for its own product), at most kChannelGroups of them.
   const int64_t per = std::max((g.cin + kChannelGroups - 1) / kChannelGroups,
@@ -470,19 +473,28 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   CpuScratch partial(parts > 1 ? sizeof(T) * parts * g.cout * K : 0);
   // dy's chunks packed for the SGEMM: all at once where several channel groups share them
   // (each would otherwise pack them for its own product), else by the one task using each.
-  const auto pack_chunk = [&](int64_t c) {
-    return std::make_unique<CpuGemmA<T>>(false, t + c * nb * P, NP, g.cout, std::min(nb, g.n - c * nb) * P);
+  // Implicit: one image's dy (Cout, P) is packed where it lies, several images' through a
+  // channel-major copy of the chunk in the task's buffer `tmp` (the own SGEMM packs A as the
+  // CpuGemmA is made, so the next chunk may reuse the buffer).
+  const auto pack_chunk = [&](int64_t c, TaskBuffer<T>& tmp) {
+    const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
+    if (!implicit) return std::make_unique<CpuGemmA<T>>(false, t + b0 * P, NP, g.cout, cols);
+    const T* src = dy + b0 * g.cout * P;
+    if (m == 1) return std::make_unique<CpuGemmA<T>>(false, src, P, g.cout, cols);
+    T* chunk = tmp.get(g.cout * cols);
+    to_channel_major(src, g.cout, P, 0, m * g.cout, chunk, cols);
+    return std::make_unique<CpuGemmA<T>>(false, chunk, cols, g.cout, cols);
   };
   std::vector<std::unique_ptr<CpuGemmA<T>>> shared(groups > 1 ? chunks : 0);
   if (groups > 1)
     parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c);
+      TaskBuffer<T> tmp;
+      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c, tmp);
     });
   const bool whole = groups * parts >= kTasksForWhole;
-  const bool implicit = implicit_gemm<T>();  // read once: the taps below are built for it
   const std::vector<int64_t> tap = implicit ? input_taps(g, per) : std::vector<int64_t>();  // any group's
   parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
-    TaskBuffer<T> buf;
+    TaskBuffer<T> buf, tmp;
     for (int64_t task = s; task < e; ++task) {
       const int64_t grp = task / parts, part = task % parts;
       const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
@@ -492,7 +504,7 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
         // out[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
         const T beta = c == first ? T(0) : T(1);
-        std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c);
+        std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c, tmp);
         const CpuGemmA<T>& dya = groups > 1 ? *shared[c] : *own;
         if (implicit && dya.implicit_ok(kg)) {
           if constexpr (std::is_same_v<T, float>) {

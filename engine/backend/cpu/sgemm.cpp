@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -348,19 +350,34 @@ struct Parsed {
   SgemmKernel kernel;
 };
 
+bool wide_kernel_agrees(SgemmKernel k);  // defined with the loop nest below
+
+// The kernel auto picks: AVX-512 where the CPU has it and it passes its self-check (a
+// warning on stderr where it does not), else AVX2.
+SgemmKernel best_kernel() {
+  if (!cpu_has_avx512()) return SgemmKernel::Avx2;
+  if (wide_kernel_agrees(SgemmKernel::Avx512)) return SgemmKernel::Avx512;
+  std::fprintf(stderr,
+               "wngan: warning: the AVX-512 SGEMM kernel disagreed with the AVX2 kernel on its self-check; "
+               "using the AVX2 kernel (please report this CPU: lscpu)\n");
+  return SgemmKernel::Avx2;
+}
+
 Parsed parse_choice() {
   const char* e = std::getenv("WNGAN_CPU_GEMM");
   const std::string v = e ? e : "";
   const bool can = cpu_has_avx2_fma();
-  const SgemmKernel best = cpu_has_avx512() ? SgemmKernel::Avx512 : SgemmKernel::Avx2;
-  if (v.empty() || v == "auto") return {can ? Choice::Own : Choice::Eigen, best};
-  if (v == "eigen") return {Choice::Eigen, best};
+  if (v.empty() || v == "auto") return {can ? Choice::Own : Choice::Eigen, can ? best_kernel() : SgemmKernel::Avx2};
+  if (v == "eigen") return {Choice::Eigen, SgemmKernel::Avx2};
   if (v == "avx2") {
     if (!can) throw std::runtime_error("WNGAN_CPU_GEMM=avx2: this CPU has no AVX2 + FMA");
     return {Choice::Own, SgemmKernel::Avx2};
   }
   if (v == "avx512") {
     if (!cpu_has_avx512()) throw std::runtime_error("WNGAN_CPU_GEMM=avx512: this CPU has no AVX-512F");
+    if (!wide_kernel_agrees(SgemmKernel::Avx512))
+      throw std::runtime_error("WNGAN_CPU_GEMM=avx512: the AVX-512 kernel disagreed with the AVX2 kernel on its "
+                               "self-check on this CPU (use avx2, and please report it)");
     return {Choice::Own, SgemmKernel::Avx512};
   }
   throw std::runtime_error("WNGAN_CPU_GEMM='" + v + "': expected auto (the default), avx512, avx2 or eigen");
@@ -454,12 +471,12 @@ void tiles_wide(int64_t kc, const float* Ap, const float* Bp, int64_t mc, int64_
 // The loop nest over blocks of C: B's block [pc, pc + kc) x [jc, jc + nc) packed by
 // b_pack(pc, jc, kc, nc, dst), A's panels for rows [ic, ic + mc) and inner block [pc, pc + kc)
 // from a_panels(ic, pc, mc, kc).
+// wide: the 12 x 32 kernel, or null for the 6 x 16 one alone.
 template <class BPack, class APanels>
 void gemm_loop(int64_t m, int64_t n, int64_t k, float alpha, BPack b_pack, float beta, float* c, int64_t ldc,
-               APanels a_panels) {
+               APanels a_panels, WideKernel wide = wide_kernel()) {
   thread_local PackBuffer bbuf;
   float* Bp = bbuf.get(size_t(kNc * kKc + kSgemmPackSlack));  // the slack: see SgemmBPacker
-  const WideKernel wide = wide_kernel();
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);
     for (int64_t pc = 0; pc < k; pc += kKc) {
@@ -518,7 +535,48 @@ void packed_product(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, 
 }
 #endif
 
+// Whether kernel k writes the same bits as the 6 x 16 kernel alone on a product that crosses
+// every edge of the 12 x 32 tiles and of the inner blocks, with beta 0 and not, and leaves
+// C's elements outside the product alone. Picks no kernel through sgemm_kernel (it runs while
+// that choice is made).
+bool wide_kernel_agrees(SgemmKernel k) {
+#ifdef WN_SGEMM_X86
+  if (!sgemm_kernel_supported(k)) return false;
+  WideKernel wide = nullptr;
+  if (k == SgemmKernel::Avx512) wide = kernel_wide_avx512;
+  if (k == SgemmKernel::WideOnAvx2) wide = kernel_wide_ymm_pair;
+  constexpr int64_t m = 30, n = 80, kk = kKc + 44, ldc = n + 5;
+  std::vector<float> a(size_t(m * kk)), b(size_t(kk * n)), c0(size_t(m * ldc)), c1;
+  uint32_t h = 2463534242u;  // xorshift: values in [-1, 1) with every mantissa bit in use
+  const auto next = [&h] {
+    h ^= h << 13, h ^= h >> 17, h ^= h << 5;
+    return float(int32_t(h)) * 0x1p-31f;
+  };
+  for (float& v : a) v = next();
+  for (float& v : b) v = next();
+  for (float& v : c0) v = next();
+  c1 = c0;
+  thread_local PackBuffer abuf;
+  float* Ap = abuf.get(size_t(kMc * kKc));
+  const auto a_panels = [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
+    pack_a(false, a.data(), kk, ic, pc, mc, kc, Ap);
+    return static_cast<const float*>(Ap);
+  };
+  for (const float beta : {0.0f, -0.5f}) {
+    gemm_loop(m, n, kk, 0.75f, stored_b(false, b.data(), n), beta, c0.data(), ldc, a_panels, nullptr);
+    gemm_loop(m, n, kk, 0.75f, stored_b(false, b.data(), n), beta, c1.data(), ldc, a_panels, wide);
+    if (std::memcmp(c0.data(), c1.data(), sizeof(float) * c0.size()) != 0) return false;
+  }
+  return true;
+#else
+  (void)k;
+  return false;
+#endif
+}
+
 }  // namespace
+
+bool sgemm_kernel_self_check(SgemmKernel k) { return wide_kernel_agrees(k); }
 
 void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
