@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -336,21 +337,33 @@ void check_meta_pages(const std::string& file) {
   if (psize_at(0, first)) psize_at(first, second);
 }
 
+// Close an LMDB environment and abort a read transaction on leaving scope, also where a
+// constructor or a read throws half-way.
+struct LmdbEnvClose {
+  void operator()(MDB_env* e) const { mdb_env_close(e); }
+};
+struct LmdbTxnAbort {
+  void operator()(MDB_txn* t) const { mdb_txn_abort(t); }
+};
+using LmdbTxn = std::unique_ptr<MDB_txn, LmdbTxnAbort>;
+
 class LmdbDataset : public Dataset {
  public:
   explicit LmdbDataset(const std::string& dir) : dir_(dir) {
     if (!fs::exists(dir)) throw DataError(fmt::format("{}: not found", dir));
     check_meta_pages(fs::is_directory(dir) ? dir + "/data.mdb" : dir);
-    check(mdb_env_create(&env_), "create an environment");
-    mdb_env_set_mapsize(env_, size_t(1) << 40);
+    MDB_env* env = nullptr;
+    check(mdb_env_create(&env), "create an environment");
+    env_.reset(env);
+    mdb_env_set_mapsize(env, size_t(1) << 40);
     const unsigned flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | (fs::is_directory(dir) ? 0 : MDB_NOSUBDIR);
-    check(mdb_env_open(env_, dir.c_str(), flags, 0664), "open");
+    check(mdb_env_open(env, dir.c_str(), flags, 0664), "open");
     // The pages are read through a memory map: a data file shorter than the pages its
     // meta page claims would end in SIGBUS on the first read past its end. Refuse it.
     MDB_envinfo info;
     MDB_stat st;
-    check(mdb_env_info(env_, &info), "read the environment information");
-    check(mdb_env_stat(env_, &st), "read the environment statistics");
+    check(mdb_env_info(env, &info), "read the environment information");
+    check(mdb_env_stat(env, &st), "read the environment statistics");
     const std::string file = fs::is_directory(dir) ? dir + "/data.mdb" : dir;
     std::error_code ec;
     const uint64_t have = fs::file_size(file, ec);
@@ -358,41 +371,28 @@ class LmdbDataset : public Dataset {
     if (ec || have < need)
       throw DataError(fmt::format("{}: truncated LMDB: its pages need {} bytes, the file has {}", file, need,
                                   ec ? 0 : have));
-    MDB_txn* txn;
-    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "begin a read transaction");
-    check(mdb_dbi_open(txn, nullptr, 0, &dbi_), "open the database");
+    const LmdbTxn txn = begin_read();
+    check(mdb_dbi_open(txn.get(), nullptr, 0, &dbi_), "open the database");
     MDB_cursor* cur;
-    check(mdb_cursor_open(txn, dbi_, &cur), "open a cursor");
+    check(mdb_cursor_open(txn.get(), dbi_, &cur), "open a cursor");
     MDB_val k, v;
     while (mdb_cursor_get(cur, &k, &v, keys_.empty() ? MDB_FIRST : MDB_NEXT) == 0)
       keys_.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    mdb_cursor_close(cur);  // (a read-only transaction's cursor: its abort would free it too)
     if (keys_.empty()) throw DataError(fmt::format("{}: the LMDB holds no images", dir));
-  }
-  ~LmdbDataset() override {
-    if (env_) mdb_env_close(env_);
   }
   int64_t size() const override { return static_cast<int64_t>(keys_.size()); }
   void load(int64_t i, float* out) const override {
-    MDB_txn* txn;
-    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "begin a read transaction");
-    MDB_val k{keys_[i].size(), const_cast<char*>(keys_[i].data())}, v;
-    int rc = mdb_get(txn, dbi_, &k, &v);
-    if (rc) {
-      mdb_txn_abort(txn);
-      throw DataError(fmt::format("{}: key '{}': {}", dir_, keys_[i], mdb_strerror(rc)));
-    }
-    std::string where = fmt::format("{} key '{}'", dir_, keys_[i]);
-    int h, w;
     std::vector<uint8_t> px;
-    try {
+    const std::string where = fmt::format("{} key '{}'", dir_, keys_[i]);
+    int h, w;
+    {
+      const LmdbTxn txn = begin_read();  // the value is valid until the transaction ends
+      MDB_val k{keys_[i].size(), const_cast<char*>(keys_[i].data())}, v;
+      const int rc = mdb_get(txn.get(), dbi_, &k, &v);
+      if (rc) throw DataError(fmt::format("{}: key '{}': {}", dir_, keys_[i], mdb_strerror(rc)));
       px = decode(where, static_cast<const uint8_t*>(v.mv_data), v.mv_size, int(channels), h, w);
-    } catch (...) {
-      mdb_txn_abort(txn);
-      throw;
     }
-    mdb_txn_abort(txn);
     check_not_tiny(where, w, h, *this);
     try {
       transform_to_chw(px.data(), h, w, channels, transform(), out);
@@ -408,8 +408,14 @@ class LmdbDataset : public Dataset {
   void check(int rc, const char* what) const {
     if (rc) throw DataError(fmt::format("{}: cannot {} as an LMDB ({})", dir_, what, mdb_strerror(rc)));
   }
+  // A read-only transaction on the environment, aborted when it leaves scope.
+  LmdbTxn begin_read() const {
+    MDB_txn* t = nullptr;
+    check(mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &t), "begin a read transaction");
+    return LmdbTxn(t);
+  }
   std::string dir_;
-  MDB_env* env_ = nullptr;
+  std::unique_ptr<MDB_env, LmdbEnvClose> env_;
   MDB_dbi dbi_ = 0;
   std::vector<std::string> keys_;
 };
