@@ -346,6 +346,10 @@ struct LmdbTxnAbort {
   void operator()(MDB_txn* t) const { mdb_txn_abort(t); }
 };
 using LmdbTxn = std::unique_ptr<MDB_txn, LmdbTxnAbort>;
+// A read-only transaction's cursor must be closed explicitly (lmdb.h), before its transaction.
+struct LmdbCursorClose {
+  void operator()(MDB_cursor* c) const { mdb_cursor_close(c); }
+};
 
 class LmdbDataset : public Dataset {
  public:
@@ -373,12 +377,12 @@ class LmdbDataset : public Dataset {
                                   ec ? 0 : have));
     const LmdbTxn txn = begin_read();
     check(mdb_dbi_open(txn.get(), nullptr, 0, &dbi_), "open the database");
-    MDB_cursor* cur;
-    check(mdb_cursor_open(txn.get(), dbi_, &cur), "open a cursor");
+    MDB_cursor* c = nullptr;
+    check(mdb_cursor_open(txn.get(), dbi_, &c), "open a cursor");
+    const std::unique_ptr<MDB_cursor, LmdbCursorClose> cur(c);  // declared after txn: closed first
     MDB_val k, v;
-    while (mdb_cursor_get(cur, &k, &v, keys_.empty() ? MDB_FIRST : MDB_NEXT) == 0)
+    while (mdb_cursor_get(c, &k, &v, keys_.empty() ? MDB_FIRST : MDB_NEXT) == 0)
       keys_.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
-    mdb_cursor_close(cur);  // (a read-only transaction's cursor: its abort would free it too)
     if (keys_.empty()) throw DataError(fmt::format("{}: the LMDB holds no images", dir));
   }
   int64_t size() const override { return static_cast<int64_t>(keys_.size()); }

@@ -393,8 +393,8 @@ json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
     step();
     const TransferStats tr1 = rig.be.transfers();
     double profiled = 0;  // mean wall time of the profiled runs: the profile's 100%
-    auto rows =
-        profile_runs(dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0, step, &profiled);
+    const int profiled_runs = dev.type == DeviceType::CPU ? std::max(1, o.profile ? o.repeat : 1) : 0;
+    auto rows = profile_runs(profiled_runs, step, &profiled);
     const double flop = total_flops(rows), gflops = flop / t / 1e9;
     fmt::print("  {:<8} {:>9.1f} {:>7.2f} {:>11} {:>9} {:>8} {:>13.0f} {:>13.0f}\n", norm, t * 1e3, 1 / t,
                if_counted(flop, flop / 1e9, "{:.2f}"), if_counted(flop, gflops, "{:.1f}"),
@@ -408,9 +408,10 @@ json bench_iterations(const Opts& o, Device dev, double sgemm, Generator& gen) {
                  tr1.to_device - tr0.to_device, tr1.to_device_bytes - tr0.to_device_bytes, tr1.to_host - tr0.to_host,
                  tr1.to_host_bytes - tr0.to_host_bytes);
     if (o.profile && !rows.empty()) {
-      fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration: {:.1f} ms):\n", norm, o.repeat,
-                 profiled * 1e3);
+      fmt::print("\n  profile of the {} iteration ({} profiled runs, per iteration: {:.1f} ms):\n", norm,
+                 profiled_runs, profiled * 1e3);
       row["profile"] = print_profile(rows, profiled, 40);
+      row["profiled_seconds"] = profiled;  // the profile's 100%
     }
     iters.push_back(row);
   }

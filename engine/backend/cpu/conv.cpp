@@ -474,27 +474,28 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   // dy's chunks packed for the SGEMM: all at once where several channel groups share them
   // (each would otherwise pack them for its own product), else by the one task using each.
   // Implicit: one image's dy (Cout, P) is packed where it lies, several images' through a
-  // channel-major copy of the chunk in the task's buffer `tmp` (the own SGEMM packs A as the
-  // CpuGemmA is made, so the next chunk may reuse the buffer).
-  const auto pack_chunk = [&](int64_t c, TaskBuffer<T>& tmp) {
+  // channel-major copy of the chunk made right before (in cache), into `copy`: a buffer that
+  // lives as long as the CpuGemmA built on it (which may read it again where it did not pack).
+  const auto pack_chunk = [&](int64_t c, TaskBuffer<T>& copy) {
     const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
     if (!implicit) return std::make_unique<CpuGemmA<T>>(false, t + b0 * P, NP, g.cout, cols);
     const T* src = dy + b0 * g.cout * P;
     if (m == 1) return std::make_unique<CpuGemmA<T>>(false, src, P, g.cout, cols);
-    T* chunk = tmp.get(g.cout * cols);
+    T* chunk = copy.get(g.cout * cols);
     to_channel_major(src, g.cout, P, 0, m * g.cout, chunk, cols);
     return std::make_unique<CpuGemmA<T>>(false, chunk, cols, g.cout, cols);
   };
   std::vector<std::unique_ptr<CpuGemmA<T>>> shared(groups > 1 ? chunks : 0);
+  std::vector<TaskBuffer<T>> shared_copies(groups > 1 && implicit ? chunks : 0);  // each chunk's, kept
   if (groups > 1)
     parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-      TaskBuffer<T> tmp;
-      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c, tmp);
+      TaskBuffer<T> unused;
+      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c, implicit ? shared_copies[c] : unused);
     });
   const bool whole = groups * parts >= kTasksForWhole;
   const std::vector<int64_t> tap = implicit ? input_taps(g, per) : std::vector<int64_t>();  // any group's
   parallel_for(groups * parts, 1, [&](int64_t s, int64_t e) {
-    TaskBuffer<T> buf, tmp;
+    TaskBuffer<T> buf, copy;  // copy: the chunk's dy, reused once its product is done
     for (int64_t task = s; task < e; ++task) {
       const int64_t grp = task / parts, part = task % parts;
       const int64_t c0 = grp * per, c1 = std::min(g.cin, c0 + per), kg = (c1 - c0) * kk;
@@ -504,7 +505,7 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
         const int64_t b0 = c * nb, m = std::min(nb, g.n - b0), cols = m * P;
         // out[:, c0*kk : c1*kk] (+)= dy_chunk (Cout, cols) col^T (cols, kg), chunks in order.
         const T beta = c == first ? T(0) : T(1);
-        std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c, tmp);
+        std::unique_ptr<CpuGemmA<T>> own = groups > 1 ? nullptr : pack_chunk(c, copy);
         const CpuGemmA<T>& dya = groups > 1 ? *shared[c] : *own;
         if (implicit && dya.implicit_ok(kg)) {
           if constexpr (std::is_same_v<T, float>) {

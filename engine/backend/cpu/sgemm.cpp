@@ -368,7 +368,7 @@ Parsed parse_choice() {
   const std::string v = e ? e : "";
   const bool can = cpu_has_avx2_fma();
   if (v.empty() || v == "auto") return {can ? Choice::Own : Choice::Eigen, can ? best_kernel() : SgemmKernel::Avx2};
-  if (v == "eigen") return {Choice::Eigen, SgemmKernel::Avx2};
+  if (v == "eigen") return {Choice::Eigen, can ? best_kernel() : SgemmKernel::Avx2};  // for set_own_sgemm
   if (v == "avx2") {
     if (!can) throw std::runtime_error("WNGAN_CPU_GEMM=avx2: this CPU has no AVX2 + FMA");
     return {Choice::Own, SgemmKernel::Avx2};
@@ -535,17 +535,18 @@ void packed_product(const SgemmPackedA& a, int64_t r0, int64_t rows, int64_t n, 
 }
 #endif
 
-// Whether kernel k writes the same bits as the 6 x 16 kernel alone on a product that crosses
-// every edge of the 12 x 32 tiles and of the inner blocks, with beta 0 and not, and leaves
-// C's elements outside the product alone. Picks no kernel through sgemm_kernel (it runs while
-// that choice is made).
+// Whether kernel k writes the same bits as the 6 x 16 kernel alone on a product whose rows
+// cross a block of kMc rows and end in a half tile, whose columns end in a half tile, whose
+// inner dimension is a whole block then an odd remainder, with beta 0 and not, leaving C's
+// elements outside the product alone. Picks no kernel through sgemm_kernel (it runs while
+// that choice is made). Its buffers stay with the calling thread (as every product's do).
 bool wide_kernel_agrees(SgemmKernel k) {
 #ifdef WN_SGEMM_X86
   if (!sgemm_kernel_supported(k)) return false;
   WideKernel wide = nullptr;
   if (k == SgemmKernel::Avx512) wide = kernel_wide_avx512;
   if (k == SgemmKernel::WideOnAvx2) wide = kernel_wide_ymm_pair;
-  constexpr int64_t m = 30, n = 80, kk = kKc + 44, ldc = n + 5;
+  constexpr int64_t m = kMc + 18, n = 80, kk = kKc + 43, ldc = n + 5;
   std::vector<float> a(size_t(m * kk)), b(size_t(kk * n)), c0(size_t(m * ldc)), c1;
   uint32_t h = 2463534242u;  // xorshift: values in [-1, 1) with every mantissa bit in use
   const auto next = [&h] {

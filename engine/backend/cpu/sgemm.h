@@ -28,9 +28,10 @@ bool set_own_sgemm(bool on);
 enum class SgemmKernel { Avx2, Avx512, WideOnAvx2 };
 // Whether this CPU can run kernel k.
 bool sgemm_kernel_supported(SgemmKernel k);
-// Whether kernel k writes the same bits as the AVX2 kernel on a small product crossing every
-// tile edge (false where the CPU cannot run it). Auto runs it before picking AVX-512, and
-// falls back to AVX2 with a warning where it fails.
+// Whether kernel k writes the same bits as the AVX2 kernel on a small product crossing the
+// tile and block edges (false where the CPU cannot run it; trivially true for Avx2). The
+// first read of the kernel choice runs it before picking AVX-512, and falls back to AVX2 with
+// a warning where it fails (WNGAN_CPU_GEMM=avx512: an error). set_sgemm_kernel does not.
 bool sgemm_kernel_self_check(SgemmKernel k);
 // The kernel own_sgemm uses (WNGAN_CPU_GEMM=avx512|avx2 picks one; read once).
 SgemmKernel sgemm_kernel();
