@@ -75,6 +75,38 @@ TEST_CASE("the fused float32 translated PReLU's slope and shift gradients over l
   CHECK(!std::isnan(da.to_vector()[1]));
 }
 
+TEST_CASE("the fused float32 TPReLU backward over ranges of channels and ragged rows matches float64") {
+  // 9x9 rows (ten vectors of 8 and one value) and 5 channels a task; rows of 3 (a tail
+  // alone); dx exactly as the composed reference, the sums against float64, and values
+  // on both sides of the shift, exactly at it, and infinite.
+  Backend& be = backend_for(kCPU);
+  for (const Shape s : {Shape{64, 40, 9, 9}, Shape{7, 5, 1, 3}}) {
+    const int64_t c = s[1];
+    Tensor x = rnd(s, 9, -1, 1, DType::F32), a = rnd({c}, 10, 0, 1, DType::F32), t = rnd({c}, 11, -0.3, 0.3, DType::F32);
+    Tensor dy = rnd(s, 12, -1, 1, DType::F32);
+    x.data<float>()[1] = t.data<float>()[0];  // u = 0: the slope's side
+    x.data<float>()[2] = std::numeric_limits<float>::infinity();
+    x.data<float>()[int(s[2] * s[3]) + 1] = -std::numeric_limits<float>::infinity();  // channel 1
+    Tensor dx = Tensor::empty(s), da = Tensor::empty({c}), dt = Tensor::empty({c});
+    Tensor dx2 = Tensor::empty(s), da2 = Tensor::empty({c}), dt2 = Tensor::empty({c});
+    be.tprelu_backward(x, a, t, dy, dx, da, dt);
+    be.Backend::tprelu_backward(x, a, t, dy, dx2, da2, dt2);
+    CHECK(dx.to_vector() == dx2.to_vector());
+    Tensor dx64 = Tensor::empty(s, DType::F64), da64 = Tensor::empty({c}, DType::F64),
+           dt64 = Tensor::empty({c}, DType::F64);
+    be.Backend::tprelu_backward(x.to(DType::F64), a.to(DType::F64), t.to(DType::F64), dy.to(DType::F64), dx64, da64,
+                                dt64);
+    const auto ga = da.to_vector(), ga64 = da64.to_vector(), gt = dt.to_vector(), gt64 = dt64.to_vector();
+    CHECK(std::isinf(ga[1]));  // dy times -inf on the slope's side
+    CHECK(std::isinf(ga64[1]));
+    for (size_t k = 0; k < size_t(c); ++k) {
+      CAPTURE(k);
+      if (k != 1) CHECK(std::fabs(ga[k] - ga64[k]) <= 1e-5 * std::max(1.0, std::fabs(ga64[k])));
+      CHECK(std::fabs(gt[k] - gt64[k]) <= 1e-5 * std::max(1.0, std::fabs(gt64[k])));
+    }
+  }
+}
+
 TEST_CASE("prelu argument errors") {
   CHECK_THROWS_WITH(prelu(Tensor::zeros({2, 3, 4, 4}), Tensor::zeros({4})),
                     doctest::Contains("prelu: slope must have shape (C) or (1)"));
