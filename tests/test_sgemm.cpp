@@ -162,6 +162,66 @@ TEST_CASE("own SGEMM: the self-check auto runs before picking AVX-512 passes on 
     CHECK((sgemm_kernel() == SgemmKernel::Avx512) == sgemm_kernel_supported(SgemmKernel::Avx512));
 }
 
+TEST_CASE("own SGEMM: thin products (one column, one row, an inner dimension of 1) give the tiles' bits") {
+  if (!own_sgemm_supported()) return;
+  struct Thin {
+    bool ta, tb;
+    int64_t m, n, k;
+  };
+  std::vector<Thin> cases;
+  for (int64_t m : {1, 7, 8, 32, 37})
+    for (int64_t k : {1, 7, 256, 257, 600}) {
+      cases.push_back({false, true, m, 1, k});   // D's last convolution: B's column is w
+      cases.push_back({false, false, m, 1, k});  // a column stored with ldb 1
+    }
+  for (int64_t n : {1, 5, 8, 31, 32, 45, 100})
+    for (int64_t k : {1, 3, 32, 256, 300}) {
+      cases.push_back({true, false, 1, n, k});  // its weight gradient: dy^T x
+      cases.push_back({false, false, 1, n, k});
+    }
+  for (int64_t m : {1, 5, 32})
+    for (int64_t n : {1, 7, 8, 33, 300}) {
+      cases.push_back({false, false, m, n, 1});  // its data gradient: dy w
+      cases.push_back({true, false, m, n, 1});
+    }
+  const bool was = set_sgemm_thin(true);
+  int checked = 0;
+  for (const Thin& t : cases)
+    for (const float beta : {0.0f, -0.5f}) {
+      // Strided operands (lda, ldc past the shape); B's leading dimension 1 where a column
+      // must be contiguous.
+      const int64_t lda = (t.ta ? t.m : t.k) + 3, ldb = t.n == 1 && !t.tb ? 1 : (t.tb ? t.k : t.n) + 2,
+                    ldc = t.n + 4;
+      const int64_t arows = t.ta ? t.k : t.m, brows = t.tb ? t.n : t.k;
+      const std::vector<float> a = values(size_t(arows * lda), 21), b = values(size_t(brows * ldb + t.k), 22);
+      std::vector<float> c0 = values(size_t(t.m * ldc), 23);
+      if (beta == 0.0f)  // never read then
+        for (int64_t i = 0; i < t.m; ++i)
+          for (int64_t j = 0; j < t.n; ++j) c0[size_t(i * ldc + j)] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> thin = c0, tiles = c0;
+      set_sgemm_thin(true);
+      own_sgemm(t.ta, t.tb, t.m, t.n, t.k, -0.75f, a.data(), lda, b.data(), ldb, beta, thin.data(), ldc);
+      set_sgemm_thin(false);
+      own_sgemm(t.ta, t.tb, t.m, t.n, t.k, -0.75f, a.data(), lda, b.data(), ldb, beta, tiles.data(), ldc);
+      INFO((t.ta ? "tA " : "") << (t.tb ? "tB " : "") << t.m << "x" << t.n << "x" << t.k << " beta " << beta);
+      CHECK(std::memcmp(thin.data(), tiles.data(), sizeof(float) * thin.size()) == 0);
+      double worst = 0;
+      for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = 0; j < t.n; ++j) {
+          double ref = 0;
+          for (int64_t p = 0; p < t.k; ++p)
+            ref += double(t.ta ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)]) *
+                   double(t.tb ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)]);
+          ref = -0.75 * ref + (beta == 0.0f ? 0.0 : double(beta) * double(c0[size_t(i * ldc + j)]));
+          worst = std::max(worst, std::fabs(double(thin[size_t(i * ldc + j)]) - ref) / (1.0 + std::fabs(ref)));
+        }
+      CHECK(worst < 1e-5);
+      ++checked;
+    }
+  set_sgemm_thin(was);
+  CHECK(checked == int(cases.size()) * 2);
+}
+
 TEST_CASE("own SGEMM: empty products leave C alone, k == 0 gives beta C") {
   if (!own_sgemm_supported()) return;
   std::vector<float> c = {1, 2, 3, 4}, a = {5}, b = {6};

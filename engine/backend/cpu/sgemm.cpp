@@ -19,6 +19,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define WN_SGEMM_X86 1
+#include "engine/backend/cpu/transpose8.h"
 #endif
 
 namespace wn {
@@ -32,26 +33,6 @@ constexpr int64_t kMc = 144;      // rows of A packed at once (L2)
 constexpr int64_t kNc = 2048;     // columns of B packed at once (L3)
 
 #ifdef WN_SGEMM_X86
-// Transposes the 8 x 8 block in r[0..7] (row i becomes column i).
-__attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 // One full panel of kNr columns of B(p, j) = b[j * ldb + p]: d[p * kNr + j] for p < kc,
 // 8 x 8 blocks at a time (the packing of a transposed B is a transpose).
 __attribute__((target("avx2"))) void pack_b_t_panel(const float* b, int64_t ldb, int64_t kc, float* d) {
@@ -397,7 +378,11 @@ bool own_sgemm_supported() { return cpu_has_avx2_fma(); }
 namespace {
 std::atomic<int> g_forced{-1};         // set_own_sgemm: -1 none, 0 Eigen, 1 own
 std::atomic<int> g_forced_kernel{-1};  // set_sgemm_kernel: -1 none, else an SgemmKernel
+std::atomic<bool> g_thin{true};        // set_sgemm_thin
+bool thin_enabled() { return g_thin.load(std::memory_order_relaxed); }
 }  // namespace
+
+bool set_sgemm_thin(bool on) { return g_thin.exchange(on); }
 
 bool sgemm_kernel_supported(SgemmKernel k) {
   return k == SgemmKernel::Avx512 ? cpu_has_avx512() : cpu_has_avx2_fma();
@@ -589,6 +574,7 @@ void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
   if (!cpu_has_avx2_fma()) throw std::logic_error("own_sgemm: this CPU has no AVX2 + FMA");
   if (m <= 0 || n <= 0) return;
   if (k <= 0) return scale_c(m, n, beta, c, ldc);
+  if (thin_enabled() && own_sgemm_thin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   thread_local PackBuffer abuf;
   float* Ap = abuf.get(size_t(kMc * kKc));
   gemm_loop(m, n, k, alpha, stored_b(tb, b, ldb), beta, c, ldc, [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {

@@ -46,6 +46,16 @@ std::string sgemm_kernel_name();
 void own_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// own_sgemm for thin shapes where the tiles would be mostly padding: n == 1 (B's column
+// contiguous), m == 1 or k == 1 (B stored by rows); the same bits as the tiles. Returns false,
+// having done nothing, for any other shape (and off x86). Call only where own_sgemm_supported().
+bool own_sgemm_thin(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// Switches own_sgemm's use of own_sgemm_thin (on by default); returns the previous state. For
+// tests that compare it with the tiles, and benchmarks.
+bool set_sgemm_thin(bool on);
+
 // Rows of one packed panel of op(A): own_sgemm_packed's row ranges start at multiples of it.
 constexpr int64_t kSgemmPanelRows = 6;
 // Columns of one packed panel of op(B), and the most rows of B packed at once.
