@@ -265,34 +265,41 @@ WN_NO_TRAPPING_MATH void tprelu_sums_row(const T* __restrict xr, const T* __rest
 // not, its scalar blocks did). Here every lane is tprelu_sums_row's sequence with both
 // multiply-adds fused (g - s g, and la + g neg), the tail's lanes [0, r % 8) by masked
 // loads, the others left as they were; dx and the shift's sum keep their bits.
+// The 8 lanes of tprelu_bwd_row_avx2 at offset i (tail: only the lanes in m are the row's):
+// dx into dr where not null, the sums into la and lb where `sums`.
+__attribute__((target("avx2,fma"))) inline void tprelu_bwd_lanes(__m256 g, __m256 x, __m256 vs, __m256 vt,
+                                                                 float* dr, bool sums, __m256& la, __m256& lb,
+                                                                 __m256i m, bool tail) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 u = _mm256_sub_ps(x, vt);
+  const __m256 pos = _mm256_cmp_ps(u, zero, _CMP_GT_OQ);
+  if (dr) {
+    const __m256 v = _mm256_blendv_ps(_mm256_mul_ps(vs, g), g, pos);
+    if (tail) _mm256_maskstore_ps(dr, m, v);
+    else _mm256_storeu_ps(dr, v);
+  }
+  if (!sums) return;
+  const __m256 neg = _mm256_blendv_ps(u, zero, pos);
+  const __m256 on = _mm256_and_ps(_mm256_cmp_ps(u, zero, _CMP_LE_OQ), _mm256_set1_ps(1.0f));
+  const __m256 na = _mm256_fmadd_ps(g, neg, la);
+  const __m256 nb = _mm256_fmadd_ps(_mm256_fnmadd_ps(vs, g, g), on, lb);
+  la = tail ? _mm256_blendv_ps(la, na, _mm256_castsi256_ps(m)) : na;
+  lb = tail ? _mm256_blendv_ps(lb, nb, _mm256_castsi256_ps(m)) : nb;
+}
+
 __attribute__((target("avx2,fma"))) void tprelu_bwd_row_avx2(const float* __restrict xr, const float* __restrict gr,
                                                              float* __restrict dr, int64_t r, float s, float t,
                                                              bool sums, double& a, double& b) {
-  const __m256 vs = _mm256_set1_ps(s), vt = _mm256_set1_ps(t), zero = _mm256_setzero_ps(),
-               one = _mm256_set1_ps(1.0f);
-  __m256 la = zero, lb = zero;
-  // Lanes m of 8 values g (dy) and x from offset i; tail: only the lanes in m are the row's.
-  const auto step = [&](int64_t i, __m256 g, __m256 x, __m256i m, bool tail) {
-    const __m256 u = _mm256_sub_ps(x, vt);
-    const __m256 pos = _mm256_cmp_ps(u, zero, _CMP_GT_OQ);
-    if (dr) {
-      const __m256 v = _mm256_blendv_ps(_mm256_mul_ps(vs, g), g, pos);
-      if (tail) _mm256_maskstore_ps(dr + i, m, v);
-      else _mm256_storeu_ps(dr + i, v);
-    }
-    if (!sums) return;
-    const __m256 neg = _mm256_blendv_ps(u, zero, pos);
-    const __m256 on = _mm256_and_ps(_mm256_cmp_ps(u, zero, _CMP_LE_OQ), one);
-    const __m256 na = _mm256_fmadd_ps(g, neg, la);
-    const __m256 nb = _mm256_fmadd_ps(_mm256_fnmadd_ps(vs, g, g), on, lb);
-    la = tail ? _mm256_blendv_ps(la, na, _mm256_castsi256_ps(m)) : na;
-    lb = tail ? _mm256_blendv_ps(lb, nb, _mm256_castsi256_ps(m)) : nb;
-  };
+  const __m256 vs = _mm256_set1_ps(s), vt = _mm256_set1_ps(t);
+  __m256 la = _mm256_setzero_ps(), lb = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= r; i += 8) step(i, _mm256_loadu_ps(gr + i), _mm256_loadu_ps(xr + i), _mm256_setzero_si256(), false);
+  for (; i + 8 <= r; i += 8)
+    tprelu_bwd_lanes(_mm256_loadu_ps(gr + i), _mm256_loadu_ps(xr + i), vs, vt, dr ? dr + i : nullptr, sums, la, lb,
+                     _mm256_setzero_si256(), false);
   if (i < r) {
     const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(r - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    step(i, _mm256_maskload_ps(gr + i, m), _mm256_maskload_ps(xr + i, m), m, true);
+    tprelu_bwd_lanes(_mm256_maskload_ps(gr + i, m), _mm256_maskload_ps(xr + i, m), vs, vt, dr ? dr + i : nullptr,
+                     sums, la, lb, m, true);
   }
   if (!sums) return;
   alignas(32) float fa[8], fb[8];
