@@ -76,9 +76,11 @@ TEST_CASE("the fused float32 translated PReLU's slope and shift gradients over l
 }
 
 TEST_CASE("the fused float32 TPReLU backward over ranges of channels and ragged rows matches float64") {
-  // 9x9 rows (ten vectors of 8 and one value) and 5 channels a task; rows of 3 (a tail
-  // alone); dx exactly as the composed reference, the sums against float64, and values
-  // on both sides of the shift, exactly at it, and infinite.
+  // 9x9 rows (ten vectors of 8 and one value) and 2-3 channels a task; rows of 3 (a tail
+  // alone); dx exactly as computed in float64 (one rounding of s * dy either way), the sums
+  // against float64, with values on both sides of the shift, exactly at it, infinite and NaN;
+  // then without dx and with one sum wanted at a time. (dx against the composed reference
+  // too, which reaches this kernel again through prelu_backward.)
   Backend& be = backend_for(kCPU);
   for (const Shape s : {Shape{64, 40, 9, 9}, Shape{7, 5, 1, 3}}) {
     const int64_t c = s[1];
@@ -87,6 +89,7 @@ TEST_CASE("the fused float32 TPReLU backward over ranges of channels and ragged 
     x.data<float>()[1] = t.data<float>()[0];  // u = 0: the slope's side
     x.data<float>()[2] = std::numeric_limits<float>::infinity();
     x.data<float>()[int(s[2] * s[3]) + 1] = -std::numeric_limits<float>::infinity();  // channel 1
+    x.data<float>()[int(3 * s[2] * s[3]) + 2] = std::numeric_limits<float>::quiet_NaN();  // channel 3
     Tensor dx = Tensor::empty(s), da = Tensor::empty({c}), dt = Tensor::empty({c});
     Tensor dx2 = Tensor::empty(s), da2 = Tensor::empty({c}), dt2 = Tensor::empty({c});
     be.tprelu_backward(x, a, t, dy, dx, da, dt);
@@ -94,15 +97,30 @@ TEST_CASE("the fused float32 TPReLU backward over ranges of channels and ragged 
     CHECK(dx.to_vector() == dx2.to_vector());
     Tensor dx64 = Tensor::empty(s, DType::F64), da64 = Tensor::empty({c}, DType::F64),
            dt64 = Tensor::empty({c}, DType::F64);
-    be.Backend::tprelu_backward(x.to(DType::F64), a.to(DType::F64), t.to(DType::F64), dy.to(DType::F64), dx64, da64,
-                                dt64);
+    // The CPU's float64 kernel: the plain loops (the vector rows serve float only), with the
+    // fused kernels' reading of a NaN input (dx on the slope's side, in neither sum's count
+    // but the slope's NaN), which the composed reference does not share for the shift.
+    be.tprelu_backward(x.to(DType::F64), a.to(DType::F64), t.to(DType::F64), dy.to(DType::F64), dx64, da64, dt64);
+    CHECK(dx.to_vector() == dx64.to(DType::F32).to_vector());
     const auto ga = da.to_vector(), ga64 = da64.to_vector(), gt = dt.to_vector(), gt64 = dt64.to_vector();
     CHECK(std::isinf(ga[1]));  // dy times -inf on the slope's side
     CHECK(std::isinf(ga64[1]));
+    CHECK(std::isnan(ga[3]));  // NaN stays NaN in the slope's gradient
+    CHECK(std::isnan(ga64[3]));
     for (size_t k = 0; k < size_t(c); ++k) {
       CAPTURE(k);
-      if (k != 1) CHECK(std::fabs(ga[k] - ga64[k]) <= 1e-5 * std::max(1.0, std::fabs(ga64[k])));
+      if (k != 1 && k != 3) CHECK(std::fabs(ga[k] - ga64[k]) <= 1e-5 * std::max(1.0, std::fabs(ga64[k])));
       CHECK(std::fabs(gt[k] - gt64[k]) <= 1e-5 * std::max(1.0, std::fabs(gt64[k])));
+    }
+    // Without dx (an input that needs no gradient), and one sum at a time: the same values.
+    Tensor none, da_only = Tensor::empty({c}), dt_only = Tensor::empty({c}), dx_only = Tensor::empty(s);
+    be.tprelu_backward(x, a, t, dy, none, da_only, none);
+    be.tprelu_backward(x, a, t, dy, dx_only, none, dt_only);
+    CHECK(dx_only.to_vector() == dx.to_vector());
+    for (size_t k = 0; k < size_t(c); ++k) {
+      CAPTURE(k);
+      CHECK((std::isnan(ga[k]) ? std::isnan(da_only.to_vector()[k]) : da_only.to_vector()[k] == ga[k]));
+      CHECK(dt_only.to_vector()[k] == gt[k]);
     }
   }
 }

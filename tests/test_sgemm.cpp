@@ -187,13 +187,13 @@ TEST_CASE("own SGEMM: thin products (one column, one row, an inner dimension of 
   const bool was = set_sgemm_thin(true);
   int checked = 0;
   for (const Thin& t : cases)
-    for (const float beta : {0.0f, -0.5f}) {
+    for (const float beta : {0.0f, -0.5f, 1.0f}) {
       // Strided operands (lda, ldc past the shape); B's leading dimension 1 where a column
       // must be contiguous.
       const int64_t lda = (t.ta ? t.m : t.k) + 3, ldb = t.n == 1 && !t.tb ? 1 : (t.tb ? t.k : t.n) + 2,
                     ldc = t.n + 4;
       const int64_t arows = t.ta ? t.k : t.m, brows = t.tb ? t.n : t.k;
-      const std::vector<float> a = values(size_t(arows * lda), 21), b = values(size_t(brows * ldb + t.k), 22);
+      const std::vector<float> a = values(size_t(arows * lda), 21), b = values(size_t(brows * ldb), 22);
       std::vector<float> c0 = values(size_t(t.m * ldc), 23);
       if (beta == 0.0f)  // never read then
         for (int64_t i = 0; i < t.m; ++i)
@@ -219,7 +219,7 @@ TEST_CASE("own SGEMM: thin products (one column, one row, an inner dimension of 
       ++checked;
     }
   set_sgemm_thin(was);
-  CHECK(checked == int(cases.size()) * 2);
+  CHECK(checked == int(cases.size()) * 3);
 }
 
 TEST_CASE("own SGEMM: empty products leave C alone, k == 0 gives beta C") {
