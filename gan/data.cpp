@@ -14,6 +14,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -314,27 +315,117 @@ class FolderDataset : public Dataset {
   std::vector<std::string> files_;
 };
 
-// liblmdb divides by the page size its meta pages record before checking it (a 0 there
-// is SIGFPE in mdb_env_open, found by fuzzing). Both meta pages (at 0 and at the first's
-// page size) that carry LMDB's magic must record a power of two in [512, 65536].
-void check_meta_pages(const std::string& file) {
+// What an LMDB meta page says of the main database.
+struct LmdbMeta {
+  uint32_t psize = 0;
+  uint64_t root = ~uint64_t(0), last = 0, txnid = 0;
+  uint32_t depth = 0;
+};
+
+// Little-endian integers of `n` bytes at b.
+uint64_t le_at(const unsigned char* b, int n) {
+  uint64_t v = 0;
+  for (int k = n - 1; k >= 0; --k) v = v << 8 | b[k];
+  return v;
+}
+
+// liblmdb trusts its meta pages: it divides by the page size they record before checking it
+// (a 0 there is SIGFPE in mdb_env_open) and asserts, aborting the process, where a
+// database's root page is 0 or 1 (both found by fuzzing). Both meta pages (at 0 and at the
+// first's page size) that carry LMDB's magic must record a power of two in [512, 65536] and
+// roots that are empty (~0) or pages in [2, last page]. Returns the meta liblmdb will use
+// (the later transaction's), its page size 0 where the file has no meta page.
+LmdbMeta check_meta_pages(const std::string& file) {
   std::ifstream f(file, std::ios::binary);
-  auto psize_at = [&](uint64_t off, uint32_t& psize) {
-    // A 64-bit meta page: 16-byte page header, magic (u32) at 16, the page size (the free
-    // DB's md_pad, u32) at 40.
-    unsigned char b[44];
+  auto meta_at = [&](uint64_t off, LmdbMeta& m) {
+    // A 64-bit meta page: 16-byte page header, magic (u32) at 16, the free DB at 40 (its
+    // md_pad, u32, holds the page size; its root, u64, at 80), the main DB at 88 (depth, u16,
+    // at 94; root at 128), the last page (u64) at 136, the transaction (u64) at 144.
+    unsigned char b[152];
     f.clear();
     f.seekg(std::streamoff(off));
     if (!f.read(reinterpret_cast<char*>(b), sizeof b)) return false;
-    auto u32 = [&](int i) { return uint32_t(b[i]) | uint32_t(b[i + 1]) << 8 | uint32_t(b[i + 2]) << 16 | uint32_t(b[i + 3]) << 24; };
-    if (u32(16) != 0xBEEFC0DEu) return false;  // not a meta page: liblmdb refuses it itself
-    psize = u32(40);
-    if (psize < 512 || psize > 65536 || (psize & (psize - 1)))
-      throw DataError(fmt::format("{}: not a valid LMDB file (page size {} in a meta page)", file, psize));
+    if (le_at(b + 16, 4) != 0xBEEFC0DEu) return false;  // not a meta page: liblmdb refuses it itself
+    m.psize = uint32_t(le_at(b + 40, 4));
+    if (m.psize < 512 || m.psize > 65536 || (m.psize & (m.psize - 1)))
+      throw DataError(fmt::format("{}: not a valid LMDB file (page size {} in a meta page)", file, m.psize));
+    m.last = le_at(b + 136, 8);
+    m.root = le_at(b + 128, 8);
+    m.depth = uint32_t(le_at(b + 94, 2));
+    m.txnid = le_at(b + 144, 8);
+    for (const uint64_t root : {le_at(b + 80, 8), m.root})
+      if (root != ~uint64_t(0) && (root < 2 || root > m.last))
+        throw DataError(fmt::format("{}: not a valid LMDB file (root page {} in a meta page whose last page is {})",
+                                    file, root, m.last));
     return true;
   };
-  uint32_t first = 0, second = 0;
-  if (psize_at(0, first)) psize_at(first, second);
+  LmdbMeta first, second;
+  if (!meta_at(0, first)) return {};
+  // liblmdb reads the metas through its map afterwards: both pages must be in the file.
+  std::error_code ec;
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec || size < 2 * uint64_t(first.psize))
+    throw DataError(fmt::format("{}: truncated LMDB: {} bytes, less than its two meta pages", file, ec ? 0 : size));
+  if (!meta_at(first.psize, second)) return first;
+  if (second.psize != first.psize)  // liblmdb would place the metas by the later one's page size
+    throw DataError(fmt::format("{}: not a valid LMDB file (meta pages of {} and {} bytes)", file, first.psize,
+                                second.psize));
+  return first.txnid < second.txnid ? second : first;  // as liblmdb picks
+}
+
+// liblmdb follows the page numbers in its branch and leaf pages without bounds checks: a
+// corrupt page sends it past the file's end (SIGBUS in the map) or into an assertion (both
+// found by fuzzing). Walks the main database's tree as the cursor and reads will, before any
+// of them: every page within [2, last], visited once, a branch or a leaf as its depth says,
+// at least one node, its node offsets and sizes inside the page, each value inline or in overflow
+// pages within [2, last]. A plain key-value database only: no nested ones or duplicates (image sets have none).
+// The file holds pages [0, last] (checked by the caller).
+void check_lmdb_tree(const std::string& file, const LmdbMeta& m) {
+  if (m.psize == 0 || m.root == ~uint64_t(0)) return;
+  if (m.depth > 32)  // liblmdb's cursors hold at most 32 levels (CURSOR_STACK)
+    throw DataError(fmt::format("{}: not a valid LMDB file (a tree {} pages deep)", file, m.depth));
+  auto bad = [&](uint64_t pg, const char* what) {
+    return DataError(fmt::format("{}: not a valid LMDB file (page {}: {})", file, pg, what));
+  };
+  std::ifstream f(file, std::ios::binary);
+  std::vector<unsigned char> page(m.psize);
+  std::vector<bool> seen(size_t(m.last + 1));
+  std::vector<std::pair<uint64_t, uint32_t>> todo{{m.root, m.depth}};  // page, its height (leaves 1)
+  while (!todo.empty()) {
+    const auto [pg, height] = todo.back();
+    todo.pop_back();
+    if (pg < 2 || pg > m.last) throw bad(pg, "outside the file's pages");
+    if (seen[pg]) throw bad(pg, "reached twice");
+    seen[pg] = true;
+    f.seekg(std::streamoff(pg * m.psize));
+    if (!f.read(reinterpret_cast<char*>(page.data()), m.psize)) throw bad(pg, "unreadable");
+    const unsigned char* b = page.data();
+    const uint32_t flags = uint32_t(le_at(b + 10, 2)), lower = uint32_t(le_at(b + 12, 2)),
+                   upper = uint32_t(le_at(b + 14, 2));
+    const bool branch = flags == 0x01, leaf = flags == 0x02;  // P_BRANCH, P_LEAF, nothing else
+    if (!(branch ? height > 1 : leaf && height == 1)) throw bad(pg, "not the branch or leaf its depth calls for");
+    if (lower < 16 || lower > upper || upper > m.psize || (lower - 16) % 2) throw bad(pg, "bad free-space bounds");
+    if (lower == 16) throw bad(pg, "no nodes (liblmdb keeps no empty page; an empty database has no root)");
+    for (uint32_t i = 0; i < (lower - 16) / 2; ++i) {
+      const uint64_t off = le_at(b + 16 + 2 * i, 2);
+      if (off < upper || off + 8 > m.psize) throw bad(pg, "a node outside the page");
+      const unsigned char* nd = b + off;
+      const uint64_t lo = le_at(nd, 4), nflags = le_at(nd + 4, 2), ksize = le_at(nd + 6, 2);
+      if (off + 8 + ksize > m.psize) throw bad(pg, "a key past the page");
+      if (branch) {
+        todo.push_back({lo | nflags << 32, height - 1});  // the child's page number
+        continue;
+      }
+      if (nflags & ~uint64_t(0x01)) throw bad(pg, "a nested database or duplicates (not an image set)");
+      if (!(nflags & 0x01)) {  // the value inline
+        if (off + 8 + ksize + lo > m.psize) throw bad(pg, "a value past the page");
+        continue;
+      }
+      if (off + 8 + ksize + 8 > m.psize) throw bad(pg, "a value's page number past the page");
+      const uint64_t ov = le_at(nd + 8 + ksize, 8), pages = (lo + 16 + m.psize - 1) / m.psize;
+      if (ov < 2 || ov > m.last || pages > m.last - ov + 1) throw bad(pg, "a value's pages outside the file");
+    }
+  }
 }
 
 // Close an LMDB environment and abort a read transaction on leaving scope, also where a
@@ -355,7 +446,7 @@ class LmdbDataset : public Dataset {
  public:
   explicit LmdbDataset(const std::string& dir) : dir_(dir) {
     if (!fs::exists(dir)) throw DataError(fmt::format("{}: not found", dir));
-    check_meta_pages(fs::is_directory(dir) ? dir + "/data.mdb" : dir);
+    const LmdbMeta meta = check_meta_pages(fs::is_directory(dir) ? dir + "/data.mdb" : dir);
     MDB_env* env = nullptr;
     check(mdb_env_create(&env), "create an environment");
     env_.reset(env);
@@ -371,10 +462,12 @@ class LmdbDataset : public Dataset {
     const std::string file = fs::is_directory(dir) ? dir + "/data.mdb" : dir;
     std::error_code ec;
     const uint64_t have = fs::file_size(file, ec);
-    const uint64_t need = (uint64_t(info.me_last_pgno) + 1) * uint64_t(st.ms_psize);
-    if (ec || have < need)
-      throw DataError(fmt::format("{}: truncated LMDB: its pages need {} bytes, the file has {}", file, need,
-                                  ec ? 0 : have));
+    // (Compared in pages: the bytes of a corrupt last-page number can overflow 64 bits.)
+    const uint64_t pages = ec ? 0 : have / uint64_t(st.ms_psize);
+    if (ec || uint64_t(info.me_last_pgno) >= pages || meta.last >= pages)
+      throw DataError(fmt::format("{}: truncated LMDB: its pages run to {}, the file holds {} pages", file,
+                                  std::max<uint64_t>(info.me_last_pgno, meta.last), pages));
+    check_lmdb_tree(file, meta);
     const LmdbTxn txn = begin_read();
     check(mdb_dbi_open(txn.get(), nullptr, 0, &dbi_), "open the database");
     MDB_cursor* c = nullptr;
