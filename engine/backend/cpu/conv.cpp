@@ -486,11 +486,10 @@ void conv_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     return std::make_unique<CpuGemmA<T>>(false, chunk, cols, g.cout, cols);
   };
   std::vector<std::unique_ptr<CpuGemmA<T>>> shared(groups > 1 ? chunks : 0);
-  std::vector<TaskBuffer<T>> shared_copies(groups > 1 && implicit ? chunks : 0);  // each chunk's, kept
+  std::vector<TaskBuffer<T>> shared_copies(shared.size());  // each chunk's copy, kept (empty unless used)
   if (groups > 1)
     parallel_for(chunks, 1, [&](int64_t s, int64_t e) {
-      TaskBuffer<T> unused;
-      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c, implicit ? shared_copies[c] : unused);
+      for (int64_t c = s; c < e; ++c) shared[c] = pack_chunk(c, shared_copies[c]);
     });
   const bool whole = groups * parts >= kTasksForWhole;
   const std::vector<int64_t> tap = implicit ? input_taps(g, per) : std::vector<int64_t>();  // any group's

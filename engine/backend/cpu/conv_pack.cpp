@@ -13,6 +13,8 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
+
+#include "engine/backend/cpu/avx2.h"
 #define WN_PACK_X86 1
 #define WN_PACK_TARGET __attribute__((target("avx2,fma")))
 #else
@@ -64,11 +66,6 @@ WN_PACK_TARGET void copy_runs_fixed(const float* src, const int64_t* off, int64_
 }
 
 #ifdef WN_PACK_X86
-// Lanes [0, n) of a vector of 8 (n in [0, 8]): the mask of the masked loads and stores.
-WN_PACK_TARGET inline __m256i first_lanes(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // copy_runs_fixed for any run of 1 to 16 at stride 1 or 2 (the runs an output row narrower
 // than 16, or an image's end, cuts): whole vectors where the run covers them, masked loads for
 // the rest, so nothing outside the run is read, blended into what d holds past the run (the

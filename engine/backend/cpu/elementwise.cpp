@@ -11,6 +11,8 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
+
+#include "engine/backend/cpu/avx2.h"
 #endif
 
 #include "engine/backend/cpu/cpu_backend.h"
@@ -297,7 +299,7 @@ __attribute__((target("avx2,fma"))) void tprelu_bwd_row_avx2(const float* __rest
     tprelu_bwd_lanes(_mm256_loadu_ps(gr + i), _mm256_loadu_ps(xr + i), vs, vt, dr ? dr + i : nullptr, sums, la, lb,
                      _mm256_setzero_si256(), false);
   if (i < r) {
-    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(r - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i m = first_lanes(r - i);
     tprelu_bwd_lanes(_mm256_maskload_ps(gr + i, m), _mm256_maskload_ps(xr + i, m), vs, vt, dr ? dr + i : nullptr,
                      sums, la, lb, m, true);
   }

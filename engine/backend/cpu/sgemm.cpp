@@ -19,7 +19,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define WN_SGEMM_X86 1
-#include "engine/backend/cpu/transpose8.h"
+#include "engine/backend/cpu/avx2.h"
 #endif
 
 namespace wn {

@@ -13,7 +13,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#include "engine/backend/cpu/transpose8.h"
+#include "engine/backend/cpu/avx2.h"
 #define WN_THIN_X86 1
 #endif
 

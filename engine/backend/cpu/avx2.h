@@ -1,6 +1,8 @@
-// An 8 x 8 transpose of floats in AVX registers, for the SGEMM's packing and thin products.
+// Small AVX2 helpers shared by the CPU kernels (each called only where the CPU has AVX2).
 #pragma once
 #include <immintrin.h>
+
+#include <cstdint>
 
 namespace wn {
 
@@ -22,6 +24,11 @@ __attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
   r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
   r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Lanes [0, n) of a vector of 8 (n in [0, 8]) set: the mask of masked loads and stores.
+__attribute__((target("avx2"))) inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 }  // namespace wn
