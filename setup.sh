@@ -49,10 +49,11 @@ case "$mode" in
     status=0
     meson test -C build --print-errorlogs --num-processes 1 "$@" || status=$?
     log=build/meson-logs/testlog.txt
-    # Sum doctest's per-executable counts; a test program that died without its
-    # summary counts as one failure.
+    # Sum doctest's per-executable counts and the documented commands' (tests/docs_commands.py);
+    # a test program that died without its summary counts as one failure.
     read -r passed failed skipped < <(awk '
       /\[doctest\] test cases:/ { for (i = 1; i <= NF; i++) { if ($i == "passed") p += $(i-1); if ($i == "failed") f += $(i-1); if ($i == "skipped") s += $(i-1) } }
+      /^docs commands: [0-9]+ passed/ { gsub(",", ""); p += $3; f += $5; s += $7 }
       END { print p + 0, f + 0, s + 0 }' "$log")
     if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
     echo "$passed passed, $failed failed, $skipped skipped"

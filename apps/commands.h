@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <functional>
 
@@ -44,6 +45,9 @@ CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const
                          const CLI::Validator& check) {
   return cmd->add_option(name, value, help)->capture_default_str()->check(check);
 }
+
+// Puts each named option of cmd into its help group ("Data", "Model", ...), in this order.
+void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups);
 
 // Adds --max-image-pixels (the decoded-image limit of gan/data.h), applied when parsed.
 void add_max_pixels_option(CLI::App* cmd);

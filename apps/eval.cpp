@@ -1,4 +1,4 @@
-// `wngan eval RUN`: the final test (SPEC section 5, eval/run_eval.h): reconstructs the
+// `wngan eval RUN`: the final test (docs/paper.md section 5, eval/run_eval.h): reconstructs the
 // final-test images with a checkpoint's generator and reports the mean per-image loss,
 // with the same measure on as many training images so that over-fitting shows as a gap.
 #include <memory>

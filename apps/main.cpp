@@ -6,10 +6,16 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
+
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "apps/commit.h"
+#include "engine/backend/cpu/sgemm.h"
 #include "engine/dist/comm.h"
+#include "eval/provenance.h"
 
 namespace {
 
@@ -50,6 +56,86 @@ int fail(int code, bool peer_failed, const std::string& what) {
   wn::dist::abandon(code);
 }
 
+// The nearest of names to s within an edit distance of 2 (3 for long names), or "".
+std::string nearest(const std::string& s, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = s.size() > 6 ? 4 : 3;
+  for (const auto& n : names)
+    if (size_t d = distance(s, n); d < best_d) best_d = d, best = n;
+  return best;
+}
+
+// The command of that name, or null.
+const CLI::App* find_command(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands({}))
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+// `wngan` alone: the commands, one line each.
+std::string command_list(const CLI::App& app) {
+  std::string s = "wngan: the effects of batch and weight normalization in GANs\n\nusage: wngan COMMAND [OPTIONS]\n\n"
+                  "commands:\n";
+  for (const CLI::App* sub : app.get_subcommands({}))
+    s += fmt::format("  {:<10} {}\n", sub->get_name(), sub->get_description());
+  s += "\n`wngan help COMMAND` shows a command's options; `wngan --version` the build; docs/cli.md all of them.\n";
+  return s;
+}
+
+// Whether a shared library can be loaded here (the run-time parts: cuDNN, NCCL).
+bool loadable(const char* name) {
+  void* h = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
+  if (h) dlclose(h);
+  return h != nullptr;
+}
+
+// `wngan --version`: version, commit, build, compiler, backends, the CPU GEMM kernel.
+std::string version_text() {
+  const wn::eval::BuildInfo& b = wn::eval::build_info();
+  std::string s = fmt::format("wngan {}\ncommit: {}\nbuild: {}, {}\n", b.version, b.commit, wn::eval::build_type(),
+                              wn::eval::compiler());
+#ifdef WN_HAVE_CUDA
+  s += fmt::format("CUDA backend: built; cuDNN at run time: {}\n",
+                   loadable("libcudnn.so.9") || loadable("libcudnn.so") ? "found (libcudnn.so.9)" : "not found");
+#else
+  s += "CUDA backend: not built\n";
+#endif
+#ifdef WN_HAVE_MPI
+  s += "MPI: built (mpirun -np N wngan ...)\n";
+#else
+  s += "MPI: not built\n";
+#endif
+#ifdef WN_HAVE_NCCL
+  s += fmt::format("NCCL: built; at run time: {}\n",
+                   loadable("libnccl.so.2") || loadable("libnccl.so") ? "found (libnccl.so.2)" : "not found");
+#else
+  s += "NCCL: not built\n";
+#endif
+  s += fmt::format("CPU GEMM kernel: {}\nprocessor: {}\n", wn::sgemm_kernel_name(), wn::eval::cpu_model());
+  return s;
+}
+
+// The first word of argv past the command that looks like an option the command does
+// not have ("--iter" of "--iter=10"), or "".
+std::string unknown_option(const CLI::App* sub, int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9') || a[1] == '.') continue;
+    if (const auto eq = a.find('='); eq != std::string::npos) a = a.substr(0, eq);
+    if (!sub->get_option_no_throw(a) && a != "-h" && a != "--help") return a;
+  }
+  return "";
+}
+
+// The long option names of a command ("--iters", ...).
+std::vector<std::string> option_names(const CLI::App* sub) {
+  std::vector<std::string> names;
+  for (const CLI::Option* o : sub->get_options())
+    for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+  return names;
+}
+
 // The entry point without MPI's set-up and tear-down.
 int run(int argc, char** argv);
 
@@ -65,58 +151,96 @@ int main(int argc, char** argv) {
 namespace {
 
 int run(int argc, char** argv) {
+  wn::eval::set_build_info({WNGAN_VERSION, WNGAN_COMMIT}, std::vector<std::string>(argv, argv + argc));
   CLI::App app{"wngan: the effects of batch and weight normalization in GANs", "wngan"};
   app.option_defaults()->always_capture_default();  // every option's help shows its default
-  app.set_version_flag("--version", std::string("wngan ") + WNGAN_VERSION);
+  app.add_flag_callback(
+      "--version", [] { throw CLI::CallForVersion(version_text(), 0); },
+      "Print the version, commit, build, backends and CPU GEMM kernel, then exit");
   app.require_subcommand(1);
-  wn::app::add_gradcheck(app);
   wn::app::add_train(app);
-  wn::app::add_eval(app);
   wn::app::add_study(app);
-  wn::app::add_inspect(app);
+  wn::app::add_eval(app);
   wn::app::add_sample(app);
   wn::app::add_split(app);
   wn::app::add_summary(app);
-  wn::app::add_bench(app);
   wn::app::add_presets(app);
-  if (argc > 1 && argv[1][0] != '-') {
+  wn::app::add_inspect(app);
+  wn::app::add_gradcheck(app);
+  wn::app::add_bench(app);
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  auto unknown_command = [&](const std::string& cmd) {
+    const std::string best = nearest(cmd, names);
+    std::fprintf(stderr, "wngan: unknown command '%s'%s; `wngan help` lists the commands\n", cmd.c_str(),
+                 best.empty() ? "" : (" (did you mean '" + best + "'?)").c_str());
+    return 2;
+  };
+  if (argc == 1) {
+    std::fputs(command_list(app).c_str(), stderr);
+    return 2;
+  }
+  const CLI::App* sub = nullptr;
+  if (argv[1][0] != '-') {
     const std::string cmd = argv[1];
-    std::vector<std::string> names;
-    for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
     // `wngan help [COMMAND]`.
     if (cmd == "help") {
-      const CLI::App* sub = nullptr;
-      if (argc > 2)
-        for (const CLI::App* s : app.get_subcommands({}))
-          if (s->get_name() == argv[2]) sub = s;
-      std::fputs((sub ? sub->help() : app.help()).c_str(), stdout);
+      if (argc == 2) {
+        std::fputs(command_list(app).c_str(), stdout);
+        return 0;
+      }
+      const CLI::App* s = find_command(app, argv[2]);
+      if (!s) return unknown_command(argv[2]);
+      std::fputs(s->help().c_str(), stdout);
       return 0;
     }
-    if (std::find(names.begin(), names.end(), cmd) == names.end()) {
-      std::string best;
-      size_t best_d = 3;  // suggest only a near miss
-      for (const auto& n : names)
-        if (size_t d = distance(cmd, n); d < best_d) best_d = d, best = n;
-      std::fprintf(stderr, "wngan: unknown command '%s'%s; `wngan help` lists the commands\n", cmd.c_str(),
-                   best.empty() ? "" : (" (did you mean '" + best + "'?)").c_str());
-      return 2;
-    }
+    if (std::find(names.begin(), names.end(), cmd) == names.end()) return unknown_command(cmd);
+    sub = find_command(app, cmd);
   }
+  const std::string cmd_name = sub ? "wngan " + sub->get_name() : "wngan";
+  // A usage error: what is wrong, how to see the options; exit code 2.
+  auto usage_error = [&](const std::string& what) {
+    std::fprintf(stderr, "%s: error: %s\n", cmd_name.c_str(), what.c_str());
+    if (sub) std::fprintf(stderr, "`wngan help %s` lists its options\n", sub->get_name().c_str());
+    return fail(2, false, what);
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();  // 128 + the signal that stopped a run (after saving it)
+  } catch (const CLI::CallForVersion& e) {
+    std::fputs(e.what(), stdout);
+    return 0;
+  } catch (const CLI::CallForHelp&) {
+    std::fputs((sub ? sub->help() : command_list(app)).c_str(), stdout);
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
+    return 0;
+  } catch (const CLI::ExtrasError& e) {
+    if (sub) {
+      if (const std::string opt = unknown_option(sub, argc, argv); !opt.empty()) {
+        const std::string best = nearest(opt, option_names(sub));
+        return usage_error(fmt::format("unknown option '{}'{}", opt,
+                                       best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
+      }
+    }
+    return usage_error(e.what());
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, the version or the usage error
-    return code == 0 ? 0 : 2;
+    return usage_error(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "wngan: error: out of memory (the model, batch or data set is too large for this machine)\n");
+    std::fprintf(stderr, "%s: error: out of memory (the model, batch or data set is too large for this machine)\n",
+                 cmd_name.c_str());
     return fail(1, false, "out of memory");
   } catch (const wn::dist::RankFailed& e) {
     std::fprintf(stderr, "wngan: %s; stopping\n", e.what());
     return fail(1, true, e.what());
+  } catch (const std::invalid_argument& e) {
+    // A value or a combination of options that cannot work: a usage error.
+    std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());
+    return fail(2, false, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "wngan: %serror: %s\n", rank_prefix().c_str(), e.what());
+    std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());
     return fail(1, false, e.what());
   }
   return 0;

@@ -26,7 +26,8 @@ double number(const std::string& s) {
 }  // namespace
 
 CLI::Validator in_range(double lo, double hi) {
-  const std::string desc = std::isinf(hi) ? fmt::format(">= {}", lo) : fmt::format("{} to {}", lo, hi);
+  // Bounds that only guard against overflow say nothing to a user: such ranges show as ">= lo".
+  const std::string desc = hi >= 1e9 ? fmt::format(">= {:g}", lo) : fmt::format("{:g} to {:g}", lo, hi);
   return CLI::Validator(
       [lo, hi](std::string& s) -> std::string {
         const double v = number(s);
@@ -63,12 +64,21 @@ CLI::Validator output_file() {
         if (s.empty()) return "must not be empty";
         const std::filesystem::path p(s);
         if (std::filesystem::is_directory(p)) return fmt::format("'{}' is a folder, not a file", s);
-        const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-        if (!std::filesystem::is_directory(dir))
-          return fmt::format("cannot write '{}': the folder '{}' does not exist", s, dir.string());
+        // A missing folder on the way is created when the file is written (nn::write_file_atomic).
+        for (std::filesystem::path d = p.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path()) {
+          std::error_code ec;
+          if (std::filesystem::exists(d, ec) && !std::filesystem::is_directory(d, ec))
+            return fmt::format("cannot write '{}': '{}' is not a folder", s, d.string());
+        }
         return "";
       },
       "FILE");
+}
+
+void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
+  for (const auto& [group, names] : groups)
+    for (const auto& n : names)
+      if (CLI::Option* o = cmd->get_option_no_throw(n)) o->group(group);
 }
 
 void add_max_pixels_option(CLI::App* cmd) {

@@ -1,5 +1,8 @@
 // `--preset NAME` for train and study, and `wngan presets`: the paper's experiments as
 // named configurations (gan/presets.h).
+#include <algorithm>
+#include <memory>
+
 #include <fmt/format.h>
 
 #include "apps/commands.h"
@@ -37,13 +40,29 @@ void apply_arch_defaults(CLI::App* cmd, const std::string& arch) {
 }
 
 void add_presets(CLI::App& app) {
-  auto* cmd = app.add_subcommand("presets", "List the presets of the paper's experiments and what each option is set to");
-  cmd->callback([]() {
-    for (const auto& p : gan::presets()) fmt::print("{}: {}\n", p.name, p.description);
-    fmt::print("\n{}", gan::presets_markdown());
-    fmt::print("\nWithout a preset, --arch resnet implies:");
-    for (const auto& o : gan::arch_defaults(gan::Arch::ResNet)) fmt::print(" --{} {}", o.option, o.value);
-    fmt::print(" (the authors' ResNet code)\n");
+  auto* cmd = app.add_subcommand("presets", "List the paper's experiments as presets; `wngan presets NAME` shows one");
+  auto name = std::make_shared<std::string>();
+  cmd->add_option("name", *name, "A preset to show with every option it sets and where each value comes from");
+  cmd->callback([name]() {
+    if (name->empty()) {
+      size_t w = 0;
+      for (const auto& p : gan::presets()) w = std::max(w, p.name.size());
+      for (const auto& p : gan::presets()) {
+        std::string d = p.description;
+        if (const auto cut = d.find(" ("); cut != std::string::npos && cut > 20) d = d.substr(0, cut);
+        fmt::print("  {:<{}}  {}\n", p.name, w, d);
+      }
+      fmt::print("\n`wngan presets NAME` shows a preset's options; use one with `wngan train|study --preset NAME`.\n");
+      return;
+    }
+    const gan::Preset& p = gan::find_preset(*name);  // an unknown name lists the valid ones
+    fmt::print("{}: {}\n\n  {:<14} {:<24} {}\n", p.name, p.description, "option", "value", "source");
+    for (const auto& o : p.options) fmt::print("  --{:<12} {:<24} {}\n", o.option, o.value, o.source);
+    fmt::print("\nSources: paper = the paper's text; authors' code / README = their repository; ours = wngan's choice "
+               "where neither gives one.\nOptions given on the command line override the preset's.\n");
+    if (p.options.end() == std::find_if(p.options.begin(), p.options.end(),
+                                        [](const gan::PresetOption& o) { return o.option == "data"; }))
+      fmt::print("The data set is yours to give: --data KIND:DIR (docs/cli.md).\n");
   });
 }
 

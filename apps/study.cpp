@@ -1,4 +1,4 @@
-// `wngan study`: the paper's comparison (SPEC section 1, eval/study.h). Trains the
+// `wngan study`: the paper's comparison (docs/paper.md section 1, eval/study.h). Trains the
 // vanilla, BN and WN DCGANs (optionally WN-affine and the ResNets) on the same data, split
 // and seeds, evaluates each on the final test set, and writes results.md / results.csv,
 // gnuplot plots, sample strips and a self-contained report.html into one folder.
@@ -49,6 +49,7 @@ void add_study(CLI::App& app) {
     std::string data = "fashion-mnist", models = "none,batch,weight", out = "study", device = "cpu";
     std::string preset, crop, loss = "bce", protocol = "alternating", select_on = "test";
     bool resume = false, force = false;
+    std::string resume_dir;
     int64_t final_test = 2000, running_test = 200;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
             test_steps = 50, trace_grads = 0;
@@ -81,7 +82,10 @@ void add_study(CLI::App& app) {
   add_checked(cmd, "--batch", o->batch, "Batch size", in_range(1, 65536));
   add_checked(cmd, "--lr", o->lr, "Learning rate (the ResNet: 2e-5)", above(0, 1e6));
   add_checked(cmd, "--test-steps", o->test_steps, "RMSProp steps of the running test", in_range(0, 1e9));
-  add_checked(cmd, "--test-every", o->test_every, "Iterations between running tests", in_range(0, 1e12));
+  cmd->add_option("--test-every", o->test_every,
+                  "Iterations between running tests; 0: none; auto: --iters / 10, at most 1000")
+      ->check(in_range(0, 1e12))
+      ->default_str("auto");
   add_checked(cmd, "--sample-every", o->sample_every, "Iterations between sample grids", in_range(0, 1e12));
   add_checked(cmd, "--trace-grads", o->trace_grads,
               "Trace each model's gradient flow at iteration 1 and every N (its grad_trace.csv; 0: off)",
@@ -94,8 +98,11 @@ void add_study(CLI::App& app) {
       ->check(in_range(0, 4096));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   add_max_pixels_option(cmd);
-  cmd->add_flag("--resume", o->resume,
-                "Continue the study in --out: finished runs are kept, an interrupted one resumes, the rest start");
+  cmd->add_option("--resume", o->resume_dir,
+                  "Continue the study in this folder (as train --resume RUN; alone: the one in --out): finished runs "
+                  "are kept, an interrupted one resumes, the rest start")
+      ->expected(0, 1)
+      ->default_str("");
   cmd->add_flag("--force", o->force, "Replace the study in --out (its runs and report are removed)");
   add_checked(cmd, "--gather-timeout", o->gather_timeout,
               "Under mpirun: seconds the ranks wait for each other's results at the end (0: 4 x the rank's own "
@@ -104,8 +111,25 @@ void add_study(CLI::App& app) {
   add_checked(cmd, "--ranks-per-run", o->ranks_per_run,
               "Under mpirun: ranks that train each run together (data-parallel; runs are dealt out to the groups)",
               in_range(1, 1 << 20));
+  group_options(cmd, {{"Data", {"--data", "--image-size", "--crop", "--channels", "--max-image-pixels", "--final-test"}},
+                      {"Models", {"--models", "--arch", "--nf", "--code", "--nlayer", "--features", "--blocks"}},
+                      {"Training", {"--preset", "--iters", "--seeds", "--seed", "--batch", "--lr", "--rms-eps",
+                                    "--protocol", "--loss"}},
+                      {"Evaluation", {"--select-on", "--running-test", "--test-every", "--test-steps", "--final-n",
+                                      "--final-steps"}},
+                      {"Output", {"--out", "--resume", "--force", "--sample-every", "--trace-grads"}},
+                      {"Performance", {"--threads", "--device", "--gather-timeout", "--ranks-per-run"}}});
   cmd->callback([o, cmd]() {
+    if (cmd->get_option("--resume")->count() > 0) {
+      o->resume = true;
+      if (!o->resume_dir.empty()) {
+        if (cmd->get_option("--out")->count() > 0 && o->out != o->resume_dir)
+          throw std::invalid_argument(fmt::format("--resume {} and --out {} name different folders", o->resume_dir, o->out));
+        o->out = o->resume_dir;
+      }
+    }
     apply_preset(cmd, o->preset);
+    if (cmd->get_option("--test-every")->count() == 0) o->test_every = gan::auto_test_every(o->iters);
     if (o->resume && o->force) throw std::invalid_argument("--resume and --force exclude each other");
     if (o->threads > 0) set_num_threads(o->threads);
     std::pair<int64_t, int64_t> crop{0, 0};

@@ -42,10 +42,16 @@ void print_net(const std::string& title, nn::Module& net, const Tensor& input) {
 
 void add_model_options(CLI::App* cmd, ModelOptions& m) {
   cmd->add_option("--arch", m.arch, "dcgan | resnet")->check(CLI::IsMember({"dcgan", "resnet"}));
-  cmd->add_option("--norm", m.norm, "none | batch | weight | weight-affine");
-  cmd->add_option("--channels", m.channels, "Image channels")
-      ->check(in_range(1, 4));
-  cmd->add_option("--image-size", m.image_size, "Image size: S or HxW (even)");
+  const bool by_data = m.channels == 0;  // train, study: sizes from the data set
+  cmd->add_option("--norm", m.norm,
+                  "none (vanilla) | batch (BN) | weight (WN) | weight-affine (WN-affine); vanilla, bn, wn and "
+                  "wn-affine are accepted too");
+  cmd->add_option("--channels", m.channels, by_data ? "Image channels (0: the data set's own)" : "Image channels")
+      ->check(in_range(by_data ? 0 : 1, 4));
+  cmd->add_option("--image-size", m.image_size,
+                  by_data ? "Image size: S (shorter edge scaled to S, centre square) or HxW (resized); even; empty: "
+                            "the data set's own size"
+                          : "Image size: S or HxW (even)");
   cmd->add_option("--nf", m.nf, "DCGAN first-layer features")
       ->check(in_range(1, 8192));
   cmd->add_option("--code", m.code, "Latent code length")
@@ -98,9 +104,12 @@ gan::ModelConfig ModelOptions::config() const {
 
 void add_summary(CLI::App& app) {
   auto m = std::make_shared<ModelOptions>();
-  m->channels = 3;
-  m->image_size = "64";
-  CLI::App* cmd = app.add_subcommand("summary", "Print each layer of G and D with its output shape and parameters");
+  // The defaults describe what `wngan train` trains with no options: the WN DCGAN for
+  // Fashion-MNIST's 1x28x28 images.
+  m->channels = 1;
+  m->image_size = "28";
+  CLI::App* cmd = app.add_subcommand(
+      "summary", "Print each layer of G and D with its output shape and parameters (default: train's default model)");
   add_model_options(cmd, *m);
   cmd->callback([m]() {
     gan::ModelConfig c = m->config();

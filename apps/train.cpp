@@ -115,8 +115,11 @@ void add_train(CLI::App& app) {
   add_checked(cmd, "--trace-grads", t.trace_grads,
               "Trace the gradient flow per layer at iteration 1 and every N (RUN/grad_trace.csv; 0: off)",
               in_range(0, 1e12));
-  add_checked(cmd, "--test-every", t.test_every, "Iterations between running tests (and 'last' saves)",
-              in_range(0, 1e12));
+  cmd->add_option("--test-every", t.test_every,
+                  "Iterations between running tests (and 'last' saves); 0: none; auto: --iters / 10, at most 1000 "
+                  "(10 points over a short run)")
+      ->check(in_range(0, 1e12))
+      ->default_str("auto");
   add_checked(cmd, "--test-steps", t.test_steps, "RMSProp steps of the running test", in_range(0, 1e9));
   add_checked(cmd, "--save-every", t.save_every, "Iterations between numbered checkpoints (0: none)",
               in_range(0, 1e12));
@@ -126,10 +129,21 @@ void add_train(CLI::App& app) {
       ->check(in_range(0, 4096));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   add_max_pixels_option(cmd);
-  cmd->add_flag("!--no-final-test", o->final_test, "Skip the final reconstruction test and report at the end");
+  cmd->add_flag("!--no-final-test", o->final_test, "Skip the final reconstruction test and report at the end")
+      ->default_str("");
   add_checked(cmd, "--final-n", o->final_n, "Final-test images reconstructed at the end (wngan eval does all)",
               in_range(1, 1e12));
   add_checked(cmd, "--final-steps", o->final_steps, "RMSProp steps of that final test", in_range(0, 1e9));
+  group_options(cmd, {{"Data", {"--data", "--image-size", "--crop", "--channels", "--max-image-pixels", "--split",
+                                  "--final-test"}},
+                      {"Model", {"--arch", "--norm", "--nf", "--code", "--nlayer", "--features", "--blocks"}},
+                      {"Training", {"--preset", "--iters", "--batch", "--lr", "--rms-eps", "--protocol", "--loss",
+                                    "--seed", "--sync-bn"}},
+                      {"Evaluation", {"--select-on", "--test-every", "--test-steps", "--no-final-test", "--final-n",
+                                      "--final-steps"}},
+                      {"Output", {"--out", "--resume", "--force", "--sample-every", "--save-every", "--trace-grads",
+                                  "--log-every"}},
+                      {"Performance", {"--threads", "--device"}}});
   cmd->callback([o, cmd]() {
     if (o->threads > 0) set_num_threads(o->threads);
     gan::TrainConfig cfg;
@@ -143,6 +157,7 @@ void add_train(CLI::App& app) {
     }
     // The configuration the options describe.
     gan::TrainConfig given = o->train;
+    if (cmd->get_option("--test-every")->count() == 0) given.test_every = gan::auto_test_every(given.iters);
     given.loss = gan::parse_loss(o->loss);
     given.protocol = gan::parse_protocol(o->protocol);
     given.device = Device::parse(o->device);
@@ -169,10 +184,14 @@ void add_train(CLI::App& app) {
       if (root) fmt::print(stderr, "{}", s);
     };
     trainer.running_test = eval::running_test_hook(trainer.config().model.code, trainer.config().test_steps);
-    say(fmt::format("{}\n{}\nrun folder {}: {} training images, final test {}, running test {}\n",
-                    trainer.config().model.describe(), trainer.data().describe(), trainer.config().out,
+    const gan::TrainConfig& tc = trainer.config();
+    say(fmt::format("model: {}\ndata: {}\ntraining: {} iterations, batch size {}, RMSProp lr {:g} eps {:g}, {} "
+                    "protocol, {} loss, seed {}\nrun folder {}: {} training images, {} final-test images, running test "
+                    "of {} images every {} iterations\n",
+                    tc.model.describe(), trainer.data().describe(), tc.iters, tc.batch, tc.lr, tc.rms_eps,
+                    gan::protocol_name(tc.protocol), gan::loss_name(tc.loss), tc.seed, tc.out,
                     trainer.split().train.size(), trainer.split().final_test.size(),
-                    trainer.split().running_test.size()));
+                    trainer.split().running_test.size(), tc.test_every));
     if (world.size() > 1)
       say(fmt::format("data-parallel over {} ranks: {} images of each batch of {} per rank{}; gradients summed by {}\n",
                       world.size(), cfg.batch / world.size(), cfg.batch,
@@ -206,13 +225,18 @@ void add_train(CLI::App& app) {
     e.steps = o->final_steps;
     e.device = dev;
     e.comm = &world;
+    e.yardsticks = true;
     eval::EvalResult r = eval::evaluate_run(e);
     if (!root) return;
-    fmt::print("final test ({} checkpoint, iteration {}): reconstruction loss {:.6f} on {} final-test images ({} steps); "
-               "training images {:.6f}\n",
-               e.checkpoint, r.iteration, r.test_loss, r.n, e.steps, r.train_loss);
+    fmt::print("final test ({} checkpoint, iteration {}, {} steps): reconstruction error {:.6f} on {} final-test images; "
+               "yardsticks on the same images: untrained generator {:.6f}, mean training image {:.6f}; {} training "
+               "images {:.6f}\n",
+               e.checkpoint, r.iteration, e.steps, r.test_loss, r.n, r.untrained_loss, r.mean_image_loss, r.n,
+               r.train_loss);
     eval::write_run_report(trainer, r, e.steps, secs);
-    fmt::print("report: {}/report/report.html\n", e.run);
+    fmt::print("{}\nreport: {}/report/report.html\n", eval::run_headline(trainer.config(), trainer.iteration(),
+                                                                         r.test_loss, r.n),
+               e.run);
   });
 }
 

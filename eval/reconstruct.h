@@ -1,4 +1,4 @@
-// Test-set reconstruction (SPEC section 5): for each image x find z* minimising
+// Test-set reconstruction (docs/paper.md section 5): for each image x find z* minimising
 // ||G(z) - x||^2 / (C H W) by RMSProp on z from z = 0, G frozen (no parameter
 // gradients at all) and in evaluation mode. Each image has its own objective and its
 // own RMSProp state, so its result does not depend on the rest of its batch.

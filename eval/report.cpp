@@ -27,12 +27,14 @@ std::string read_text(const std::string& path) {
 }
 
 std::string model_label(const std::string& m) {
-  static const std::map<std::string, std::string> names = {
-      {"none", "vanilla"},          {"batch", "BN"},          {"weight", "WN"},
-      {"weight-affine", "WN-affine"}, {"resnet-none", "ResNet vanilla"}, {"resnet-batch", "ResNet BN"},
-      {"resnet-weight", "ResNet WN"}};
-  auto it = names.find(m);
-  return it == names.end() ? m : it->second;
+  // A study's model names: a normalization ("weight") or "resnet-" and one.
+  const bool resnet = m.rfind("resnet-", 0) == 0;
+  try {
+    const std::string label = gan::norm_label(gan::parse_norm(resnet ? m.substr(7) : m));
+    return resnet ? "ResNet " + label : label;
+  } catch (const std::invalid_argument&) {
+    return m;
+  }
 }
 
 namespace {
@@ -67,12 +69,51 @@ double mean(const std::vector<double>& v) {
 
 std::string label(const std::string& m) { return model_label(m); }
 
+std::string base64(const std::string& in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string o;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    o += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    o += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    o += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
+  }
+  return o;
+}
+
+// How 'best' was chosen, and what that means for the final test.
+std::string selection_note(const StudyReport& rep) {
+  bool from_train = false, from_test = false;
+  int64_t n = 0;
+  for (const auto& r : rep.runs) {
+    try {
+      gan::TrainConfig c = gan::load_train_config(r.dir);
+      (c.select_on == "train" ? from_train : from_test) = true;
+      n = c.running_test;
+    } catch (const std::exception&) {
+    }
+  }
+  if (from_train && !from_test)
+    return fmt::format("Model selection: the running test (every test interval, {} images drawn from the training "
+                       "set) picks the 'best' checkpoint; the final-test images took no part in training or selection.",
+                       n);
+  return fmt::format("Model selection (the paper's protocol): the running test uses the first {} final-test images "
+                     "and picks the 'best' checkpoint, so the final test is not untouched by model selection "
+                     "(`--select-on train` draws the running test from the training images instead).",
+                     n);
+}
+
+}  // namespace
+
 // The curves of a run's metrics.csv: D's loss (real + fake), G's loss, the running test.
-struct Metrics {
-  std::vector<double> it, d, g, test_it, test;
-};
-Metrics read_curves(const std::string& path) {
-  Metrics m;
+Curves read_curves(const std::string& path) {
+  Curves m;
   for (const gan::MetricsRow& r : gan::read_metrics(path)) {
     m.it.push_back(double(r.iteration));
     m.d.push_back(r.d_real + r.d_fake);
@@ -115,54 +156,6 @@ bool write_strip(const std::string& run_dir, const std::string& out, int64_t k, 
   gan::write_png_rows(out, strip);
   return true;
 }
-
-std::string base64(const std::string& in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string o;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    o += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    o += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    o += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
-  }
-  return o;
-}
-
-// The paper's Table 2, labelled as what it is.
-constexpr const char* kPaperTable =
-    "The paper's Table 2 as reported (unverified: quoted from memory of arXiv 1704.03971, confirmed by no source "
-    "here, on CelebA; not comparable number for number, never used as a test): vanilla 0.006171, BN 0.006355, WN "
-    "0.005524; best running-test iterations 30,500 / 30,500 / 463,000.";
-
-// How 'best' was chosen, and what that means for the final test.
-std::string selection_note(const StudyReport& rep) {
-  bool from_train = false, from_test = false;
-  int64_t n = 0;
-  for (const auto& r : rep.runs) {
-    try {
-      gan::TrainConfig c = gan::load_train_config(r.dir);
-      (c.select_on == "train" ? from_train : from_test) = true;
-      n = c.running_test;
-    } catch (const std::exception&) {
-    }
-  }
-  if (from_train && !from_test)
-    return fmt::format("Model selection: the running test (every test interval, {} images drawn from the training "
-                       "set) picks the 'best' checkpoint; the final-test images took no part in training or selection.",
-                       n);
-  return fmt::format("Model selection (the paper's protocol): the running test uses the first {} final-test images "
-                     "and picks the 'best' checkpoint, so the final test is not untouched by model selection "
-                     "(`--select-on train` draws the running test from the training images instead).",
-                     n);
-}
-
-}  // namespace
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
@@ -223,7 +216,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", label(r.model), pm(r.test), pm(r.train), pm(r.best),
                       pm(r.best_iter, 0), pm(r.secs, 0), r.diverged);
   for (auto& r : rep.runs)
-    csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{},{}\n", r.model, r.seed, r.final_test, r.final_train,
+    csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{},{}\n", label(r.model), r.seed, r.final_test, r.final_train,
                        r.best_running, r.best_iteration, r.train_seconds, r.diverged ? 1 : 0, r.error.empty() ? 0 : 1);
   for (auto& r : rep.runs)
     if (!r.error.empty()) md += fmt::format("\nFailed: {} seed {}: {}\n", label(r.model), r.seed, r.error);
@@ -232,7 +225,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                       ratio(wn, bn), ratio(wn, va));
   md += "\n" + selection_note(rep) + "\n";
   md += "\nThe claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's "
-        "(WN / BN about 0.9). " + std::string(kPaperTable) + "\n";
+        "(WN / BN about 0.9).\n";
   nn::write_file_atomic(dir + "/results.md", md);
   nn::write_file_atomic(dir + "/results.csv", csv);
 
@@ -241,7 +234,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   std::string test_plot, d_plot, g_plot;
   for (size_t i = 0; i < rep.runs.size(); ++i) {
     const auto& r = rep.runs[i];
-    Metrics m = read_curves(gan::RunDir(r.dir).metrics());
+    Curves m = read_curves(gan::RunDir(r.dir).metrics());
     const std::string dat = fmt::format("{}/plots/{}_seed{}.dat", dir, r.model, r.seed);
     std::string s, t;
     std::vector<double> d = smooth(m.d, 50), g = smooth(m.g, 50);
@@ -299,7 +292,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   html += table;
   html += "<p>" + selection_note(rep) + "</p>\n";
   html += "<p>The claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's (WN / "
-          "BN about 0.9). " + std::string(kPaperTable) + "</p>\n";
+          "BN about 0.9).</p>\n";
   html += "<h2>Running reconstruction test</h2>\n" +
           (plotted ? img_html(dir + "/plots/running_test.png", "running test") : "<p><em>gnuplot not installed</em></p>");
   html += "<h2>Discriminator and generator losses</h2>\n" + img_html(dir + "/plots/d_loss.png", "D loss") +
@@ -329,28 +322,6 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
           strips_html;
   html += "</body></html>\n";
   nn::write_file_atomic(dir + "/report.html", html);
-}
-
-void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds) {
-  const gan::TrainConfig& c = t.config();
-  StudyRun run;
-  run.model = gan::norm_name(c.model.norm);
-  run.seed = c.seed;
-  run.dir = c.out;
-  run.final_test = final_test.test_loss;
-  run.final_train = final_test.train_loss;
-  run.eval_iteration = final_test.iteration;
-  run.eval_steps = eval_steps;
-  run.eval_first = final_test.first_file;
-  run.best_running = t.best_loss();
-  run.best_iteration = t.best_iteration();
-  run.train_seconds = train_seconds;
-  StudyReport rep;
-  rep.title = fmt::format("wngan run {}: {} on {}, {} iterations", c.out, c.model.describe(), c.data, t.iteration());
-  rep.runs = {run};
-  rep.eval_n = final_test.n;
-  rep.eval_steps = eval_steps;
-  write_study_report(gan::RunDir(c.out).report(), rep);
 }
 
 }  // namespace wn::eval

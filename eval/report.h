@@ -34,9 +34,25 @@ struct StudyReport {
 // Writes results.md, results.csv, plots/*.png (gnuplot, when installed), strips/*.png
 // and report.html into dir.
 void write_study_report(const std::string& dir, const StudyReport& r);
-// The one-run report `wngan train` ends with, in RUN/report: the finished run and its
-// final test (eval_steps RMSProp steps) as a study of one.
+// The one-run report `wngan train` ends with, in RUN/report (eval/run_report.cpp): a first
+// line in words, the final test (eval_steps RMSProp steps) beside its yardsticks, the
+// running and final tests explained, curves, images, provenance and the options.
 void write_run_report(const gan::Trainer& t, const EvalResult& final_test, int64_t eval_steps, double train_seconds);
+// "WN DCGAN on Fashion-MNIST, 2,000 of the paper's 100,000 iterations, seed 1:
+// reconstruction error 0.0110 per pixel value on 500 held-out images (lower is better)".
+std::string run_headline(const gan::TrainConfig& c, int64_t iterations, double final_loss, int64_t n);
+// "fashion-mnist" -> "Fashion-MNIST", "cifar10:DIR" -> "CIFAR-10 (DIR)", ...
+std::string data_label(const std::string& data_spec);
+// The curves of a run's metrics.csv: D's loss (real + fake), G's loss, the running test.
+struct Curves {
+  std::vector<double> it, d, g, test_it, test;
+};
+Curves read_curves(const std::string& metrics_csv);
+// A trailing moving average of width w.
+std::vector<double> smooth(const std::vector<double>& v, size_t w);
+// A strip of the first k cells of the top row of up to `rows` sample grids at evenly
+// spaced iterations (how a fixed code's images change); false when there are none.
+bool write_strip(const std::string& run_dir, const std::string& out_png, int64_t k, int64_t rows);
 // A whole text file.
 std::string read_text(const std::string& path);
 // Whether gnuplot is installed.

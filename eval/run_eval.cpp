@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -71,7 +72,7 @@ void share_final_test(FinalTest& t, dist::Comm& comm) {
     const nlohmann::json j = {{"data", t.cfg.data},           {"crop", {t.cfg.crop_h, t.cfg.crop_w}},
                               {"stretch", t.cfg.stretch},      {"model", gan::model_to_json(t.gan.config)},
                               {"test", t.test},                {"train", t.train},
-                              {"iteration", t.iteration}};
+                              {"iteration", t.iteration},      {"seed", t.cfg.seed}};
     text = j.dump();
   }
   comm.broadcast(text);
@@ -87,6 +88,7 @@ void share_final_test(FinalTest& t, dist::Comm& comm) {
     t.test = j.at("test").get<std::vector<int64_t>>();
     t.train = j.at("train").get<std::vector<int64_t>>();
     t.iteration = j.at("iteration").get<int64_t>();
+    t.cfg.seed = j.at("seed").get<uint64_t>();
   }
   std::vector<Tensor> state;
   for (const auto& [name, x] : t.gan.G->state()) state.push_back(x);
@@ -104,6 +106,35 @@ std::vector<double> take(const std::string& s, size_t& off, size_t n, int rank) 
   std::memcpy(v.data(), s.data() + off, n * sizeof(double));
   off += n * sizeof(double);
   return v;
+}
+
+// The loss of the mean of (up to 10,000 of) the training images against each test image,
+// ||m - x||^2 / (C H W) averaged over the test images; and how many images m averages.
+std::pair<double, int64_t> mean_image_loss(const gan::Dataset& data, const std::vector<int64_t>& train,
+                                           const std::vector<int64_t>& test) {
+  const int64_t n = std::min<int64_t>(int64_t(train.size()), 10000), per = data.channels * data.height * data.width;
+  if (n == 0 || test.empty()) return {NAN, 0};
+  std::vector<double> m(size_t(per), 0.0);
+  for (int64_t b = 0; b < n; b += 500) {
+    const std::vector<int64_t> idx(train.begin() + b, train.begin() + std::min<int64_t>(n, b + 500));
+    const std::vector<double> x = gan::Loader::load(data, idx).to_vector();
+    for (size_t i = 0; i < x.size(); ++i) m[i % size_t(per)] += x[i];
+  }
+  for (double& v : m) v /= double(n);
+  double total = 0;
+  for (int64_t b = 0; b < int64_t(test.size()); b += 500) {
+    const std::vector<int64_t> idx(test.begin() + b, test.begin() + std::min<int64_t>(int64_t(test.size()), b + 500));
+    const std::vector<double> x = gan::Loader::load(data, idx).to_vector();
+    for (size_t img = 0; img < idx.size(); ++img) {
+      double s = 0;
+      for (int64_t i = 0; i < per; ++i) {
+        const double d = m[size_t(i)] - x[img * size_t(per) + size_t(i)];
+        s += d * d;
+      }
+      total += s / double(per);
+    }
+  }
+  return {total / double(test.size()), n};
 }
 
 }  // namespace
@@ -139,14 +170,27 @@ EvalResult evaluate_run(const EvalRequest& r) {
   };
   const auto t0 = std::chrono::steady_clock::now();
   // A rank without images (fewer images than ranks) reconstructs none.
-  auto reconstruct_part = [&](const std::vector<int64_t>& idx, const char* what) {
+  auto reconstruct_part = [&](nn::Module& G, const std::vector<int64_t>& idx, const char* what) {
     if (idx.empty()) return Reconstruction{};
-    Reconstruction rec = reconstruct(*t.gan.G, t.gan.config.code, gan::Loader::load(*data, idx).to(r.device), o,
+    Reconstruction rec = reconstruct(G, t.gan.config.code, gan::Loader::load(*data, idx).to(r.device), o,
                                      progress(what, int64_t(idx.size())));
     if (verbose) fmt::print(stderr, "\n");
     return rec;
   };
-  const Reconstruction rt = reconstruct_part(my_test, "test"), rr = reconstruct_part(my_train, "training");
+  const Reconstruction rt = reconstruct_part(*t.gan.G, my_test, "test"),
+                       rr = reconstruct_part(*t.gan.G, my_train, "training");
+  const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The untrained generator: the run's initial weights (the trainer's initialisation
+  // stream, gan/trainer.cpp), the same images and steps.
+  Reconstruction ru;
+  const auto t1 = std::chrono::steady_clock::now();
+  if (r.yardsticks) {
+    Generator init(t.cfg.seed);
+    gan::Gan fresh = gan::build_gan(t.gan.config, init);
+    fresh.G->to(r.device);
+    ru = reconstruct_part(*fresh.G, my_test, "test (untrained generator)");
+  }
+  const double untrained_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   // The first (up to) 16 final-test images are shown with their reconstructions.
   const int64_t show = std::min<int64_t>(n, 16);
   const int64_t per = data->channels * data->height * data->width;
@@ -155,19 +199,22 @@ EvalResult evaluate_run(const EvalRequest& r) {
   std::string mine;
   put(mine, rt.losses);
   put(mine, rr.losses);
+  if (r.yardsticks) put(mine, ru.losses);
   if (tb < te && tb < show) {
     std::vector<double> y = rt.images.to_vector();
     y.resize(size_t((std::min(te, show) - tb) * per));
     put(mine, y);
   }
   const std::vector<std::string> parts = comm.gather(mine, 0);
-  std::vector<double> test_losses, train_losses, shown;
+  std::vector<double> test_losses, train_losses, untrained_losses, shown;
   for (int k = 0; k < int(parts.size()); ++k) {
     const auto [b, e] = dist::even_part(n, k, ranks);
     const auto [b2, e2] = dist::even_part(n_train, k, ranks);
     size_t off = 0;
     for (double v : take(parts[size_t(k)], off, size_t(e - b), k)) test_losses.push_back(v);
     for (double v : take(parts[size_t(k)], off, size_t(e2 - b2), k)) train_losses.push_back(v);
+    if (r.yardsticks)
+      for (double v : take(parts[size_t(k)], off, size_t(e - b), k)) untrained_losses.push_back(v);
     for (double v : take(parts[size_t(k)], off, size_t(std::max<int64_t>(0, std::min(e, show) - b) * per), k))
       shown.push_back(v);
   }
@@ -185,9 +232,15 @@ EvalResult evaluate_run(const EvalRequest& r) {
   res.test_loss = means[0];
   res.train_loss = means[1];
   res.iteration = t.iteration;
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = eval_seconds;
   res.n = n;
   if (!root) return res;
+  if (r.yardsticks) {
+    res.untrained_loss = mean(untrained_losses);
+    res.untrained_seconds = untrained_seconds;
+    const gan::Split split = gan::load_split(r.split.empty() ? gan::RunDir(r.run).split() : r.split, data->size());
+    std::tie(res.mean_image_loss, res.mean_image_n) = mean_image_loss(*data, split.train, t.test);
+  }
   // Outputs (rank 0): per-image losses, target / reconstruction pairs, and a row in RUN/eval.csv.
   const gan::RunDir run(r.run);
   const std::string tag = fmt::format("{}_{}steps", fs::path(t.checkpoint).stem().string(), r.steps);

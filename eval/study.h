@@ -1,4 +1,4 @@
-// The paper's comparison (SPEC section 1) as a study folder: every model of a list
+// The paper's comparison (docs/paper.md section 1) as a study folder: every model of a list
 // trained on the same data, split and seeds (runs/MODEL_seedS, one split_seedS.json per
 // seed), each tested on the final test set, the finished runs recorded in study.json so
 // that an interrupted study resumes, and the report written over all of them.

@@ -1,4 +1,4 @@
-// Image data sets (SPEC section 4): IDX (MNIST, Fashion-MNIST; gzip or plain),
+// Image data sets (docs/paper.md section 6): IDX (MNIST, Fashion-MNIST; gzip or plain),
 // CIFAR-10 binary batches, a folder of PNG/JPEG images (CelebA) and LSUN as
 // distributed (an LMDB of encoded images). Every image comes out as floats in [0, 1],
 // (C, H, W), resized to the requested size; bad files give errors naming the file.

@@ -1,4 +1,4 @@
-// The DCGAN family (SPEC section 3).
+// The DCGAN family (docs/paper.md section 3).
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -34,12 +34,24 @@ std::string norm_name(Norm n) {
   return "?";
 }
 
+std::string norm_label(Norm n) {
+  switch (n) {
+    case Norm::None: return "vanilla";
+    case Norm::Batch: return "BN";
+    case Norm::Weight: return "WN";
+    case Norm::WeightAffine: return "WN-affine";
+  }
+  return "?";
+}
+
 std::string ModelConfig::describe() const {
-  std::string s = fmt::format("{} {} {}x{}x{} code {}", arch_name(arch), norm_name(norm), channels, height, width, code);
-  if (arch == Arch::DCGAN) return s + fmt::format(" nf {} layers {}", nf, nlayer > 0 ? nlayer : dcgan_layers(height, width));
+  std::string s = fmt::format("{} {} (--norm {}), {}x{}x{} images, code {}", norm_label(norm),
+                              arch == Arch::DCGAN ? "DCGAN" : "ResNet", norm_name(norm), channels, height, width, code);
+  if (arch == Arch::DCGAN)
+    return s + fmt::format(", nf {}, {} up/down-sampling layers", nf, nlayer > 0 ? nlayer : dcgan_layers(height, width));
   std::string f;
   for (auto v : features) f += (f.empty() ? "" : ",") + std::to_string(v);
-  return s + fmt::format(" features {} blocks {}", f, blocks);
+  return s + fmt::format(", features {}, {} blocks per level", f, blocks);
 }
 
 int64_t dcgan_layers(int64_t h, int64_t w) {

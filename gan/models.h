@@ -1,4 +1,4 @@
-// The paper's networks (SPEC section 3): the DCGAN family (vanilla, BN, WN, WN-affine)
+// The paper's networks (docs/paper.md section 3): the DCGAN family (vanilla, BN, WN, WN-affine)
 // for any even image size, and the residual GAN (21 layers by default). Parameter
 // names follow the authors' modules: G.initial.linear, G.level{L}.conv|bn|act,
 // D.level{i}.conv|bn|act, D.final.conv; ResNet blocks D.level{i}.block{j}....
@@ -25,6 +25,8 @@ constexpr int64_t kModelVersion = 2;
 // "none" | "batch" | "weight" | "weight-affine" (also "vanilla", "bn", "wn").
 Norm parse_norm(const std::string& s);
 std::string norm_name(Norm n);
+// The model's name in reports, banners and CSV files: "vanilla" | "BN" | "WN" | "WN-affine".
+std::string norm_label(Norm n);
 // "dcgan" | "resnet"; anything else is an error naming both (defined with the checked
 // readers of gan/run_config.cpp).
 Arch parse_arch(const std::string& s);
@@ -36,7 +38,7 @@ struct ModelConfig {
   Norm norm = Norm::Weight;
   int64_t channels = 1, height = 28, width = 28;
   int64_t nf = 64, code = 128;
-  int64_t nlayer = 0;                 // DCGAN: 0 = the SPEC's rule
+  int64_t nlayer = 0;                 // DCGAN: 0 = docs/paper.md's rule (section 3)
   std::vector<int64_t> features;      // ResNet: features per level (default 64,128,256,384,512)
   int64_t blocks = 2;                 // ResNet: blocks per level (first one strided)
   // A one-line description, e.g. "dcgan weight 1x28x28 nf 64 code 128".

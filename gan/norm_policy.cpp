@@ -56,7 +56,7 @@ std::shared_ptr<Sequential> NormPolicy::initial_block(int64_t code, int64_t c, i
   auto initial = std::make_shared<Sequential>();
   const int64_t units = c * h * w;
   if (wn()) {
-    // SPEC: the WN models' first G layer starts scaled by 0.01 (in affine mode its bias too).
+    // docs/paper.md section 6: the WN models' first G layer starts scaled by 0.01 (in affine mode its bias too).
     const WNMode mode = (initial_affine || norm == Norm::WeightAffine) ? WNMode::Affine : WNMode::Strict;
     initial->add("linear", std::make_shared<WNLinear>(code, units, mode, gen, wn_eps, 0.01));
   } else {

@@ -13,7 +13,7 @@ const char* const kCode = "authors' code";
 const char* const kReadme = "authors' README";
 const char* const kOurs = "ours";
 
-// The paper's DCGAN protocol (SPEC section 4) with the authors' code's defaults where
+// The paper's DCGAN protocol (docs/paper.md section 4) with the authors' code's defaults where
 // the paper gives no number.
 std::vector<PresetOption> dcgan_protocol() {
   return {{"arch", "dcgan", kPaper},
@@ -57,7 +57,7 @@ std::vector<PresetOption> celeba_geometry(std::vector<PresetOption> base) {
 std::vector<Preset> make_presets() {
   std::vector<Preset> p;
   p.push_back({"celeba-dcgan",
-               "the paper's main experiment (Table 2): vanilla, BN and WN DCGANs on CelebA at the geometry of the "
+               "the paper's main experiment: vanilla, BN and WN DCGANs on CelebA at the geometry of the "
                "authors' CelebA example (centre crop 160, 160x160 images: five layers to 1024 features)",
                celeba_geometry(dcgan_protocol())});
   p.push_back({"celeba-dcgan-code256",

@@ -7,7 +7,7 @@
 
 namespace wn::gan {
 
-// How a stored 8-bit image becomes the model's input (SPEC section 6, the authors' torchvision transforms).
+// How a stored 8-bit image becomes the model's input (docs/paper.md section 6, the authors' torchvision transforms).
 struct ImageTransform {
   int64_t crop_h = 0, crop_w = 0;  // centre crop first (0: none), as transforms.CenterCrop
   int64_t height = 0, width = 0;   // output size

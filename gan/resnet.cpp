@@ -1,4 +1,4 @@
-// The residual GAN (SPEC section 3), as the authors' ResNet code builds it: 5 levels of
+// The residual GAN (docs/paper.md section 3), as the authors' ResNet code builds it: 5 levels of
 // (stride-2 block, stride-1 block) plus the final conv in D (21 layers), mirrored block
 // by block in G.
 #include <stdexcept>

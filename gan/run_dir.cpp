@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -148,18 +149,28 @@ std::string format_per_image_row(int64_t index, const char* set, double loss) {
   return fmt::format("{},{},{:.9g}\n", index, set, loss);
 }
 
-RunLock::RunLock(const std::string& dir) {
-  const std::string path = dir + "/.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+RunLock::RunLock(const std::string& dir) : path_(dir + "/.lock") {
+  // The holder removes the file when it ends, so a lock taken on a file that was removed
+  // meanwhile is no lock: take it again on the file now at the path.
+  for (int attempt = 0;; ++attempt) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error(fmt::format("cannot create {}: {}", path_, std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error(fmt::format("{} is in use by another wngan process{}; wait for it to end, or use "
+                                           "another --out",
+                                           dir, n > 0 ? fmt::format(" (pid {})", std::string(buf, size_t(n))) : ""));
+    }
+    struct stat held {}, now {};
+    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &now) == 0 && held.st_dev == now.st_dev &&
+        held.st_ino == now.st_ino)
+      break;
     ::close(fd_);
     fd_ = -1;
-    throw std::runtime_error(fmt::format("{} is in use by another wngan process{}; wait for it to end, or use another "
-                                         "--out",
-                                         dir, n > 0 ? fmt::format(" (pid {})", std::string(buf, size_t(n))) : ""));
+    if (attempt == 100) throw std::runtime_error(fmt::format("cannot lock {}: it keeps being replaced", path_));
   }
   const std::string pid = std::to_string(::getpid());
   if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
@@ -168,7 +179,9 @@ RunLock::RunLock(const std::string& dir) {
 }
 
 RunLock::~RunLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // still holding the lock: no other process holds this file
+  ::close(fd_);             // closing releases the lock
 }
 
 bool MetricsLog::append(const std::string& row) {

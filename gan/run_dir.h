@@ -85,7 +85,8 @@ extern const char* const kPerImageHeader;
 std::string format_per_image_row(int64_t index, const char* set, double loss);
 
 // Holds RUN/.lock locked (flock) for its lifetime; a second holder gets an error naming
-// the folder and the process that holds it.
+// the folder and the process that holds it. The file is removed when the holder ends
+// (a process killed outright leaves it behind, unlocked: the next holder takes it).
 class RunLock {
  public:
   explicit RunLock(const std::string& dir);
@@ -95,6 +96,7 @@ class RunLock {
 
  private:
   int fd_ = -1;
+  std::string path_;
 };
 
 // Appends rows to metrics.csv. A row that cannot be written (disk full) is kept and

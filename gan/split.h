@@ -1,4 +1,4 @@
-// The reproducible split of a data set (SPEC section 4): final_test (default 2000
+// The reproducible split of a data set (docs/paper.md section 4): final_test (default 2000
 // images), running_test = its first 200, train = the rest. Stored as JSON index arrays.
 // The running test picks the 'best' checkpoint, so with the paper's protocol the final
 // test is not untouched by model selection; a split may instead draw the running test

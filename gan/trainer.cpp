@@ -1,5 +1,6 @@
 #include "gan/trainer.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <atomic>
@@ -315,6 +316,8 @@ Protocol parse_protocol(const std::string& s) {
   if (s == "simultaneous") return Protocol::Simultaneous;
   throw std::invalid_argument(fmt::format("unknown protocol '{}' (expected alternating or simultaneous)", s));
 }
+
+int64_t auto_test_every(int64_t iters) { return std::clamp<int64_t>(iters / 10, 1, 1000); }
 
 const char* protocol_name(Protocol protocol) {
   return protocol == Protocol::Simultaneous ? "simultaneous" : "alternating";

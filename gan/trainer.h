@@ -1,4 +1,4 @@
-// GAN training with the paper's protocol (SPEC section 4): RMSProp (alpha 0.9, eps
+// GAN training with the paper's protocol (docs/paper.md section 4): RMSProp (alpha 0.9, eps
 // 1e-6) for G and D; each iteration updates D on a real batch and on a separate
 // generated batch, then G with the non-saturating loss on a fresh code batch; PReLU /
 // TPReLU slopes are clipped to [0, 1] after every update. The authors' ResNet code's
@@ -37,6 +37,9 @@ const char* loss_name(Loss loss);
 // "alternating" | "simultaneous"; anything else is an error naming both.
 Protocol parse_protocol(const std::string& s);
 const char* protocol_name(Protocol protocol);
+// The running-test interval when --test-every is not given: iters / 10, between 1 and
+// 1000, so that a short run's curve has 10 points and a long one a point every 1000.
+int64_t auto_test_every(int64_t iters);
 
 struct TrainConfig {
   ModelConfig model;  // channels, height, width 0: the data set's own

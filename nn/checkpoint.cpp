@@ -31,9 +31,39 @@ bool TensorFile::has(const std::string& name) const {
   return false;
 }
 
+namespace {
+// Writes all of bytes to fd (EINTR retried); false with errno set on failure.
+bool write_all(int fd, const std::string& bytes) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   fs::path p(path);
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  // Something that is not a regular file (a device such as /dev/null, a FIFO, a terminal)
+  // is written in place: renaming over it would replace it with a file.
+  if (file_kind(path) == FileKind::Special) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    const bool ok = write_all(fd, bytes);
+    const int e = errno;
+    ::close(fd);
+    if (!ok) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(e)));
+    return;
+  }
+  // Missing folders on the way are created (every output option behaves so).
+  if (std::error_code ec; !fs::is_directory(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot create the folder {}: {}", dir.string(), ec.message()));
+  }
   std::string tmpl = (dir / ("." + p.filename().string() + ".tmp.XXXXXX")).string();
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
@@ -43,17 +73,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   const mode_t mask = ::umask(0);
   ::umask(mask);
   ::fchmod(fd, 0666 & ~mask);
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(name.data());
-      throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(e)));
-    }
-    off += static_cast<size_t>(n);
+  if (!write_all(fd, bytes)) {
+    const int e = errno;
+    ::close(fd);
+    ::unlink(name.data());
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(e)));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;

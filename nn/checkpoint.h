@@ -27,7 +27,8 @@ struct TensorFile {
 };
 
 // Writes bytes to path atomically: a temporary file in the same folder, fsync, rename.
-// An interrupted write leaves the previous file intact.
+// An interrupted write leaves the previous file intact. Missing folders on the way are
+// created; a path that is not a regular file (a device, a FIFO) is written in place.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Saves named tensors (any device; stored as F32 / F64) with string metadata.

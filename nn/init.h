@@ -1,5 +1,5 @@
 // Parameter initialisation as the authors' frameworks did it (Torch7 and PyTorch 0.1-0.2;
-// SPEC section 6), so runs start where theirs did.
+// docs/paper.md section 6), so runs start where theirs did.
 #pragma once
 #include "engine/random.h"
 #include "engine/tensor.h"

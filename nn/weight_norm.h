@@ -1,4 +1,4 @@
-// Weight-normalized layers (SPEC section 2). Strict: y = (v / ||v||) . x per output
+// Weight-normalized layers (docs/paper.md section 2). Strict: y = (v / ||v||) . x per output
 // unit, no bias, no scale. Affine: y = scale * (v / ||v||) . x + bias (scale 1, bias 0
 // at first). ||v|| = sqrt(sum(v^2) * factor + 1e-6) (the authors' DCGAN code) or
 // sqrt(sum(v^2) * factor) + 1e-8 (their ResNet code), one norm per output unit; factor

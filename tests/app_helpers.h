@@ -48,6 +48,8 @@ inline void run_cli(const std::vector<std::string>& args) {
   app::add_sample(app);
   app::add_split(app);
   app::add_bench(app);
+  app::add_summary(app);
+  app::add_presets(app);
   std::vector<const char*> argv{"wngan"};
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -136,11 +138,31 @@ TEST_CASE("a failed write leaves the previous checkpoint intact and no temporary
   std::string before = read_bytes(path);
   CHECK_THROWS(save_safetensors(path, {{"w", Tensor::zeros({4})}, {"__metadata__", Tensor::zeros({1})}}));
   CHECK(read_bytes(path) == before);
-  // Writing into a folder that does not exist fails cleanly too.
-  CHECK_THROWS_WITH(save_safetensors(dir + "/no/such/dir/c.safetensors", {{"w", Tensor::ones({1})}}),
-                    doctest::Contains("cannot create a file"));
+  // A folder that cannot be made (a file stands on the way) fails cleanly too.
+  CHECK_THROWS_WITH(save_safetensors(path + "/sub/c.safetensors", {{"w", Tensor::ones({1})}}),
+                    doctest::Contains("cannot create the folder"));
   int files = 0;
   for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
   CHECK(files == 1);
+  // Missing folders on the way are created.
+  save_safetensors(dir + "/new/sub/c.safetensors", {{"w", Tensor::ones({1})}});
+  CHECK(load_safetensors(dir + "/new/sub/c.safetensors").get("w").to_vector() == std::vector<double>{1});
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a write to a device node goes into the device; the node is not replaced by a file") {
+  const std::string dir = temp_dir("atomic_node"), node = dir + "/null";
+  // A null device of our own (as root; elsewhere mknod is refused and the case skipped).
+  if (::mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    MESSAGE("mknod refused (not root): not checked");
+    fs::remove_all(dir);
+    return;
+  }
+  write_file_atomic(node, "written into the device\n");
+  CHECK(fs::is_character_file(node));
+  CHECK(file_kind(node) == FileKind::Special);
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(dir)) ++entries;
+  CHECK(entries == 1);  // no temporary file left beside it
   fs::remove_all(dir);
 }

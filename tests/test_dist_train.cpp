@@ -443,9 +443,9 @@ TEST_CASE("dist study: a run that fails on one rank is reported as failed and th
   const auto rows = csv_rows(d + "/s/results.csv");
   REQUIRE(rows.size() == 3);
   REQUIRE(rows[0].back() == "failed");
-  CHECK(rows[1][0] == "none");
+  CHECK(rows[1][0] == "vanilla");
   CHECK(rows[1].back() == "0");
-  CHECK(rows[2][0] == "weight");  // rank 1's run
+  CHECK(rows[2][0] == "WN");  // rank 1's run
   CHECK(rows[2].back() == "1");
   CHECK(eval::read_text(d + "/s/results.md").find("rank 1 failed: failure injected at iteration 15") != std::string::npos);
 }

@@ -81,8 +81,11 @@ TEST_CASE("wngan gradcheck: unknown families and ops list the valid ones; bad --
   CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--tol", "0"}).find("--tol: must be a finite number > 0") !=
         std::string::npos);
   CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--tol", "x"}).find("'x' is not a number") != std::string::npos);
-  CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--json", "/nonexistent_wngan_dir/r.json"}) ==
-        "--json: cannot write '/nonexistent_wngan_dir/r.json': the folder '/nonexistent_wngan_dir' does not exist");
+  // A missing folder on the way is created when the file is written; a file on the way cannot be one.
+  const std::string file = wn::test::temp_dir("gradcheck_cli_json") + "/plain";
+  std::ofstream(file) << "x";
+  CHECK(cli_error({"gradcheck", "--op", "sigmoid", "--json", file + "/r.json"}) ==
+        "--json: cannot write '" + file + "/r.json': '" + file + "' is not a folder");
   // A folder is refused before any check runs.
   const std::string dir_err = cli_error({"gradcheck", "--json", std::filesystem::temp_directory_path().string()});
   CHECK(dir_err.find("--json") == 0);

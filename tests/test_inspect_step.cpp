@@ -442,8 +442,10 @@ TEST_CASE("wngan inspect: a checkpoint without optimizer state says so; bad opti
                                        "--batch", "2", "--out", d + "/o"});
   CHECK(e.find("partial.safetensors: metadata 'optim_G_steps' missing") != std::string::npos);
 
-  e = wn::test::cli_error({"inspect", "--data", data, "--json", d + "/no/such/folder/x.json"});
-  CHECK(e.find("the folder '" + d + "/no/such/folder' does not exist") != std::string::npos);
+  // Missing folders on the way are created (as every output option does); a file on the way is refused.
+  std::ofstream(d + "/plain") << "x";
+  e = wn::test::cli_error({"inspect", "--data", data, "--json", d + "/plain/x.json"});
+  CHECK(e.find("'" + d + "/plain' is not a folder") != std::string::npos);
   e = wn::test::cli_error({"inspect", "--data", data, "--csv", d});
   CHECK(e.find("is a folder, not a file") != std::string::npos);
   e = wn::test::cli_error({"inspect", "--data", data, "--json", ""});

@@ -18,7 +18,7 @@ Shape out_of(nn::Module& m, const Tensor& x) {
 }
 }  // namespace
 
-TEST_CASE("DCGAN parameter counts at 64x64x3, nf 64, code 128 match the SPEC") {
+TEST_CASE("DCGAN parameter counts at 64x64x3, nf 64, code 128 match docs/paper.md") {
   Generator gen(1);
   Gan v = dcgan(Norm::None, 3, 64, 64, 64, 128, 0, gen);
   CHECK(v.G->num_parameters() == 3813763);

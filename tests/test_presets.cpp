@@ -74,11 +74,11 @@ TEST_CASE("--arch resnet implies the authors' ResNet training unless told otherw
   fs::remove_all(d);
 }
 
-TEST_CASE("the README's preset table is the one the code applies") {
-  std::ifstream f(std::string(WNGAN_SOURCE_DIR) + "/README.md");
+TEST_CASE("docs/fidelity.md's preset table is the one the code applies") {
+  std::ifstream f(std::string(WNGAN_SOURCE_DIR) + "/docs/fidelity.md");
   REQUIRE(f);
   const std::string readme((std::istreambuf_iterator<char>(f)), {});
   CHECK_MESSAGE(readme.find(gan::presets_markdown()) != std::string::npos,
-                "README.md must hold `wngan presets`' table verbatim:\n"
+                "docs/fidelity.md must hold the presets' table verbatim:\n"
                     << gan::presets_markdown());
 }

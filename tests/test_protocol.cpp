@@ -1,4 +1,4 @@
-// The training protocol, piece by piece (SPEC section 4 and the authors' ResNet code):
+// The training protocol, piece by piece (docs/paper.md section 4 and the authors' ResNet code):
 // each test fails when its part of gan_step or the trainer is broken.
 #include <filesystem>
 #include <map>

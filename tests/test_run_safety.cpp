@@ -227,7 +227,8 @@ TEST_CASE("out-of-range options, empty work and an empty --out are refused with 
            {{"train", "--final-n", "0"}, "--final-n: must be >= 1"},
            {{"train", "--iters", "-3"}, "--iters: must be >= 0"},
            {{"train", "--nf", "100000000"}, "--nf: must be <= 8192"},
-           {{"train", "--channels", "0"}, "--channels: must be >= 1"},
+           {{"train", "--channels", "5"}, "--channels: must be <= 4"},
+           {{"summary", "--channels", "0"}, "--channels: must be >= 1"},
            {{"train", "--image-size", "16x0"}, "--image-size"},
            {{"train", "--image-size", "-4"}, "--image-size '-4'"},
            {{"study", "--seeds", "0"}, "--seeds: must be >= 1"},
@@ -262,7 +263,7 @@ TEST_CASE("the program: an unknown command suggests the nearest, --version, help
   CHECK(rc4 != 0);
   CHECK(o4.find("--batch: must be >= 1 (got 0)") != std::string::npos);
   auto [rc5, o5] = run("sample --checkpoint /nonexistent --out grid.bmp");
-  CHECK(rc5 == 1);
+  CHECK(rc5 == 2);  // a bad value: a usage error
   CHECK(o5.find("a grid is written as .png, .jpg or .jpeg") != std::string::npos);
 }
 
@@ -278,7 +279,7 @@ TEST_CASE("every numeric option of train and study refuses zero-or-negative, abs
       {"train", "--test-every", "-1"},  {"train", "--test-steps", "-1"}, {"train", "--save-every", "-1"},
       {"train", "--log-every", "0"},    {"train", "--threads", "-1"},    {"train", "--final-n", "0"},
       {"train", "--final-steps", "-1"}, {"train", "--nf", "0"},          {"train", "--code", "0"},
-      {"train", "--nlayer", "-1"},      {"train", "--blocks", "0"},      {"train", "--channels", "0"},
+      {"train", "--nlayer", "-1"},      {"train", "--blocks", "0"},      {"train", "--channels", "-1"},
       {"train", "--max-image-pixels", "0"}, {"study", "--seeds", "0"},   {"study", "--batch", "0"},
       {"study", "--iters", "-1"},       {"study", "--final-n", "0"},     {"study", "--running-test", "-1"},
       {"study", "--lr", "-1"},          {"study", "--test-every", "-1"}};

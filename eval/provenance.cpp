@@ -1,0 +1,94 @@
+#include "eval/provenance.h"
+
+#include <ctime>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "engine/backend/cpu/sgemm.h"
+#include "engine/parallel.h"
+
+namespace wn::eval {
+
+namespace {
+BuildInfo& info() {
+  static BuildInfo i;
+  return i;
+}
+std::string& argv_text() {
+  static std::string s;
+  return s;
+}
+// A word as the shell reads it back: bare when safe, else in single quotes.
+std::string shell_word(const std::string& w) {
+  if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=+./:,@%") ==
+                        std::string::npos)
+    return w;
+  std::string o = "'";
+  for (char c : w) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+}  // namespace
+
+void set_build_info(const BuildInfo& i, const std::vector<std::string>& argv) {
+  info() = i;
+  std::string s;
+  for (const auto& w : argv) s += (s.empty() ? "" : " ") + shell_word(w);
+  argv_text() = s;
+}
+
+const BuildInfo& build_info() { return info(); }
+
+std::string command_line() { return argv_text().empty() ? "unknown" : argv_text(); }
+
+std::string build_type() {
+#ifdef WNGAN_BUILD_TYPE
+  return WNGAN_BUILD_TYPE;
+#else
+  return "unknown";
+#endif
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return fmt::format("Clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+  return fmt::format("GCC {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+  return "unknown";
+#endif
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto c = line.find(':');
+      if (c != std::string::npos) return line.substr(line.find_first_not_of(" \t", c + 1));
+    }
+  return "unknown";
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::vector<std::pair<std::string, std::string>> provenance_rows(const std::string& device) {
+  const BuildInfo& b = build_info();
+  return {{"command", command_line()},
+          {"wngan", fmt::format("{} (commit {})", b.version, b.commit)},
+          {"build", fmt::format("{}, {}", build_type(), compiler())},
+          {"device", device},
+          {"CPU GEMM kernel", sgemm_kernel_name()},
+          {"threads", std::to_string(num_threads())},
+          {"processor", cpu_model()},
+          {"date", now_utc()}};
+}
+
+}  // namespace wn::eval
