@@ -61,13 +61,19 @@ std::string compiler() {
 
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto c = line.find(':');
-      if (c != std::string::npos) return line.substr(line.find_first_not_of(" \t", c + 1));
-    }
-  return "unknown";
+  std::string line, name = "unknown", family, model;
+  auto value = [&](const std::string& l) {
+    const auto c = l.find(':');
+    const auto v = c == std::string::npos ? std::string::npos : l.find_first_not_of(" \t", c + 1);
+    return v == std::string::npos ? std::string() : l.substr(v);
+  };
+  while (std::getline(f, line) && line.find_first_not_of(" \t") != std::string::npos) {  // the first processor
+    if (line.rfind("model name", 0) == 0) name = value(line);
+    else if (line.rfind("cpu family", 0) == 0) family = value(line);
+    else if (line.rfind("model", 0) == 0 && line.rfind("model name", 0) != 0) model = value(line);
+  }
+  // Virtual machines often name only the maker's line ("AMD EPYC"): family and model say which.
+  return family.empty() ? name : fmt::format("{} (family {}, model {})", name, family, model);
 }
 
 std::string now_utc() {

@@ -12,6 +12,7 @@
 #include "engine/tensor.h"
 #include "eval/figures.h"
 #include "eval/grad_plots.h"
+#include "eval/provenance.h"
 #include "gan/image_grid.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
@@ -41,7 +42,7 @@ namespace {
 
 struct Row {
   std::string model;
-  std::vector<double> test, train, best, best_iter, secs;
+  std::vector<double> test, train, best, best_iter, secs, untrained, mean_image;
   int diverged = 0;
 };
 
@@ -105,7 +106,7 @@ std::string selection_note(const StudyReport& rep) {
                        n);
   return fmt::format("Model selection (the paper's protocol): the running test uses the first {} final-test images "
                      "and picks the 'best' checkpoint, so the final test is not untouched by model selection "
-                     "(`--select-on train` draws the running test from the training images instead).",
+                     "(--select-on train draws the running test from the training images instead).",
                      n);
 }
 
@@ -184,7 +185,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   for (auto& r : rep.runs) {
     auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& x) { return x.model == r.model; });
     if (it == rows.end()) {
-      rows.push_back({r.model, {}, {}, {}, {}, {}, 0});
+      rows.push_back({r.model, {}, {}, {}, {}, {}, {}, {}, 0});
       it = rows.end() - 1;
     }
     it->test.push_back(r.final_test);
@@ -192,6 +193,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     it->best.push_back(r.best_running);
     it->best_iter.push_back(r.best_iteration >= 0 ? double(r.best_iteration) : NAN);
     it->secs.push_back(r.train_seconds);
+    it->untrained.push_back(r.untrained_loss);
+    it->mean_image.push_back(r.mean_image_loss);
     it->diverged += r.diverged;
   }
   auto find = [&](const std::string& m) -> const Row* {
@@ -204,17 +207,45 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     return (a && b) ? fmt::format("{:.3f}", mean(a->test) / mean(b->test)) : std::string("n/a");
   };
 
-  std::string md = "# " + rep.title + "\n\n";
+  // The first line in words: the best model and how far below the yardsticks it is.
+  const Row* best = nullptr;
+  for (const auto& r : rows)
+    if (std::isfinite(mean(r.test)) && (!best || mean(r.test) < mean(best->test))) best = &r;
+  std::vector<double> mean_images;
+  for (const auto& r : rows)
+    for (double v : r.mean_image) mean_images.push_back(v);
+  const double mean_image = mean(mean_images);
+  std::string headline = rep.title;
+  std::string yardsticks;
+  if (best) {
+    headline = fmt::format("{}: lowest reconstruction error {} ({:.4f} per pixel value on {} held-out images, lower is "
+                           "better)",
+                           rep.title, label(best->model), mean(best->test), rep.eval_n);
+    yardsticks = fmt::format("Yardsticks on the same images with the same measure: the mean training image (no model) "
+                             "scores {}; the best model, {}, scores {}{}; each model's untrained generator (its run's "
+                             "initial weights, the same reconstruction) is in the table.",
+                             std::isfinite(mean_image) ? fmt::format("{:.6f}", mean_image) : std::string("n/a"),
+                             label(best->model), fmt::format("{:.6f}", mean(best->test)),
+                             std::isfinite(mean_image) && mean(best->test) > 0
+                                 ? fmt::format(" ({:.1f} times lower)", mean_image / mean(best->test))
+                                 : std::string());
+  }
+  std::vector<std::pair<std::string, std::string>> prov = provenance_rows(rep.device);
+  double total_train = 0;
+  for (const auto& r : rep.runs) total_train += r.train_seconds;
+  prov.push_back({"training time", fmt::format("{:.0f} s over {} runs", total_train, rep.runs.size())});
+  std::string md = "# " + headline + "\n\n";
   md += fmt::format("Final test: mean per-image reconstruction loss ||G(z*) - x||^2 / (C H W) of {} final-test images, "
                     "{} RMSProp steps on z, with the best checkpoint (lowest running test). Mean ± sample standard "
                     "deviation over seeds.\n\n",
                     rep.eval_n, rep.eval_steps);
-  md += "| model | final test loss | training images (same measure) | best running test | at iteration | train time (s) | diverged runs |\n";
-  md += "|---|---|---|---|---|---|---|\n";
+  md += "| model | final test loss | training images (same measure) | untrained generator (same measure) | best running test | at iteration | train time (s) | diverged runs |\n";
+  md += "|---|---|---|---|---|---|---|---|\n";
   std::string csv = "model,seed,final_test_loss,train_images_loss,best_running_test,best_iteration,train_seconds,diverged,failed\n";
   for (auto& r : rows)
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", label(r.model), pm(r.test), pm(r.train), pm(r.best),
-                      pm(r.best_iter, 0), pm(r.secs, 0), r.diverged);
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", label(r.model), pm(r.test), pm(r.train),
+                      pm(r.untrained), pm(r.best), pm(r.best_iter, 0), pm(r.secs, 0), r.diverged);
+  if (!yardsticks.empty()) md += "\n" + yardsticks + "\n";
   for (auto& r : rep.runs)
     csv += fmt::format("{},{},{:.9g},{:.9g},{:.9g},{},{:.1f},{},{}\n", label(r.model), r.seed, r.final_test, r.final_train,
                        r.best_running, r.best_iteration, r.train_seconds, r.diverged ? 1 : 0, r.error.empty() ? 0 : 1);
@@ -226,6 +257,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   md += "\n" + selection_note(rep) + "\n";
   md += "\nThe claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's "
         "(WN / BN about 0.9).\n";
+  md += "\n## Where these numbers came from\n\n| | |\n|---|---|\n";
+  for (const auto& [k, v] : prov) md += fmt::format("| {} | {} |\n", k, v);
   nn::write_file_atomic(dir + "/results.md", md);
   nn::write_file_atomic(dir + "/results.csv", csv);
 
@@ -269,12 +302,14 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   }
 
   // The HTML report: the table, the plots and the strips in one file.
-  std::string table = "<table><tr><th>model</th><th>final test loss</th><th>training images</th><th>best running test</th>"
-                      "<th>at iteration</th><th>train time (s)</th><th>diverged runs</th></tr>\n";
+  std::string table = "<table><tr><th>model</th><th>final test loss</th><th>training images</th><th>untrained "
+                      "generator</th><th>best running test</th><th>at iteration</th><th>train time (s)</th><th>diverged "
+                      "runs</th></tr>\n";
   for (auto& r : rows)
-    table += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                         label(r.model), pm(r.test), pm(r.train), pm(r.best), pm(r.best_iter, 0), pm(r.secs, 0),
-                         r.diverged);
+    table += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        label(r.model), pm(r.test), pm(r.train), pm(r.untrained), pm(r.best), pm(r.best_iter, 0), pm(r.secs, 0),
+        r.diverged);
   table += "</table>\n";
   std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + rep.title +
                      "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -283,13 +318,14 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                      "figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-weight:bold}"
                      "figure img{width:360px}figure.wide{display:block}figure.wide img{width:auto;max-width:100%}"
                      "figure.wide figcaption{font-weight:normal;max-width:900px}table.gradflow td:nth-child(2){text-align:left}</style></head><body>\n";
-  html += "<h1>" + rep.title + "</h1>\n";
+  html += "<h1>" + headline + "</h1>\n";
   html += fmt::format("<p>Final test: mean per-image reconstruction loss of {} final-test images ({} RMSProp steps on z, "
                       "best checkpoint).{}</p>\n",
                       rep.eval_n, rep.eval_steps,
                       (wn && (bn || va)) ? fmt::format(" Ratios: WN / BN = {}, WN / vanilla = {}.", ratio(wn, bn), ratio(wn, va))
                                          : std::string());
   html += table;
+  if (!yardsticks.empty()) html += "<p>" + yardsticks + "</p>\n";
   html += "<p>" + selection_note(rep) + "</p>\n";
   html += "<p>The claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's (WN / "
           "BN about 0.9).</p>\n";
@@ -320,7 +356,9 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   html += "<h2>Samples from one fixed code across iterations</h2>\n<p>Each row is a later point of training (top: "
           "start), each column one fixed code. Stable training changes a column slowly and steadily.</p>\n" +
           strips_html;
-  html += "</body></html>\n";
+  html += "<h2>Where these numbers came from</h2>\n<table>\n";
+  for (const auto& [k, v] : prov) html += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", k, v);
+  html += "</table>\n</body></html>\n";
   nn::write_file_atomic(dir + "/report.html", html);
 }
 

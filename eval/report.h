@@ -23,10 +23,13 @@ struct StudyRun {
   int64_t eval_iteration = -1, eval_steps = 0;
   std::string eval_first;
   std::string error;  // why the run failed (a rank's error under mpirun); empty: it finished
+  // Yardsticks on the same final-test images (EvalResult): the mean training image, the
+  // run's untrained generator; NaN where not measured (studies from before they existed).
+  double mean_image_loss = NAN, untrained_loss = NAN;
 };
 
 struct StudyReport {
-  std::string title;
+  std::string title, device = "cpu";
   std::vector<StudyRun> runs;
   int64_t eval_n = 0, eval_steps = 0;
 };

@@ -70,6 +70,11 @@ std::string html_table(const std::string& a, const std::string& b,
   return s + "</table>\n";
 }
 
+// An <img ...> of img_html with a CSS class (its display size).
+std::string img_class(const std::string& img, const std::string& cls) {
+  return img.rfind("<img ", 0) == 0 ? "<img class=\"" + cls + "\" " + img.substr(5) : img;
+}
+
 std::string loss4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : "n/a"; }
 std::string loss6(double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : "n/a"; }
 
@@ -175,7 +180,7 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
 
   // results.md
   std::string md = "# " + headline + "\n\n" + measure + "\n\n" + md_table("reconstruction error of the same images", "mean", yard);
-  md += "\n" + tests_note + "\n\n## Where these numbers came from\n\n" + md_table("", "", prov);
+  md += "\n" + tests_note + "\n\n## Where these numbers came from\n\n" + md_table("what", "value", prov);
   md += "\n## Options in effect (config.json)\n\n" + md_table("option", "value", config);
   md += fmt::format("\nThe split is {}/split.json; per-image errors are in {}.\n", c.out, r.per_image_csv);
 
@@ -184,7 +189,8 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
                      "</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
                      "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:4px 10px;"
                      "text-align:left}th{background:#eef}img{max-width:100%;image-rendering:pixelated}"
-                     "figure{margin:1em 0}figcaption{max-width:900px}</style></head><body>\n";
+                     "figure{margin:1em 0}figcaption{max-width:900px}img.pairs{width:900px}img.strip{width:420px}"
+                     "</style></head><body>\n";
   html += "<h1>" + html_escape(headline) + "</h1>\n<p>" + html_escape(measure) + "</p>\n";
   html += html_table("reconstruction error of the same images", "mean", yard);
   html += "<p>" + html_escape(tests_note) + "</p>\n";
@@ -195,12 +201,13 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
   if (!r.pairs_png.empty())
     html += fmt::format("<h2>Reconstructions</h2>\n<figure>{}<figcaption>Top: the first {} final-test images; bottom: "
                         "their reconstructions by the checkpoint of iteration {} ({} steps).</figcaption></figure>\n",
-                        img_html(r.pairs_png, "reconstructions"), std::min<int64_t>(r.n, 16), r.iteration, eval_steps);
+                        img_class(img_html(r.pairs_png, "reconstructions"), "pairs"), std::min<int64_t>(r.n, 16),
+                        r.iteration, eval_steps);
   if (have_strip)
     html += fmt::format("<h2>Samples of one fixed code over training</h2>\n<figure>{}<figcaption>Each row is a later "
                         "point of training (top: the first sample grid), each column one fixed code. Stable training "
                         "changes a column slowly and steadily.</figcaption></figure>\n",
-                        img_html(strip, "fixed-code samples"));
+                        img_class(img_html(strip, "fixed-code samples"), "strip"));
   if (fs::exists(gan::RunDir(c.out).grad_trace())) {
     const GradFlowReport flow = write_grad_flow(dir + "/plots/grad", {{gan::norm_name(c.model.norm), c.out}});
     if (!flow.figures.empty()) {
@@ -208,7 +215,7 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
       md += flow.markdown;
     }
   }
-  html += "<h2>Where these numbers came from</h2>\n" + html_table("", "", prov);
+  html += "<h2>Where these numbers came from</h2>\n" + html_table("what", "value", prov);
   html += "<h2>Options in effect</h2>\n" + html_table("option", "value", config);
   html += "</body></html>\n";
   nn::write_file_atomic(dir + "/results.md", md);

@@ -81,7 +81,10 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
     e.device = c.device;
     e.comm = comm;
     e.verbose = root;
+    e.yardsticks = true;
     EvalResult er = evaluate_run(e);
+    r.mean_image_loss = er.mean_image_loss;
+    r.untrained_loss = er.untrained_loss;
     r.final_test = er.test_loss;
     r.final_train = er.train_loss;
     r.eval_iteration = er.iteration;
@@ -231,6 +234,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
     }
   StudyReport rep;
   rep.title = plan.title;
+  if (!plan.models.empty()) rep.device = plan.config(plan.models.front(), plan.first_seed).device.str();
   rep.runs = outcome.runs;
   rep.eval_n = plan.eval_n;
   rep.eval_steps = plan.eval_steps;
@@ -247,7 +251,8 @@ std::string study_state_json(const std::map<std::string, StudyRun>& done) {
               {"final_train", num(r.final_train)}, {"best_running", num(r.best_running)},
               {"train_seconds", r.train_seconds},  {"best_iteration", r.best_iteration},
               {"diverged", r.diverged},     {"eval_iteration", r.eval_iteration},
-              {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first}};
+              {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first},
+              {"mean_image_loss", num(r.mean_image_loss)}, {"untrained_loss", num(r.untrained_loss)}};
     if (!r.error.empty()) j[key]["error"] = r.error;  // only for failed runs: old files stay as they were
   }
   return j.dump(2) + "\n";
@@ -278,6 +283,8 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
       r.eval_steps = v.at("eval_steps").get<int64_t>();
       r.eval_first = v.at("eval_first").get<std::string>();
       r.error = v.value("error", std::string());
+      if (v.contains("mean_image_loss")) r.mean_image_loss = num(v.at("mean_image_loss"));
+      if (v.contains("untrained_loss")) r.untrained_loss = num(v.at("untrained_loss"));
       done[it.key()] = r;
     }
   } catch (const nlohmann::json::exception& e) {

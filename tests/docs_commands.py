@@ -13,9 +13,12 @@ Markers on the lines just above a fence (HTML comments, invisible on the page):
   <!-- docs-test: skip: REASON -->          the block is not run (a GPU, MPI, your data)
   <!-- docs-test: replace "OLD" "NEW" -->   a text substitution first (a short run)
 
+Every relative link of those pages must name a file of the tree.
+
 Prints one line per command and "docs commands: N passed, M failed, K skipped"; exits 1
 when a command failed. Usage: docs_commands.py SOURCE_DIR BUILD_DIR [PAGE ...]
 """
+import glob
 import os
 import re
 import shlex
@@ -106,15 +109,42 @@ def fresh_root(source, build):
     return root
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def broken_links(source, rel):
+    """Relative links of a page whose file does not exist in the tree (anchors dropped)."""
+    text = open(os.path.join(source, rel), encoding="utf-8").read()
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks hold no links
+    bad = []
+    for target in LINK.findall(text):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = target.split("#")[0]
+        if path and not os.path.exists(os.path.normpath(os.path.join(source, os.path.dirname(rel), path))):
+            bad.append(target)
+    # Source files named in code spans (`gan/trainer.cpp`, `engine/ops/*`): they must exist too.
+    for name in re.findall(r"`((?:engine|nn|gan|eval|apps|tests|docs|third_party)/[A-Za-z0-9_./*{},-]+)`", text):
+        name = name.rstrip(".,")
+        if "{" in name or name.endswith("/"):
+            continue
+        if not glob.glob(os.path.join(source, name)) and not glob.glob(os.path.join(source, name + "*")):
+            bad.append(name)
+    return bad
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__)
         return 2
     source, build = os.path.abspath(argv[1]), os.path.abspath(argv[2])
-    pages = argv[3:] or ["README.md"] + sorted(
+    pages = argv[3:] or ["README.md", "CONTRIBUTING.md"] + sorted(
         os.path.join("docs", f) for f in os.listdir(os.path.join(source, "docs")) if f.endswith(".md"))
     passed = failed = skipped = 0
     for rel in pages:
+        for target in broken_links(source, rel):
+            print(f"FAIL  {rel}: links to {target}, which is not in the repository")
+            failed += 1
         blocks = [b for b in blocks_of(os.path.join(source, rel), rel) if b.lang in ("sh", "bash")]
         if not blocks:
             continue

@@ -182,7 +182,7 @@ TEST_CASE("a checkpoint of another architecture or image size is refused with a 
   other.model.nf = 16;
   Trainer t(other, false);
   CHECK_THROWS_WITH_AS(t.load_checkpoint(d + "/run/checkpoints/last.safetensors"),
-                       doctest::Contains("the checkpoint holds dcgan batch 1x28x28 code 16 nf 8"), nn::CheckpointError);
+                       doctest::Contains("the checkpoint holds BN DCGAN (--norm batch), 1x28x28 images, code 16, nf 8,"), nn::CheckpointError);
   Generator gen(1);
   Gan small = dcgan(Norm::Batch, 1, 32, 32, 8, 16, 0, gen);
   CHECK_THROWS_WITH_AS(nn::assign_named(small.G->state(), nn::load_safetensors(d + "/run/checkpoints/last.safetensors"), "", "G."),
