@@ -113,6 +113,15 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
     CHECK_MESSAGE(fs::exists(d + "/study/figures/" + f), f);
   CHECK(html.find("no running test ran: vanilla at iteration") != std::string::npos);
   CHECK(md.find("first 200 final-test images") != std::string::npos);
+  // The first line names the best model; yardsticks on the same images; provenance.
+  CHECK(md.find(": lowest reconstruction error ") != std::string::npos);
+  CHECK(md.find("the mean training image (no model) scores 0.") != std::string::npos);
+  CHECK(md.find("untrained generator (same measure)") != std::string::npos);
+  CHECK(md.find("| CPU GEMM kernel |") != std::string::npos);
+  CHECK(md.find("| command |") != std::string::npos);
+  CHECK(html.find("Where these numbers came from") != std::string::npos);
+  CHECK(html.find("`") == std::string::npos);  // no Markdown inside the HTML
+  CHECK(nlohmann::json::parse(eval::read_text(d + "/study/study.json"))["weight_seed1"]["untrained_loss"].is_number());
   // The same study again is refused; --resume keeps every finished run (nothing retrained).
   const std::vector<std::string> again = {"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8",
                                           "--iters", "20", "--test-every", "10", "--sample-every", "5", "--final-test",
@@ -129,9 +138,11 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   nlohmann::json state = nlohmann::json::parse(eval::read_text(d + "/study/study.json"));
   state.erase("weight_seed2");
   std::ofstream(d + "/study/study.json") << state.dump();
-  resume.back() = "--resume";
-  std::vector<std::string> longer = resume;
+  // The folder form, as train takes it: --resume STUDY (here without --out).
+  std::vector<std::string> longer(resume.begin(), resume.end() - 3);
   longer[10] = "30";  // --iters 30
+  longer.push_back("--resume");
+  longer.push_back(d + "/study");
   run_cli(longer);
   nn::TensorFile f = nn::load_safetensors(d + "/study/runs/weight_seed2/checkpoints/last.safetensors");
   CHECK(f.metadata.at("iteration") == "30");

@@ -108,6 +108,14 @@ TEST_CASE("summary with no options describes the model train trains with no opti
   CHECK(has(out, "WN DCGAN (--norm weight), 1x28x28 images, code 128, nf 64, 2 up/down-sampling layers"));
 }
 
+TEST_CASE("the running test's default interval gives a short run ten points and a long one every 1000") {
+  CHECK(wn::gan::auto_test_every(2000) == 200);  // the main job: 10 running tests
+  CHECK(wn::gan::auto_test_every(20) == 2);
+  CHECK(wn::gan::auto_test_every(5) == 1);
+  CHECK(wn::gan::auto_test_every(0) == 1);
+  CHECK(wn::gan::auto_test_every(100000) == 1000);  // the paper's schedule
+}
+
 TEST_CASE("train --help groups its options and writes ranges legibly") {
   const auto [rc, out] = wngan("help train");
   CHECK(rc == 0);
@@ -115,6 +123,7 @@ TEST_CASE("train --help groups its options and writes ranges legibly") {
   CHECK(!has(out, "1000000000000"));
   CHECK(has(out, "0: the data set's own"));
   CHECK(has(out, "--test-every INT:>= 0=auto"));
+  CHECK(has(out, "vanilla, bn, wn and wn-affine are accepted too"));  // the aliases are listed
 }
 
 TEST_CASE("a short run: headline, yardsticks, provenance, 10 running tests, no .lock") {
