@@ -37,6 +37,8 @@ CLI::Validator in_range(double lo, double hi);
 CLI::Validator at_least(double lo);
 CLI::Validator above(double lo, double hi);
 CLI::Validator non_empty();
+// A seed: a whole number from 0 to 2^63 - 1 (what a run's config.json can hold).
+CLI::Validator seed_value();
 // A file to write: a non-empty path that is not a folder, in a folder that exists.
 CLI::Validator output_file();
 // Adds an option whose default --help shows and whose values the check accepts.
@@ -45,6 +47,12 @@ CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const
                          const CLI::Validator& check) {
   return cmd->add_option(name, value, help)->capture_default_str()->check(check);
 }
+
+// Refuses, before anything is written, two output options naming the same file, or an
+// output file inside out_dir whose name starts with one of the prefixes of the files the
+// command writes there. files: (option, path) pairs, empty paths ignored.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& files, const std::string& out_dir,
+                            const std::vector<std::string>& out_prefixes);
 
 // Puts each named option of cmd into its help group ("Data", "Model", ...), in this order.
 void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "gan/signals.h"
 #include "engine/dist/comm.h"
 #include "engine/parallel.h"
 #include "eval/run_eval.h"
@@ -33,6 +34,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   add_max_pixels_option(cmd);
   cmd->callback([o]() {
+    gan::StopSignals signals;  // a signal stops the reconstruction between steps (rc 128 + signal)
     if (o->threads > 0) set_num_threads(o->threads);
     eval::EvalRequest& r = o->request;
     r.device = Device::parse(o->device);
@@ -44,10 +46,10 @@ void add_eval(CLI::App& app) {
     r.verbose = world.is_root();
     eval::EvalResult e = eval::evaluate_run(r);
     if (!world.is_root()) return;
-    fmt::print("final test reconstruction loss: {:.6f}  ({} images, {} steps, checkpoint at iteration {})\n", e.test_loss,
+    fmt::print("final test reconstruction error: {:.6f} per pixel value  ({} images, {} steps, checkpoint at iteration {})\n", e.test_loss,
                e.n, r.steps, e.iteration);
-    fmt::print("training images, same measure:  {:.6f}  (gap train - test {:+.6f})\n", e.train_loss,
-               e.train_loss - e.test_loss);
+    fmt::print("training images, same measure:  {:.6f}  (train - test {:+.6f}; clearly negative would mean over-fitting)\n",
+               e.train_loss, e.train_loss - e.test_loss);
     fmt::print("per-image losses: {}\ntargets (top) and reconstructions (bottom): {}\nrow added to {}/eval.csv\n",
                e.per_image_csv, e.pairs_png, r.run);
   });

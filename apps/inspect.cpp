@@ -168,6 +168,7 @@ void add_inspect(CLI::App& app) {
       fmt::print("gradient flow of {}: {} (pictures and their data in {})\n", o->run, page, out);
       return;
     }
+    check_distinct_outputs({{"--json", o->json}, {"--csv", o->csv}}, o->out, {"tape_"});
     const Device device = Device::parse(o->device);
     std::vector<std::string> variants =
         o->compare.empty() ? std::vector<std::string>{o->model.norm} : gan::split_list(o->compare);

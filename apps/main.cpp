@@ -1,6 +1,7 @@
 // wngan: batch and weight normalization in GANs, the command line.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -15,6 +16,9 @@
 #include "apps/commit.h"
 #include "engine/backend/cpu/sgemm.h"
 #include "engine/dist/comm.h"
+#include "engine/switches.h"
+#include "gan/data.h"
+#include "gan/signals.h"
 #include "eval/provenance.h"
 
 namespace {
@@ -112,6 +116,10 @@ std::string version_text() {
   s += "NCCL: not built\n";
 #endif
   s += fmt::format("CPU GEMM kernel: {}\nprocessor: {}\n", wn::sgemm_kernel_name(), wn::eval::cpu_model());
+  const std::vector<std::string> set = wn::switches_set();
+  std::string sw;
+  for (const auto& x : set) sw += (sw.empty() ? "" : " ") + x;
+  s += "environment switches set: " + (sw.empty() ? std::string("none") : sw) + " (docs/cli.md lists them)\n";
   return s;
 }
 
@@ -142,6 +150,13 @@ int run(int argc, char** argv);
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every environment switch is checked once, before anything reads one (MPI's set-up included).
+  try {
+    wn::check_switches();
+  } catch (const wn::SwitchError& e) {
+    std::fprintf(stderr, "wngan: error: %s\n", e.what());
+    return 2;
+  }
   wn::dist::init(&argc, &argv);
   const int code = run(argc, argv);
   wn::dist::finalize();
@@ -208,6 +223,9 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();  // 128 + the signal that stopped a run (after saving it)
+  } catch (const wn::gan::Interrupted& e) {
+    std::fprintf(stderr, "\n%s: %s; what was saved stays\n", cmd_name.c_str(), e.what());
+    return fail(128 + e.signal(), false, e.what());
   } catch (const CLI::CallForVersion& e) {
     std::fputs(e.what(), stdout);
     return 0;
@@ -225,7 +243,10 @@ int run(int argc, char** argv) {
                                        best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
       }
     }
-    return usage_error(e.what());
+    std::string what = e.what();
+    for (const char* p : {"The following arguments were not expected: ", "The following argument was not expected: "})
+      if (what.rfind(p, 0) == 0) what = "unexpected argument(s): " + what.substr(std::strlen(p));
+    return usage_error(what);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
   } catch (const std::bad_alloc&) {
@@ -235,6 +256,10 @@ int run(int argc, char** argv) {
   } catch (const wn::dist::RankFailed& e) {
     std::fprintf(stderr, "wngan: %s; stopping\n", e.what());
     return fail(1, true, e.what());
+  } catch (const wn::gan::DataSpecError& e) {
+    // --data names no usable data set: a usage error.
+    std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());
+    return fail(2, false, e.what());
   } catch (const std::invalid_argument& e) {
     // A value or a combination of options that cannot work: a usage error.
     std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());

@@ -75,6 +75,38 @@ CLI::Validator output_file() {
       "FILE");
 }
 
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || (s.size() == 19 && s > "9223372036854775807"))
+          return fmt::format("must be a whole number from 0 to 9223372036854775807 (got '{}')", s);
+        return "";
+      },
+      "0 to 2^63-1");
+}
+
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& files, const std::string& out_dir,
+                            const std::vector<std::string>& out_prefixes) {
+  namespace fs = std::filesystem;
+  auto key = [](const std::string& p) { return fs::weakly_canonical(fs::absolute(p)).string(); };
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i].second.empty()) continue;
+    for (size_t j = 0; j < i; ++j)
+      if (!files[j].second.empty() && key(files[i].second) == key(files[j].second))
+        throw std::invalid_argument(fmt::format("{} and {} name the same file '{}'; give each its own",
+                                                files[j].first, files[i].first, files[i].second));
+    if (out_dir.empty()) continue;
+    const fs::path p = fs::weakly_canonical(fs::absolute(files[i].second));
+    if (p.parent_path() == fs::weakly_canonical(fs::absolute(out_dir)))
+      for (const auto& prefix : out_prefixes)
+        if (p.filename().string().rfind(prefix, 0) == 0)
+          throw std::invalid_argument(fmt::format("{} '{}' is a file the command writes into --out {}; choose "
+                                                  "another name",
+                                                  files[i].first, files[i].second, out_dir));
+  }
+}
+
 void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
   for (const auto& [group, names] : groups)
     for (const auto& n : names)

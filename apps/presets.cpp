@@ -32,7 +32,15 @@ void add_preset_option(CLI::App* cmd, std::string& preset) {
 
 void apply_preset(CLI::App* cmd, const std::string& preset) {
   if (preset.empty()) return;
-  for (const auto& o : gan::find_preset(preset).options) set_unless_given(cmd, o);
+  const gan::Preset& p = gan::find_preset(preset);
+  // A preset's protocol and rates belong to its architecture: another --arch would mix them.
+  for (const auto& o : p.options)
+    if (o.option == "arch")
+      if (CLI::Option* arch = cmd->get_option_no_throw("--arch"); arch && arch->count() > 0 && arch->as<std::string>() != o.value)
+        throw std::invalid_argument(fmt::format("--preset {} is for --arch {} (its rates and protocol are that "
+                                                "architecture's); --arch {} cannot go with it",
+                                                preset, o.value, arch->as<std::string>()));
+  for (const auto& o : p.options) set_unless_given(cmd, o);
 }
 
 void apply_arch_defaults(CLI::App* cmd, const std::string& arch) {

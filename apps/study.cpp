@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "apps/commands.h"
+#include "gan/signals.h"
 #include "engine/dist/comm.h"
 #include "engine/parallel.h"
 #include "eval/study.h"
@@ -78,7 +79,7 @@ void add_study(CLI::App& app) {
   add_checked(cmd, "--iters", o->iters, "Training iterations per model", in_range(0, 1e12));
   add_checked(cmd, "--seeds", o->seeds, "Repeats with seeds seed, seed+1, ... (mean and spread reported)",
               in_range(1, 1000));
-  cmd->add_option("--seed", o->seed, "First seed")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "First seed")->capture_default_str()->check(seed_value());
   add_checked(cmd, "--batch", o->batch, "Batch size", in_range(1, 65536));
   add_checked(cmd, "--lr", o->lr, "Learning rate (the ResNet: 2e-5)", above(0, 1e6));
   add_checked(cmd, "--test-steps", o->test_steps, "RMSProp steps of the running test", in_range(0, 1e9));
@@ -120,6 +121,7 @@ void add_study(CLI::App& app) {
                       {"Output", {"--out", "--resume", "--force", "--sample-every", "--trace-grads"}},
                       {"Performance", {"--threads", "--device", "--gather-timeout", "--ranks-per-run"}}});
   cmd->callback([o, cmd]() {
+    gan::StopSignals signals;  // a signal at any point stops the command (rc 128 + signal)
     if (cmd->get_option("--resume")->count() > 0) {
       o->resume = true;
       if (!o->resume_dir.empty()) {
@@ -129,7 +131,8 @@ void add_study(CLI::App& app) {
       }
     }
     apply_preset(cmd, o->preset);
-    if (cmd->get_option("--test-every")->count() == 0) o->test_every = gan::auto_test_every(o->iters);
+    const bool test_every_given = cmd->get_option("--test-every")->count() > 0;
+    if (!test_every_given) o->test_every = gan::auto_test_every(o->iters);
     if (o->resume && o->force) throw std::invalid_argument("--resume and --force exclude each other");
     if (o->threads > 0) set_num_threads(o->threads);
     std::pair<int64_t, int64_t> crop{0, 0};
@@ -143,7 +146,13 @@ void add_study(CLI::App& app) {
     plan.out = o->out;
     plan.resume = o->resume;
     plan.force = o->force;
+    plan.test_every_given = test_every_given;
     plan.models = gan::split_list(o->models);
+    if (plan.models.empty()) throw std::invalid_argument("--models: name at least one model (e.g. none,batch,weight)");
+    for (size_t i = 0; i < plan.models.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (plan.models[i] == plan.models[j])
+          throw std::invalid_argument(fmt::format("--models '{}': '{}' is named twice", o->models, plan.models[i]));
     for (auto& m : plan.models) model_for(m, o->model);  // fail early on a bad name
     plan.first_seed = o->seed;
     plan.seeds = o->seeds;
@@ -184,6 +193,12 @@ void add_study(CLI::App& app) {
     if (!world.is_root()) return;
     fmt::print("\n{}\nwrote {}/results.md, results.csv, plots and {}/report.html\n",
                eval::read_text(o->out + "/results.md"), o->out, o->out);
+    int64_t failed = 0;
+    for (const auto& r : outcome.runs) failed += !r.error.empty();
+    if (failed > 0)
+      throw std::runtime_error(fmt::format("{} of {} runs failed (results.md says why); `wngan study --resume {}` "
+                                           "retries them",
+                                           failed, outcome.runs.size(), o->out));
   });
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "gan/signals.h"
 #include "engine/backend/backend.h"
 #include "engine/dist/comm.h"
 #include "engine/parallel.h"
@@ -45,6 +46,7 @@ std::vector<std::string> resume_changes(CLI::App* cmd, gan::TrainConfig& run, co
       {"--data", {"/data"}},         {"--batch", {"/batch"}},           {"--lr", {"/lr"}},
       {"--rms-eps", {"/rms_eps"}},   {"--protocol", {"/protocol"}},     {"--loss", {"/loss"}},
       {"--seed", {"/seed"}},         {"--final-test", {"/final_test"}}, {"--test-every", {"/test_every"}},
+      {"--running-test", {"/running_test"}},
       {"--test-steps", {"/test_steps"}}, {"--select-on", {"/select_on"}}, {"--crop", {"/crop"}},
       {"--arch", {"/model/arch"}},   {"--norm", {"/model/norm"}},       {"--nf", {"/model/nf"}},
       {"--code", {"/model/code"}},   {"--nlayer", {"/model/nlayer"}},   {"--features", {"/model/features"}},
@@ -101,7 +103,9 @@ void add_train(CLI::App& app) {
   add_checked(cmd, "--iters", t.iters, "Total iterations of the run", in_range(0, 1e12));
   add_checked(cmd, "--loss", o->loss, "bce | ls (least squares on D's sigmoid output, the authors' --ls)",
               CLI::IsMember({"bce", "ls"}));
-  cmd->add_option("--seed", t.seed, "Random seed (initialisation, split, batches, codes)")->capture_default_str();
+  cmd->add_option("--seed", t.seed, "Random seed (initialisation, split, batches, codes)")
+      ->capture_default_str()
+      ->check(seed_value());
   add_checked(cmd, "--out", t.out, "Run folder", non_empty());
   cmd->add_option("--resume", o->resume,
                   "Continue the run in this folder up to --iters (--iters, --sample-every, --trace-grads, --save-every, "
@@ -111,6 +115,10 @@ void add_train(CLI::App& app) {
   cmd->add_flag("--force", t.force, "Replace the run already in --out (its checkpoints, samples and report are removed)");
   cmd->add_option("--split", t.split_file, "Reuse this split.json");
   add_checked(cmd, "--final-test", t.final_test, "Images in the final test set", in_range(1, 1e12));
+  add_checked(cmd, "--running-test", t.running_test,
+              "Images in the running test (the first of the final-test set, or of the training set with --select-on "
+              "train)",
+              in_range(0, 1e12));
   add_checked(cmd, "--sample-every", t.sample_every, "Iterations between sample grids", in_range(0, 1e12));
   add_checked(cmd, "--trace-grads", t.trace_grads,
               "Trace the gradient flow per layer at iteration 1 and every N (RUN/grad_trace.csv; 0: off)",
@@ -139,12 +147,13 @@ void add_train(CLI::App& app) {
                       {"Model", {"--arch", "--norm", "--nf", "--code", "--nlayer", "--features", "--blocks"}},
                       {"Training", {"--preset", "--iters", "--batch", "--lr", "--rms-eps", "--protocol", "--loss",
                                     "--seed", "--sync-bn"}},
-                      {"Evaluation", {"--select-on", "--test-every", "--test-steps", "--no-final-test", "--final-n",
+                      {"Evaluation", {"--select-on", "--running-test", "--test-every", "--test-steps", "--no-final-test", "--final-n",
                                       "--final-steps"}},
                       {"Output", {"--out", "--resume", "--force", "--sample-every", "--save-every", "--trace-grads",
                                   "--log-every"}},
                       {"Performance", {"--threads", "--device"}}});
   cmd->callback([o, cmd]() {
+    gan::StopSignals signals;  // a signal at any point stops the command (rc 128 + signal)
     if (o->threads > 0) set_num_threads(o->threads);
     gan::TrainConfig cfg;
     const bool resume = !o->resume.empty();

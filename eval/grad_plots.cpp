@@ -56,13 +56,13 @@ Trace load(const TracedRun& run) {
   Trace t;
   t.model = run.model;
   std::vector<std::string> g, d;
+  std::set<std::string> seen;  // layers met so far (linear in the rows, whatever the layer count)
   for (const gan::TraceRow& r : gan::read_trace(gan::RunDir(run.dir).grad_trace())) {
     if (r.layer.empty() || r.step.empty() || r.layer[0] != r.step[0]) continue;
     auto& series = t.q[{r.layer, r.quantity}];
     series[r.iteration] = r.value;
     t.iterations.insert(r.iteration);
-    auto& order = r.layer[0] == 'G' ? g : d;
-    if (std::find(order.begin(), order.end(), r.layer) == order.end()) order.push_back(r.layer);
+    if (seen.insert(r.layer).second) (r.layer[0] == 'G' ? g : d).push_back(r.layer);
   }
   t.layers = g;
   t.layers.insert(t.layers.end(), d.begin(), d.end());

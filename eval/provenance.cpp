@@ -7,6 +7,7 @@
 
 #include "engine/backend/cpu/sgemm.h"
 #include "engine/parallel.h"
+#include "engine/switches.h"
 
 namespace wn::eval {
 
@@ -27,6 +28,12 @@ std::string shell_word(const std::string& w) {
   std::string o = "'";
   for (char c : w) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return o + "'";
+}
+// The environment switches set, or "none".
+std::string switches_text() {
+  std::string s;
+  for (const auto& x : switches_set()) s += (s.empty() ? "" : " ") + x;
+  return s.empty() ? "none" : s;
 }
 }  // namespace
 
@@ -93,6 +100,7 @@ std::vector<std::pair<std::string, std::string>> provenance_rows(const std::stri
           {"device", device},
           {"CPU GEMM kernel", sgemm_kernel_name()},
           {"threads", std::to_string(num_threads())},
+          {"environment switches", switches_text()},
           {"processor", cpu_model()},
           {"date", now_utc()}};
 }

@@ -1,5 +1,7 @@
 #include "eval/reconstruct.h"
 
+#include "gan/signals.h"
+
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -51,6 +53,7 @@ Reconstruction reconstruct(nn::Module& G, int64_t code, const Tensor& images, co
     nn::RMSProp rmsprop({{"z", z}}, opt.lr, opt.alpha, opt.eps);
     Tensor y;
     for (int64_t step = 0; step <= opt.steps; ++step) {
+      gan::throw_if_stopped();  // a signal ends a long reconstruction between steps
       rmsprop.zero_grad();
       y = G(z);
       if (y.shape() != x.shape())

@@ -140,22 +140,25 @@ std::vector<double> smooth(const std::vector<double>& v, size_t w) {
 
 // Rows of the first `k` cells of the top row of sample grids taken at evenly spaced
 // iterations: how the images of a fixed code change over training.
-bool write_strip(const std::string& run_dir, const std::string& out, int64_t k, int64_t rows) {
-  std::vector<std::string> grids;
-  for (const auto& [it, file] : gan::RunDir(run_dir).sample_grids()) grids.push_back(file);
-  if (grids.empty()) return false;
+std::vector<int64_t> write_strip(const std::string& run_dir, const std::string& out, int64_t k, int64_t rows) {
+  std::vector<std::pair<int64_t, std::string>> grids;
+  for (const auto& [it, file] : gan::RunDir(run_dir).sample_grids()) grids.emplace_back(it, file);
+  if (grids.empty()) return {};
   gan::TrainConfig c = gan::load_train_config(run_dir);
   const int64_t C = c.model.channels, H = c.model.height, W = c.model.width;
   std::vector<Tensor> strip;
+  std::vector<int64_t> iterations;
   const int64_t take = std::min<int64_t>(rows, grids.size());
   for (int64_t r = 0; r < take; ++r) {
-    Tensor cells = gan::read_grid_cells(grids[take == 1 ? 0 : r * (grids.size() - 1) / (take - 1)], C, H, W, k);
+    const auto& [it, file] = grids[take == 1 ? 0 : r * (grids.size() - 1) / (take - 1)];
+    Tensor cells = gan::read_grid_cells(file, C, H, W, k);
     if (!cells.defined() || (!strip.empty() && strip[0].dim(0) != cells.dim(0))) continue;
     strip.push_back(cells);
+    iterations.push_back(it);
   }
-  if (strip.empty()) return false;
+  if (strip.empty()) return {};
   gan::write_png_rows(out, strip);
-  return true;
+  return iterations;
 }
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
@@ -284,7 +287,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   const std::string pdir = fs::absolute(dir + "/plots").string();
   std::string gp = "set terminal pngcairo size 900,500 font 'Sans,10'\nset grid\nset key outside right\n";
   gp += fmt::format("set output '{}/running_test.png'\nset title 'Running reconstruction test (lower is better)'\n"
-                    "set xlabel 'iteration'\nset ylabel 'loss per element'\nplot {}\n",
+                    "set xlabel 'iteration'\nset ylabel 'reconstruction error per pixel value'\nplot {}\n",
                     pdir, test_plot);
   gp += fmt::format("set output '{}/d_loss.png'\nset title 'D loss (real + fake), moving average of 50'\nset ylabel 'loss'\nplot {}\n",
                     pdir, d_plot);
@@ -296,7 +299,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   std::string strips_html;
   for (auto& r : rep.runs) {
     const std::string p = fmt::format("{}/strips/{}_seed{}.png", dir, r.model, r.seed);
-    if (write_strip(r.dir, p, 8, 10))
+    if (!write_strip(r.dir, p, 8, 10).empty())
       strips_html += fmt::format("<figure><figcaption>{} seed {}</figcaption>{}</figure>\n", label(r.model), r.seed,
                                  img_html(p, "samples of " + r.model));
   }

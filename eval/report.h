@@ -20,7 +20,7 @@ struct StudyRun {
   bool diverged = false;
   // The final test: the checkpoint's iteration, its RMSProp steps, and the file holding
   // its first targets and reconstructions (EvalResult::first_file).
-  int64_t eval_iteration = -1, eval_steps = 0;
+  int64_t eval_iteration = -1, eval_steps = 0, eval_n = 0;
   std::string eval_first;
   std::string error;  // why the run failed (a rank's error under mpirun); empty: it finished
   // Yardsticks on the same final-test images (EvalResult): the mean training image, the
@@ -54,8 +54,9 @@ Curves read_curves(const std::string& metrics_csv);
 // A trailing moving average of width w.
 std::vector<double> smooth(const std::vector<double>& v, size_t w);
 // A strip of the first k cells of the top row of up to `rows` sample grids at evenly
-// spaced iterations (how a fixed code's images change); false when there are none.
-bool write_strip(const std::string& run_dir, const std::string& out_png, int64_t k, int64_t rows);
+// spaced iterations (how a fixed code's images change); returns the rows' iterations
+// (none when there are no grids).
+std::vector<int64_t> write_strip(const std::string& run_dir, const std::string& out_png, int64_t k, int64_t rows);
 // A whole text file.
 std::string read_text(const std::string& path);
 // Whether gnuplot is installed.

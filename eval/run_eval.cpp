@@ -45,6 +45,12 @@ FinalTest read_final_test(const EvalRequest& r) {
   t.checkpoint = r.checkpoint;
   if (t.checkpoint == "best" || t.checkpoint == "last") t.checkpoint = run.checkpoint(t.checkpoint);
   if (!fs::exists(t.checkpoint)) throw std::runtime_error(fmt::format("{}: no such checkpoint", t.checkpoint));
+  // The outputs are filed under the run: a checkpoint of another run would be filed as this one's.
+  std::error_code ec;
+  if (!fs::equivalent(fs::path(t.checkpoint).parent_path(), run.checkpoints(), ec))
+    throw std::invalid_argument(fmt::format("{} is not one of {}'s checkpoints ({}): its results would be filed as "
+                                            "this run's; evaluate the run it belongs to instead",
+                                            t.checkpoint, r.run, run.checkpoints()));
   std::map<std::string, std::string> meta;
   t.gan = gan::load_gan_from_checkpoint(t.checkpoint, &meta);
   t.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;

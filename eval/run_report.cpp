@@ -75,6 +75,13 @@ std::string img_class(const std::string& img, const std::string& cls) {
   return img.rfind("<img ", 0) == 0 ? "<img class=\"" + cls + "\" " + img.substr(5) : img;
 }
 
+// What the less obvious entries of config.json mean.
+constexpr const char* kConfigNote =
+    "crop [0,0]: no centre crop; stretch: --image-size HxW (resized to exactly that) rather than S; model.nlayer 0: "
+    "the layer count follows the image size; model.features: the ResNet's (empty for a DCGAN); model.version: the "
+    "checkpoint layout; samples: images per sample grid. The final test's settings (--final-n, --final-steps) are in "
+    "the table above.";
+
 std::string loss4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : "n/a"; }
 std::string loss6(double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : "n/a"; }
 
@@ -117,9 +124,13 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
   if (std::isfinite(r.untrained_loss))
     yard.push_back({"the untrained generator (this run's initial weights, the same reconstruction)", loss6(r.untrained_loss)});
   if (std::isfinite(r.mean_image_loss))
-    yard.push_back({fmt::format("the mean training image (of {} training images; no model)", thousands(r.mean_image_n)),
+    yard.push_back({fmt::format("the mean training image as the guess for every image (no model; the mean of the first "
+                                "{} training images, the split's order being random)",
+                                thousands(r.mean_image_n)),
                     loss6(r.mean_image_loss)});
-  yard.push_back({fmt::format("{} training images, the same model and reconstruction (a gap to the first row is over-fitting)", r.n),
+  yard.push_back({fmt::format("{} training images, the same model and reconstruction (clearly lower than the first "
+                              "row would mean over-fitting)",
+                              r.n),
                   loss6(r.train_loss)});
 
   const std::string measure = fmt::format(
@@ -146,7 +157,22 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
                         "(iteration {}) on {} final-test images with {} steps.",
                         r.iteration, r.n, eval_steps);
 
+  const std::string loss_note =
+      c.loss == gan::Loss::LS
+          ? "D's loss is the least-squares loss on its sigmoid output for real and generated batches, G's the same "
+            "on generated ones (the authors' --ls)."
+          : "D's loss is the binary cross-entropy on real plus generated batches (2 ln 2 = 1.39 where D cannot tell "
+            "them apart), G's the non-saturating loss -log D(G(z)) (ln 2 = 0.69 there). The first 50 points average "
+            "fewer iterations.";
+  const std::string rough =
+      c.model.arch == gan::Arch::DCGAN && t.iteration() < 100000
+          ? fmt::format(" At {} of the paper's 100,000 iterations the samples are still rough; compare models at the "
+                        "same length.",
+                        thousands(t.iteration()))
+          : std::string();
   std::vector<std::pair<std::string, std::string>> prov = provenance_rows(c.device.str());
+  prov.push_back({"final test", fmt::format("{} final-test images x {} RMSProp steps, the checkpoint of iteration {}",
+                                            r.n, eval_steps, r.iteration)});
   prov.push_back({"training time", fmt::format("{:.0f} s ({} iterations)", train_seconds, t.iteration())});
   prov.push_back({"final test time", fmt::format("{:.0f} s", r.seconds)});
   if (std::isfinite(r.untrained_loss)) prov.push_back({"yardstick time", fmt::format("{:.0f} s", r.untrained_seconds)});
@@ -176,12 +202,18 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
   nn::write_file_atomic(pdir + "/plots.gp", gp);
   const bool plotted = !m.it.empty() && run_gnuplot(pdir + "/plots.gp");
   const std::string strip = dir + "/samples_strip.png";
-  const bool have_strip = write_strip(c.out, strip, 8, 10);
+  const std::vector<int64_t> strip_iters = write_strip(c.out, strip, 8, 10);
+  const bool have_strip = !strip_iters.empty();
+  std::string strip_rows;
+  for (int64_t it : strip_iters) strip_rows += (strip_rows.empty() ? "" : ", ") + std::to_string(it);
 
   // results.md
   std::string md = "# " + headline + "\n\n" + measure + "\n\n" + md_table("reconstruction error of the same images", "mean", yard);
-  md += "\n" + tests_note + "\n\n## Where these numbers came from\n\n" + md_table("what", "value", prov);
-  md += "\n## Options in effect (config.json)\n\n" + md_table("option", "value", config);
+  md += "\n" + tests_note + rough + "\n\n## Where these numbers came from\n\n" + md_table("what", "value", prov);
+  md += "\n## Options in effect (config.json)\n\n" + md_table("option", "value", config) + "\n" + kConfigNote + "\n";
+  md += "\n## Pictures\n\nIn report.html; as files: plots/running_test.png, plots/losses.png, samples_strip.png, " +
+        (r.pairs_png.empty() ? std::string() : r.pairs_png + " (targets above reconstructions), ") + c.out +
+        "/samples/ (a grid of the fixed codes every --sample-every iterations).\n";
   md += fmt::format("\nThe split is {}/split.json; per-image errors are in {}.\n", c.out, r.per_image_csv);
 
   // report.html
@@ -193,11 +225,13 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
                      "</style></head><body>\n";
   html += "<h1>" + html_escape(headline) + "</h1>\n<p>" + html_escape(measure) + "</p>\n";
   html += html_table("reconstruction error of the same images", "mean", yard);
-  html += "<p>" + html_escape(tests_note) + "</p>\n";
+  html += "<p>" + html_escape(tests_note + rough) + "</p>\n";
   html += "<h2>Running test</h2>\n" +
           (plotted && !m.test.empty() ? img_html(pdir + "/running_test.png", "running test")
                                       : std::string("<p><em>no running test, or gnuplot not installed</em></p>"));
-  html += "<h2>Losses</h2>\n" + (plotted ? img_html(pdir + "/losses.png", "losses") : std::string("<p><em>gnuplot not installed</em></p>"));
+  html += "<h2>Losses</h2>\n" +
+          (plotted ? img_html(pdir + "/losses.png", "losses") : std::string("<p><em>gnuplot not installed</em></p>")) +
+          "<p>" + html_escape(loss_note) + "</p>\n";
   if (!r.pairs_png.empty())
     html += fmt::format("<h2>Reconstructions</h2>\n<figure>{}<figcaption>Top: the first {} final-test images; bottom: "
                         "their reconstructions by the checkpoint of iteration {} ({} steps).</figcaption></figure>\n",
@@ -205,9 +239,10 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
                         r.iteration, eval_steps);
   if (have_strip)
     html += fmt::format("<h2>Samples of one fixed code over training</h2>\n<figure>{}<figcaption>Each row is a later "
-                        "point of training (top: the first sample grid), each column one fixed code. Stable training "
-                        "changes a column slowly and steadily.</figcaption></figure>\n",
-                        img_class(img_html(strip, "fixed-code samples"), "strip"));
+                        "point of training, at iterations {} (top to bottom); each column one of the first 8 of the "
+                        "{} fixed codes of the sample grids (samples/). Stable training changes a column slowly and "
+                        "steadily.</figcaption></figure>\n",
+                        img_class(img_html(strip, "fixed-code samples"), "strip"), strip_rows, c.samples);
   if (fs::exists(gan::RunDir(c.out).grad_trace())) {
     const GradFlowReport flow = write_grad_flow(dir + "/plots/grad", {{gan::norm_name(c.model.norm), c.out}});
     if (!flow.figures.empty()) {
@@ -216,7 +251,8 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
     }
   }
   html += "<h2>Where these numbers came from</h2>\n" + html_table("what", "value", prov);
-  html += "<h2>Options in effect</h2>\n" + html_table("option", "value", config);
+  html += "<h2>Options in effect</h2>\n" + html_table("option", "value", config) + "<p>" + html_escape(kConfigNote) +
+          "</p>\n";
   html += "</body></html>\n";
   nn::write_file_atomic(dir + "/results.md", md);
   nn::write_file_atomic(dir + "/report.html", html);

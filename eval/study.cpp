@@ -9,7 +9,9 @@
 
 #include "engine/dist/comm.h"
 #include "eval/run_eval.h"
+#include "gan/run_config.h"
 #include "gan/run_dir.h"
+#include "gan/signals.h"
 #include "gan/split.h"
 #include "nn/checkpoint.h"
 
@@ -37,6 +39,31 @@ std::map<std::string, StudyRun> open_study(const StudyPlan& plan, const std::str
       if (e.path().filename().string().rfind("split_seed", 0) == 0) fs::remove(e.path());
   }
   return {};
+}
+
+// On resume, before anything trains: every run already in the folder must agree with the
+// options given (what would change its numbers is refused, naming the run and the
+// option), and the finished runs' final tests with --final-n and --final-steps.
+void check_resume(const StudyPlan& plan, const std::map<std::string, StudyRun>& done) {
+  std::string conflicts;
+  for (int64_t s = 0; s < plan.seeds; ++s)
+    for (const std::string& m : plan.models) {
+      const uint64_t seed = plan.first_seed + uint64_t(s);
+      const std::string key = fmt::format("{}_seed{}", m, seed), dir = plan.out + "/runs/" + key;
+      if (!fs::exists(gan::RunDir(dir).config())) continue;
+      const std::string c = resume_conflicts(plan.config(m, seed), gan::load_train_config(dir), plan.test_every_given);
+      if (!c.empty()) conflicts += fmt::format("\n {}:{}", key, c);
+      if (done.count(key) && done.at(key).error.empty() &&
+          (done.at(key).eval_steps != plan.eval_steps || (done.at(key).eval_n > 0 && done.at(key).eval_n != plan.eval_n)))
+        conflicts += fmt::format("\n {}: its final test has {} images x {} steps, {} x {} given", key,
+                                 done.at(key).eval_n, done.at(key).eval_steps, plan.eval_n, plan.eval_steps);
+    }
+  if (!conflicts.empty())
+    throw std::invalid_argument(fmt::format(
+        "--resume {}: these options differ from the study's runs (a resumed study keeps them, so that its table "
+        "compares like with like; --iters may grow, --sample-every, --trace-grads and --device may change; start a "
+        "new study to change the others):{}",
+        plan.out, conflicts));
 }
 
 // Trains (or resumes) one run of a study and runs its final test. A signal that stops its
@@ -89,6 +116,7 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
     r.final_train = er.train_loss;
     r.eval_iteration = er.iteration;
     r.eval_steps = e.steps;
+    r.eval_n = er.n;
     r.eval_first = er.first_file;
     log(fmt::format("{}: final test loss {:.6f} (training images {:.6f}, {} checkpoint)\n", model, er.test_loss,
                     er.train_loss, ckpt));
@@ -127,8 +155,12 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
                                             k, world->size(), world->size()));
   const std::string state = plan.out + "/study.json";
   std::map<std::string, StudyRun> done;  // "model_seedS" -> its results
+  std::unique_ptr<gan::RunLock> lock;  // one writer per study folder (rank 0 writes it)
   if (world->is_root()) {
+    fs::create_directories(plan.out);
+    lock = std::make_unique<gan::RunLock>(plan.out);
     done = open_study(plan, state);
+    if (plan.resume) check_resume(plan, done);
     fs::create_directories(plan.out + "/runs");
   }
   world->barrier();  // the folder is ready (or rank 0's error reaches every rank here)
@@ -147,35 +179,58 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
     const uint64_t seed = plan.first_seed + uint64_t(s);
     for (const std::string& m : plan.models) {
       if (index++ % groups != group) continue;
+      if (const int sig = gan::stop_signal()) {  // a signal between runs stops the study here
+        interrupted = sig;
+        log(fmt::format("study interrupted; `wngan study --resume {}` continues it\n", plan.out));
+        break;
+      }
       gan::TrainConfig c = plan.config(m, seed);
       c.out = fmt::format("{}/runs/{}_seed{}", plan.out, m, seed);
       // One split per seed, shared by every model of that seed.
       const std::string split = fmt::format("{}/split_seed{}.json", plan.out, seed);
       if (fs::exists(split)) c.split_file = split;
       const std::string key = fmt::format("{}_seed{}", m, seed);
+      // A finished run is kept, unless it failed (retried) or this study asks for more
+      // iterations (continued from its last checkpoint and tested again).
+      bool more = false;
       if (done.count(key)) {
-        log(fmt::format("\n== {} (seed {}): finished before, kept ({})\n", m, seed, c.out));
-        continue;
+        const StudyRun& was = done.at(key);
+        if (!was.error.empty()) {
+          log(fmt::format("\n== {} (seed {}): failed before ({}); retried\n", m, seed, was.error));
+        } else {
+          const int64_t had = gan::load_train_config(c.out).iters;
+          if (c.iters <= had) {
+            log(fmt::format("\n== {} (seed {}): finished before, kept ({})\n", m, seed, c.out));
+            continue;
+          }
+          more = true;
+          log(fmt::format("\n== {} (seed {}): finished at {} iterations; continued to {}\n", m, seed, had, c.iters));
+        }
       }
       // An interrupted run resumes (with this study's --iters); anything else starts anew.
       const bool resume_run = plan.resume && fs::exists(gan::RunDir(c.out).checkpoint("last"));
       if (resume_run) {
-        const int64_t iters = c.iters;
+        const int64_t iters = c.iters, sample_every = c.sample_every, trace = c.trace_grads;
         const Device device = c.device;
         c = gan::load_train_config(c.out);
         c.iters = iters;
+        c.sample_every = sample_every;
+        c.trace_grads = trace;
         c.device = device;
       } else {
         c.force = true;  // leftovers of a run that never saved are replaced
       }
-      log(fmt::format("\n== {} (seed {}): {} iterations -> {}{}\n", m, seed, c.iters, c.out,
-                      resume_run ? " (resumed)" : ""));
+      if (!more)
+        log(fmt::format("\n== {} (seed {}): {} iterations -> {}{}\n", m, seed, c.iters, c.out,
+                        resume_run ? " (resumed)" : ""));
       // A fresh communicator per run: a failed run leaves collectives behind on its own.
       std::unique_ptr<dist::Comm> run_comm = group_comm->dup();
       StudyRun r;
       const auto run_start = std::chrono::steady_clock::now();
       try {
         r = train_and_test(plan, m, c, resume_run, split, log, &interrupted, run_comm.get());
+      } catch (const gan::Interrupted& e) {
+        interrupted = e.signal();  // during the run's final test: the run is not recorded
       } catch (const dist::RankFailed& e) {
         run_comm->acknowledge_failure();
         r = failed_run(m, seed, c.out, e.what());
@@ -186,7 +241,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       trained_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       if (!r.error.empty()) log(fmt::format("\n{} (seed {}): {}; the study goes on\n", m, seed, r.error));
       if (interrupted != 0) {
-        log(fmt::format("study interrupted; `wngan study --resume --out {}` continues it\n", plan.out));
+        log(fmt::format("study interrupted; `wngan study --resume {}` continues it\n", plan.out));
         break;
       }
       mine[key] = r;
@@ -204,7 +259,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
   std::vector<std::string> parts;
   try {
     parts = world->gather_within(
-        speaker ? study_state_json(mine) : std::string(), limit,
+        speaker ? study_state_json(mine, plan.out) : std::string(), limit,
         fmt::format("the study's final gather (rank {} trained {:.0f} s; the bound is {} x that, or --gather-timeout)",
                     world->world_rank(), trained_s, kGatherFactor));
     world->timeout_s = limit;
@@ -220,7 +275,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
   }
   for (const std::string& part : parts)
     if (!part.empty())
-      for (auto& [key, r] : parse_study_state(part, "the runs of another rank")) mine[key] = r;
+      for (auto& [key, r] : parse_study_state(part, "the runs of another rank", plan.out)) mine[key] = r;
   done = done_with(done, mine);
   write_study_state(state, done);
   if (stop[0] > 0) {
@@ -242,16 +297,59 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
   return outcome;
 }
 
-std::string study_state_json(const std::map<std::string, StudyRun>& done) {
+namespace {
+// path relative to the study folder when it lies inside it (as written by run_study).
+std::string inside(const std::string& path, const std::string& study) {
+  const std::string base = fs::path(study).lexically_normal().string();
+  const std::string p = fs::path(path).lexically_normal().string();
+  if (!base.empty() && p.rfind(base + "/", 0) == 0) return p.substr(base.size() + 1);
+  return path;
+}
+// A stored path back: relative ones are the study folder's; an old study.json's path
+// (relative to where it ran) is looked up under runs/ by the run's own name.
+std::string resolve(const std::string& stored, const std::string& study, const std::string& fallback) {
+  if (stored.empty() || fs::path(stored).is_absolute()) return stored;
+  const std::string p = (fs::path(study) / stored).lexically_normal().string();
+  std::error_code ec;
+  return fs::exists(p, ec) || fallback.empty() ? p : (fs::path(study) / fallback).lexically_normal().string();
+}
+}  // namespace
+
+std::string resume_conflicts(const gan::TrainConfig& given, const gan::TrainConfig& run, bool test_every_given) {
+  nlohmann::json a = gan::train_to_json(given), b = gan::train_to_json(run);
+  for (const char* k : {"iters", "sample_every", "trace_grads", "save_every", "log_every", "samples"}) {
+    a.erase(k);
+    b.erase(k);
+  }
+  if (!test_every_given) a["test_every"] = b["test_every"];
+  // Sizes left to the data set (0) are the run's.
+  for (const char* k : {"channels", "height", "width"})
+    if (a["model"][k] == 0) a["model"][k] = b["model"][k];
+  std::string out;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (it->is_object()) {
+      for (auto jt = it->begin(); jt != it->end(); ++jt)
+        if (!b[it.key()].contains(jt.key()) || b[it.key()][jt.key()] != *jt)
+          out += fmt::format("\n  {}.{}: the study has {}, {} given", it.key(), jt.key(),
+                             b[it.key()].value(jt.key(), nlohmann::json()).dump(), jt->dump());
+    } else if (!b.contains(it.key()) || b[it.key()] != *it) {
+      out += fmt::format("\n  {}: the study has {}, {} given", it.key(), b.value(it.key(), nlohmann::json()).dump(),
+                         it->dump());
+    }
+  }
+  return out;
+}
+
+std::string study_state_json(const std::map<std::string, StudyRun>& done, const std::string& study) {
   nlohmann::json j = nlohmann::json::object();
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   for (const auto& [key, r] : done) {
-    j[key] = {{"model", r.model},           {"dir", r.dir},
+    j[key] = {{"model", r.model},           {"dir", inside(r.dir, study)},
               {"seed", r.seed},             {"final_test", num(r.final_test)},
               {"final_train", num(r.final_train)}, {"best_running", num(r.best_running)},
               {"train_seconds", r.train_seconds},  {"best_iteration", r.best_iteration},
               {"diverged", r.diverged},     {"eval_iteration", r.eval_iteration},
-              {"eval_steps", r.eval_steps}, {"eval_first", r.eval_first},
+              {"eval_steps", r.eval_steps}, {"eval_first", inside(r.eval_first, study)}, {"eval_n", r.eval_n},
               {"mean_image_loss", num(r.mean_image_loss)}, {"untrained_loss", num(r.untrained_loss)}};
     if (!r.error.empty()) j[key]["error"] = r.error;  // only for failed runs: old files stay as they were
   }
@@ -259,10 +357,11 @@ std::string study_state_json(const std::map<std::string, StudyRun>& done) {
 }
 
 void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done) {
-  nn::write_file_atomic(path, study_state_json(done));
+  nn::write_file_atomic(path, study_state_json(done, fs::path(path).parent_path().string()));
 }
 
-std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what) {
+std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what,
+                                                  const std::string& study) {
   std::map<std::string, StudyRun> done;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
@@ -271,7 +370,7 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
       const auto& v = it.value();
       StudyRun r;
       r.model = v.at("model").get<std::string>();
-      r.dir = v.at("dir").get<std::string>();
+      r.dir = resolve(v.at("dir").get<std::string>(), study, "runs/" + it.key());
       r.seed = v.at("seed").get<uint64_t>();
       r.final_test = num(v.at("final_test"));
       r.final_train = num(v.at("final_train"));
@@ -281,7 +380,10 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
       r.diverged = v.at("diverged").get<bool>();
       r.eval_iteration = v.at("eval_iteration").get<int64_t>();
       r.eval_steps = v.at("eval_steps").get<int64_t>();
-      r.eval_first = v.at("eval_first").get<std::string>();
+      r.eval_first = resolve(v.at("eval_first").get<std::string>(), study, "");
+      if (!r.eval_first.empty() && !fs::exists(r.eval_first))  // an old study.json: under the run's eval/
+        r.eval_first = (fs::path(r.dir) / "eval" / fs::path(r.eval_first).filename()).string();
+      r.eval_n = v.value("eval_n", int64_t(0));
       r.error = v.value("error", std::string());
       if (v.contains("mean_image_loss")) r.mean_image_loss = num(v.at("mean_image_loss"));
       if (v.contains("untrained_loss")) r.untrained_loss = num(v.at("untrained_loss"));
@@ -295,7 +397,7 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
 
 std::map<std::string, StudyRun> read_study_state(const std::string& path) {
   if (!fs::exists(path)) return {};
-  return parse_study_state(read_text(path), path);
+  return parse_study_state(read_text(path), path, fs::path(path).parent_path().string());
 }
 
 }  // namespace wn::eval

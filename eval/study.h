@@ -24,6 +24,7 @@ struct StudyPlan {
   // The training configuration of a model for one seed (the study sets its folder and split).
   std::function<gan::TrainConfig(const std::string& model, uint64_t seed)> config;
   int64_t eval_n = 500, eval_steps = 200;  // the final test of each run
+  bool test_every_given = false;           // --test-every given (else a resumed run keeps its own)
   std::string title;                       // of the report
   // mpirun: the ranks of the job (null: this process alone) and the ranks that train each
   // run together (data-parallel groups; runs are dealt out to the groups in turn).
@@ -52,11 +53,20 @@ struct StudyOutcome {
 // Progress lines go to log.
 StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std::string&)>& log);
 
-// study.json: the runs a study has finished ("MODEL_seedS" -> results).
+// study.json: the runs a study has finished ("MODEL_seedS" -> results), their paths
+// relative to the study folder, so that a study read from elsewhere or copied whole
+// still finds its runs.
 void write_study_state(const std::string& path, const std::map<std::string, StudyRun>& done);
 std::map<std::string, StudyRun> read_study_state(const std::string& path);
-// The same as text, and back (what names the text in errors).
-std::string study_state_json(const std::map<std::string, StudyRun>& done);
-std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what);
+// The same as text, and back (what names the text in errors; study: the study folder the
+// paths are relative to).
+std::string study_state_json(const std::map<std::string, StudyRun>& done, const std::string& study);
+std::map<std::string, StudyRun> parse_study_state(const std::string& text, const std::string& what,
+                                                  const std::string& study);
+// On resume: the options of this study that would change what a finished or interrupted
+// run computes, against the run's config.json ("--lr: the study has 0.0001, 0.001 given"),
+// one line each; empty when they agree. --iters, --sample-every, --trace-grads and
+// --device may change (and --test-every when not given: the run keeps its own).
+std::string resume_conflicts(const gan::TrainConfig& given, const gan::TrainConfig& run, bool test_every_given);
 
 }  // namespace wn::eval

@@ -539,28 +539,28 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, int64_t height, i
     d = open_idx("fashion-mnist", dir.empty() ? kFashionMnistDir : dir);
     native_c = 1, native = 28;
   } else if (kind == "mnist") {
-    if (dir.empty()) throw DataError("mnist needs a folder: mnist:DIR");
+    if (dir.empty()) throw DataSpecError("mnist needs a folder: mnist:DIR");
     d = open_idx("mnist", dir);
     native_c = 1, native = 28;
   } else if (kind == "cifar10") {
-    if (dir.empty()) throw DataError("cifar10 needs a folder: cifar10:DIR");
+    if (dir.empty()) throw DataSpecError("cifar10 needs a folder: cifar10:DIR");
     d = open_cifar(dir);
     native = 32;
   } else if (kind == "folder") {
-    if (dir.empty()) throw DataError("folder needs a path: folder:DIR");
+    if (dir.empty()) throw DataSpecError("folder needs a path: folder:DIR");
     d = std::make_unique<FolderDataset>(dir);
   } else if (kind == "lsun") {
-    if (dir.empty()) throw DataError("lsun needs a path: lsun:DIR");
+    if (dir.empty()) throw DataSpecError("lsun needs a path: lsun:DIR");
     d = std::make_unique<LmdbDataset>(dir);
   } else {
-    throw DataError(fmt::format("unknown data set '{}' (expected fashion-mnist, mnist:DIR, cifar10:DIR, folder:DIR or lsun:DIR)", spec));
+    throw DataSpecError(fmt::format("unknown data set '{}' (expected fashion-mnist, mnist:DIR, cifar10:DIR, folder:DIR or lsun:DIR)", spec));
   }
   d->channels = channels > 0 ? channels : native_c;
-  if (d->channels != 1 && d->channels != 3) throw DataError("images must have 1 or 3 channels");
+  if (d->channels != 1 && d->channels != 3) throw DataSpecError("images must have 1 or 3 channels");
   d->height = height > 0 ? height : native;
   d->width = width > 0 ? width : d->height;
   if (crop_h < 0 || crop_w < 0 || (crop_h > 0) != (crop_w > 0))
-    throw DataError(fmt::format("crop {}x{}: give both sides, each > 0 (or none)", crop_h, crop_w));
+    throw DataSpecError(fmt::format("crop {}x{}: give both sides, each > 0 (or none)", crop_h, crop_w));
   d->crop_h = crop_h;
   d->crop_w = crop_w;
   d->stretch = stretch;

@@ -17,6 +17,11 @@ namespace wn::gan {
 struct DataError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A --data value (or sizes, crop) that names no usable data set: a usage error (exit 2),
+// where DataError is a file that cannot be read (exit 1).
+struct DataSpecError : DataError {
+  using DataError::DataError;
+};
 
 class Dataset {
  public:

@@ -36,25 +36,64 @@ std::optional<TraceRow> parse_row(const std::string& line) {
 
 }  // namespace
 
+namespace {
+// The rows of a trace file, every line checked: the header first, then rows that parse
+// (CRLF line ends accepted, as spreadsheets write them). Only a last line without its
+// newline (a row cut off by a crash) may fail to parse; it is dropped. The raw lines of
+// the rows are returned beside them (trim_trace writes them back as they were).
+std::vector<TraceRow> parse_trace(const std::string& path, std::vector<std::string>* lines) {
+  switch (nn::file_kind(path)) {
+    case nn::FileKind::Missing: return {};
+    case nn::FileKind::Folder: throw std::runtime_error(fmt::format("{} is a folder, not a gradient trace", path));
+    case nn::FileKind::Special:
+      throw std::runtime_error(fmt::format("{} is not a regular file (a pipe or device), not a gradient trace", path));
+    case nn::FileKind::Regular: break;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the gradient trace", path));
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (text.empty()) throw std::runtime_error(fmt::format("{}: an empty file, not a gradient trace (no header)", path));
+  std::vector<TraceRow> out;
+  size_t at = 0;
+  int64_t number = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    const bool terminated = end != std::string::npos;
+    if (!terminated) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (number == 1) {
+      if (line != kTraceHeader)
+        throw std::runtime_error(fmt::format("{}: not a gradient trace: its first line is '{}', expected '{}'", path,
+                                             line.substr(0, 80), kTraceHeader));
+      continue;
+    }
+    if (line.empty() && !terminated) break;
+    if (auto r = parse_row(line)) {
+      out.push_back(*r);
+      if (lines) lines->push_back(line);
+    } else if (terminated) {
+      throw std::runtime_error(fmt::format("{}: line {} is not a row 'iteration,step,layer,quantity,value': '{}'", path,
+                                           number, line.substr(0, 80)));
+    }
+  }
+  return out;
+}
+}  // namespace
+
 void trim_trace(const std::string& path, int64_t last_iteration) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept = std::string(kTraceHeader) + "\n";
-  std::getline(in, line);
-  while (std::getline(in, line))
-    if (auto r = parse_row(line); r && r->iteration <= last_iteration) kept += line + "\n";
+  if (nn::file_kind(path) == nn::FileKind::Missing) return;
+  std::vector<std::string> lines;
+  const std::vector<TraceRow> rows = parse_trace(path, &lines);  // refuses a file it cannot read whole
+  std::string kept = std::string(kTraceHeader) + "\n";
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].iteration <= last_iteration) kept += lines[i] + "\n";
   nn::write_file_atomic(path, kept);
 }
 
-std::vector<TraceRow> read_trace(const std::string& path) {
-  std::vector<TraceRow> out;
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line))
-    if (auto r = parse_row(line)) out.push_back(*r);
-  return out;
-}
+std::vector<TraceRow> read_trace(const std::string& path) { return parse_trace(path, nullptr); }
 
 struct GradTrace::Impl {
   std::string path;

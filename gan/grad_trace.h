@@ -45,9 +45,12 @@ struct TraceRow {
 
 // The header of grad_trace.csv.
 extern const char* const kTraceHeader;
-// Keeps the header and the rows up to last_iteration (a resume continues from there).
+// Keeps the header and the rows up to last_iteration (a resume continues from there); a
+// file that does not read whole is refused (an error naming the line), never cut down.
 void trim_trace(const std::string& path, int64_t last_iteration);
-// The rows of a grad_trace.csv (unreadable lines skipped).
+// The rows of a grad_trace.csv (none when it does not exist). Regular files only; the
+// header is checked, every row must parse (CRLF accepted; a last row cut off without its
+// newline is dropped); errors name the file and the line.
 std::vector<TraceRow> read_trace(const std::string& path);
 
 class GradTrace {

@@ -83,8 +83,10 @@ std::vector<Preset> make_presets() {
                with(dcgan_protocol(), {{"image-size", "64", kOurs}})});
   p.push_back({"fashion-mnist",
                "the quick default: the WN DCGAN on Fashion-MNIST at 28x28 for 2000 iterations, a 500-image final test",
-               with(dcgan_protocol(), {{"image-size", "28", kOurs},
+               with(dcgan_protocol(), {{"data", "fashion-mnist", kOurs},
+                                       {"image-size", "28", kOurs},
                                        {"iters", "2000", kOurs},
+                                       {"test-every", "200", kOurs},
                                        {"final-n", "500", kOurs},
                                        {"final-steps", "200", kOurs},
                                        {"seeds", "1", kOurs}})});
@@ -104,7 +106,11 @@ const Preset& find_preset(const std::string& name) {
     if (p.name == name) return p;
     names += (names.empty() ? "" : ", ") + p.name;
   }
-  throw std::invalid_argument(fmt::format("unknown preset '{}' (expected one of: {})", name, names));
+  std::string near;
+  for (const auto& p : presets())
+    if (near.empty() && !name.empty() && p.name.find(name) != std::string::npos) near = p.name;
+  throw std::invalid_argument(fmt::format("unknown preset '{}'{} (expected one of: {})", name,
+                                          near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), names));
 }
 
 std::vector<PresetOption> arch_defaults(Arch arch) {

@@ -1,4 +1,5 @@
 #include "gan/trainer.h"
+#include "gan/signals.h"
 
 #include <algorithm>
 #include <unistd.h>
@@ -32,35 +33,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal = sig; }
-
-// SIGINT (Ctrl-C), SIGTERM (a batch scheduler's warning) and SIGHUP (a closed terminal)
-// only set a flag while a guard lives (the training loop then saves `last` and stops);
-// the previous handlers come back with the guard, so a second signal during that save
-// only sets the flag again.
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old_[i]);
-  }
-  ~SignalGuard() {
-    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-  // The signal received (0: none).
-  int caught() const { return g_signal; }
-
- private:
-  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction old_[3];
-};
 
 std::string fmt_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -213,6 +185,22 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::Comm* comm)
   if (!(cfg_.rms_eps > 0)) throw std::invalid_argument("the RMSProp epsilon must be > 0");
   dp_ = std::make_unique<DataParallel>(*comm, cfg_.batch);
   if (writer_) prepare_folder(resume);
+  try {
+    start(resume);
+  } catch (...) {
+    if (!resume && writer_) undo_start();  // a start that fails leaves nothing behind
+    throw;
+  }
+}
+
+void Trainer::undo_start() noexcept {
+  std::error_code ec;
+  dir_.clear();  // what a run writes; the folder held nothing else (prepare_folder)
+  lock_.reset();
+  if (created_folder_) fs::remove(cfg_.out, ec);  // only if empty
+}
+
+void Trainer::start(bool resume) {
   if (writer_) metrics_ = std::make_unique<MetricsLog>(dir_.metrics());
   data_ = open_dataset(cfg_.data, cfg_.model.height, cfg_.model.width, cfg_.model.channels, cfg_.crop_h, cfg_.crop_w,
                        cfg_.stretch);
@@ -273,17 +261,34 @@ void Trainer::prepare_folder(bool resume) {
   // The run folder first: an unwritable --out fails before anything else, and the lock
   // keeps a second process out before anything is written.
   try {
+    created_folder_ = !fs::exists(cfg_.out);
     fs::create_directories(cfg_.out);
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
   }
   lock_ = std::make_unique<RunLock>(cfg_.out);
-  if (!resume && dir_.holds_run()) {
-    if (!cfg_.force)
+  if (!resume) {
+    // A new run starts in an empty folder: a run there is continued or replaced on
+    // request, anything else is refused by name (it would mix into the new run's report).
+    auto contents = [&] {
+      std::vector<std::string> names;
+      for (const auto& e : fs::directory_iterator(cfg_.out))
+        if (e.path().filename() != ".lock") names.push_back(e.path().filename().string());
+      std::sort(names.begin(), names.end());
+      std::string s;
+      for (size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", " : "") + names[i];
+      if (names.size() > 8) s += fmt::format(" and {} more", names.size() - 8);
+      return s;
+    };
+    if (dir_.holds_run() && !cfg_.force)
       throw std::runtime_error(fmt::format("{} holds a run already (config.json, metrics or checkpoints): --resume {} "
                                            "continues it, --force replaces it, or choose another --out",
                                            cfg_.out, cfg_.out));
-    dir_.clear();
+    if (cfg_.force) dir_.clear();
+    if (const std::string left = contents(); !left.empty())
+      throw std::runtime_error(fmt::format("{} is not empty ({}){}: a new run starts in an empty folder; choose "
+                                           "another --out, or remove them",
+                                           cfg_.out, left, cfg_.force ? " (--force removes only a run's own files)" : ""));
   }
   try {
     fs::create_directories(dir_.checkpoints());
@@ -509,6 +514,7 @@ void Trainer::check_sane(const StepLosses& l, bool tensors) const {
 
 void Trainer::save_checkpoint(const std::string& path) const {
   if (!writer_) return;
+  SavingSection saving;  // a second signal waits for the file to be whole
   nn::Named t = gan_.G->state();
   for (auto& e : gan_.D->state()) t.push_back(e);
   for (auto& [n, s] : opt_g_->state()) t.emplace_back("optim.G." + n, s);
@@ -594,7 +600,7 @@ void Trainer::load_checkpoint(const std::string& path) {
 // test with its checkpoints, a row of metrics.csv and a progress line; a signal saves
 // `last` and stops.
 bool Trainer::run() {
-  SignalGuard signals;
+  StopSignals guard;  // the command's own when it holds one (a signal before this run counts)
   signal_ = 0;
   Tensor running_images;
   if (running_test && !split_.running_test.empty()) {
@@ -626,7 +632,7 @@ bool Trainer::run() {
     if (on_step) on_step(iter_, l);
     // Weights are scanned every 100 iterations and before any checkpoint is written, so no
     // checkpoint holds a non-finite value; in between a bad weight shows in the losses.
-    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || signals.caught();
+    const bool saves = every(cfg_.test_every) || every(cfg_.save_every) || iter_ == cfg_.iters || stop_signal();
     check_sane(l, saves || iter_ % 100 == 0);
     if (every(cfg_.sample_every)) sample(iter_);
     double running = -1;
@@ -635,7 +641,7 @@ bool Trainer::run() {
     if (every(cfg_.save_every)) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
     append_metrics(iter_, l, secs, running);
     progress.show(iter_, l, running);
-    int caught = signals.caught();
+    int caught = stop_signal();
     if (!dp_->single()) {
       // A signal seen by any rank stops all of them at this iteration.
       std::vector<double> v = {double(caught != 0), double(caught)};
@@ -652,7 +658,14 @@ bool Trainer::run() {
   }
   progress.end();
   if (!saved_last) save_checkpoint(checkpoint_path("last"));
-  if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every != 0) sample(iter_);
+  if (cfg_.sample_every > 0 && iter_ % cfg_.sample_every != 0 && stop_signal() == 0) sample(iter_);
+  // A signal after the loop's last check (the final save, a run with nothing left to
+  // train) still stops the command: `last` is saved.
+  if (const int caught = stop_signal()) {
+    signal_ = caught;
+    log(fmt::format("{} at iteration {}: saved {}\n", strsignal(signal_), iter_, checkpoint_path("last")));
+    return false;
+  }
   return true;
 }
 

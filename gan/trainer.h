@@ -162,6 +162,11 @@ class Trainer {
   void write_config() const;
   // Creates and locks the run folder (clearing it with --force): rank 0 only.
   void prepare_folder(bool resume);
+  // The constructor's work after prepare_folder (data, split, models, optimizers, state).
+  void start(bool resume);
+  // After a failed start of a new run: removes what it wrote (the folder was empty).
+  void undo_start() noexcept;
+  bool created_folder_ = false;
   void sample(int64_t it);
   // The running test of an iteration at a test interval: a better loss saves `best`; then
   // `last` is saved. Returns the loss (-1: no running test).

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "app_helpers.h"
+#include "engine/switches.h"
 #include "eval/report.h"
 #include "gan/data.h"
 #include "gan/loader.h"
@@ -25,11 +26,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The program under test: the build's, or WNGAN_TEST_BIN (to run these cases against
+// another build, e.g. an older one, and see which fail there).
+std::string bin() {
+  const char* e = std::getenv("WNGAN_TEST_BIN");
+  return e && *e ? e : WNGAN_BIN;
+}
+
 // `wngan ARGS` (a shell line); its exit code and its stdout and stderr together.
 std::pair<int, std::string> wngan(const std::string& args) {
   static int count = 0;
   const std::string out = wn::test::temp_dir("cli") + "/out" + std::to_string(count++) + ".txt";
-  const int rc = std::system((std::string(WNGAN_BIN) + " " + args + " > '" + out + "' 2>&1 < /dev/null").c_str());
+  const int rc = std::system((bin() + " " + args + " > '" + out + "' 2>&1 < /dev/null").c_str());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), wn::eval::read_text(out)};
+}
+
+// The same with an environment assignment before it ("NAME=value").
+std::pair<int, std::string> wngan_env(const std::string& env, const std::string& args) {
+  static int count = 0;
+  const std::string out = wn::test::temp_dir("cli") + "/env" + std::to_string(count++) + ".txt";
+  const int rc =
+      std::system((env + " " + bin() + " " + args + " > '" + out + "' 2>&1 < /dev/null").c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), wn::eval::read_text(out)};
 }
 
@@ -149,7 +166,7 @@ TEST_CASE("a short run: headline, yardsticks, provenance, 10 running tests, no .
     CHECK(has(*page, "20 of the paper's 100,000 iterations, seed 1: reconstruction error "));
     CHECK(has(*page, "per pixel value on 12 held-out images (lower is better)"));
     CHECK(has(*page, "the untrained generator (this run's initial weights, the same reconstruction)"));
-    CHECK(has(*page, "the mean training image (of "));
+    CHECK(has(*page, "the mean training image as the guess for every image"));
     CHECK(has(*page, "Running test vs final test"));
     CHECK(has(*page, "--iters 20"));  // the command line
     CHECK(has(*page, "commit "));
@@ -174,4 +191,23 @@ TEST_CASE("a short run: headline, yardsticks, provenance, 10 running tests, no .
   CHECK_MESSAGE(has(md, fmt::format("| {:.6f} |", loss)), loss);
   CHECK(has(md, run + "/split.json"));
   fs::remove_all(d);
+}
+
+TEST_CASE("environment switches: a bad value is a usage error naming it, before any work; docs/cli.md lists each") {
+  const auto [rc, out] = wngan_env("WNGAN_DIST_TIMEOUT=x", "train --iters 1 --out " + wn::test::temp_dir("cli_sw") + "/r");
+  CHECK(rc == 2);  // not SIGABRT (134)
+  CHECK(has(out, "WNGAN_DIST_TIMEOUT='x': expected a number of seconds > 0"));
+  CHECK(!fs::exists(wn::test::temp_dir("cli_sw") + "/r"));  // nothing was started
+  for (const char* bad : {"WNGAN_CPU_GEMM=avx3", "WNGAN_CPU_CONV=fft", "WNGAN_CUDNN=yes", "WNGAN_NCCL=2",
+                          "WNGAN_FAIL_AT=1", "WNGAN_DIST_TIMEOUT=-5"}) {
+    const auto [rc2, out2] = wngan_env(bad, "summary");
+    CHECK_MESSAGE(rc2 == 2, bad);
+    CHECK_MESSAGE(has(out2, std::string(bad).substr(0, std::string(bad).find('=')) + "='"), bad);
+  }
+  CHECK(wngan_env("WNGAN_CPU_CONV=im2col", "summary").first == 0);
+  const auto [rc3, ver] = wngan_env("WNGAN_CPU_CONV=im2col", "--version");
+  CHECK(rc3 == 0);
+  CHECK(has(ver, "environment switches set: WNGAN_CPU_CONV=im2col"));
+  const std::string doc = wn::eval::read_text(std::string(WNGAN_SOURCE_DIR) + "/docs/cli.md");
+  for (const auto& s : wn::switches()) CHECK_MESSAGE(has(doc, "| `" + s.name + "` |"), s.name);
 }

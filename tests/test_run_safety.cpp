@@ -177,8 +177,7 @@ TEST_CASE("SIGTERM and SIGHUP save 'last' and stop like SIGINT, naming the signa
     Trainer t(c, false);
     int lines = 0;
     t.log = [&](const std::string&) {
-      if (++lines == 4) std::raise(sig);
-      if (lines == 5) std::raise(sig);  // a second signal during the save
+      if (++lines == 4) std::raise(sig);  // (a second one would end the process: tests/test_reliability.cpp)
     };
     CHECK_FALSE(t.run());
     CHECK(t.interrupted_by() == sig);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gan/data.h"
+#include "eval/study.h"
 #include "gan/grad_trace.h"
 #include "gan/run_config.h"
 #include "gan/split.h"
@@ -128,6 +129,19 @@ void trace(const uint8_t* d, size_t n) {
   refuse_ok([&] { gan::read_trace(path); });
 }
 
+// A study's study.json: read as `study --resume` reads it (paths resolved against the
+// study folder), then written back and read again.
+void study(const uint8_t* d, size_t n) {
+  const std::string dir = scratch() + "/study";
+  fs::create_directories(dir);
+  write(dir + "/study.json", d, n);
+  refuse_ok([&] {
+    const auto runs = eval::read_study_state(dir + "/study.json");
+    eval::write_study_state(dir + "/again.json", runs);
+    eval::read_study_state(dir + "/again.json");
+  });
+}
+
 // A checkpoint's model description, then the model built from it.
 void model(const uint8_t* d, size_t n) {
   refuse_ok([&] {
@@ -147,7 +161,7 @@ const std::vector<Target>& targets() {
   static const std::vector<Target> t = {{"safetensors", safetensors}, {"idx", idx},     {"cifar", cifar},
                                         {"image", image},             {"lmdb", lmdb},   {"split", split},
                                         {"config", config},           {"model", model},
-                                        {"trace", trace}};
+                                        {"trace", trace},             {"study", study}};
   return t;
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 rm -rf corpus
-mkdir -p corpus/{safetensors,idx,cifar,image,lmdb,split,config,model,trace}
+mkdir -p corpus/{safetensors,idx,cifar,image,lmdb,split,config,model,trace,study}
 /usr/bin/python3 - <<'PY'
 import gzip, io, json, struct
 from PIL import Image

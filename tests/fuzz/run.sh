@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-60}"
-targets=(safetensors idx cifar image lmdb split config model trace)
+targets=(safetensors idx cifar image lmdb split config model trace study)
 [ $# -gt 1 ] && targets=("${@:2}")
 if ! command -v clang++ >/dev/null 2>&1 || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
