@@ -146,10 +146,12 @@ void write_run_report(const gan::Trainer& t, const EvalResult& r, int64_t eval_s
                 "Running test vs final test: during training, every {} iterations ({} times), the first {} {} were "
                 "reconstructed with {} steps (the running test, plotted below); its lowest value ({} at iteration {}) "
                 "chose the 'best' checkpoint. The final test then reconstructed {} final-test images with {} steps "
-                "using that checkpoint. They differ in images and steps, so their values are not comparable with "
-                "each other.{}",
+                "using that checkpoint. {}{}",
                 c.test_every, tests, c.running_test, running_from, c.test_steps, loss6(t.best_loss()),
                 t.best_iteration(), r.n, eval_steps,
+                c.select_on != "train" && c.test_steps == eval_steps && c.running_test == r.n
+                    ? "Here both use the same images and steps, so the final test repeats the best running test."
+                    : "They differ in images or steps, so their values are not comparable with each other.",
                 c.select_on == "train" ? " The final-test images took no part in training or in the choice."
                                        : " The running test's images are final-test images (the paper's protocol), "
                                          "so the final test is not untouched by the choice (--select-on train avoids it).")

@@ -1,3 +1,4 @@
+#include <cmath>
 #include "engine/autograd.h"
 #include "eval/reconstruct.h"
 #include "gan/models.h"
@@ -79,4 +80,56 @@ TEST_CASE("images of another size give a clear error") {
   gan::Gan g = gan::dcgan(gan::Norm::None, 1, 28, 28, 8, 16, 0, gen);
   CHECK_THROWS_WITH(reconstruct(*g.G, 16, Tensor::zeros({2, 1, 32, 32})),
                     doctest::Contains("G makes images (2, 1, 28, 28), the test images are (2, 1, 32, 32)"));
+}
+
+TEST_CASE("the measure by hand: z from 0, exactly S RMSProp steps, the loss per C x H x W (1 and 3 channels, non-square)") {
+  // G(z) = W z + b as images; the trajectory of each image's code computed here in double,
+  // step by step, as docs/paper.md section 5 defines it.
+  struct Shape3 {
+    int64_t C, H, W;
+  };
+  for (const Shape3 sh : {Shape3{1, 3, 5}, Shape3{3, 2, 4}}) {
+    const int64_t code = 3, per = sh.C * sh.H * sh.W, n = 4;
+    Generator gen(7);
+    auto lin = std::make_shared<nn::Linear>(code, per, gen);
+    {
+      NoGradGuard ng;
+      lin->bias = rnd({per}, 11, -0.5, 0.5, DType::F32);  // a bias that is not 0
+    }
+    auto G = std::make_shared<nn::Sequential>();
+    G->add("linear", lin);
+    G->add("reshape", std::make_shared<nn::Unflatten>(sh.C, sh.H, sh.W));
+    const Tensor x = rnd({n, sh.C, sh.H, sh.W}, 5, 0, 1, DType::F32);
+    const std::vector<double> Wv = lin->weight.to_vector(), bv = lin->bias.to_vector(), xv = x.to_vector();
+    ReconstructOptions o;
+    for (int64_t steps : {0, 1, 7}) {
+      o.steps = steps;
+      const Reconstruction r = reconstruct(*G, code, x, o);
+      for (int64_t i = 0; i < n; ++i) {
+        std::vector<double> z(code, 0.0), s(code, 0.0), y(per);
+        auto forward = [&] {
+          for (int64_t k = 0; k < per; ++k) {
+            y[k] = bv[k];
+            for (int64_t j = 0; j < code; ++j) y[k] += Wv[k * code + j] * z[j];
+          }
+        };
+        for (int64_t t = 0; t < steps; ++t) {
+          forward();
+          for (int64_t j = 0; j < code; ++j) {
+            double g = 0;
+            for (int64_t k = 0; k < per; ++k) g += 2.0 / double(per) * (y[k] - xv[i * per + k]) * Wv[k * code + j];
+            s[j] = o.alpha * s[j] + (1 - o.alpha) * g * g;
+            z[j] -= o.lr * g / (std::sqrt(s[j]) + o.eps);
+          }
+        }
+        forward();
+        double loss = 0;
+        for (int64_t k = 0; k < per; ++k) loss += (y[k] - xv[i * per + k]) * (y[k] - xv[i * per + k]);
+        loss /= double(per);
+        INFO(sh.C << "x" << sh.H << "x" << sh.W << " steps " << steps << " image " << i);
+        CHECK(r.losses[size_t(i)] == doctest::Approx(loss).epsilon(2e-5));
+        for (int64_t j = 0; j < code; ++j) CHECK(r.z.to_vector()[size_t(i * code + j)] == doctest::Approx(z[j]).epsilon(1e-4).scale(1e-6));
+      }
+    }
+  }
 }
