@@ -3,6 +3,8 @@
 #include "nn/layers.h"
 #include "nn/weight_norm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include <fmt/format.h>
@@ -294,4 +296,73 @@ TEST_CASE("the ResNet's WN layers put the epsilon outside the root, and its TPRe
   CHECK(y[1] == doctest::Approx(0.0));   // slope -0.5 used as 0
   t.after_update();                      // no clipping of the parameter itself
   CHECK(t.weight.to_vector()[0] == doctest::Approx(1.5));
+}
+
+TEST_CASE("every parameter of every variant takes part: changing it alone changes G's images or D's logits") {
+  // Evaluation mode: batch norm then uses its running statistics, so a bias before it still
+  // shows (in training mode the batch mean cancels it exactly, as in the authors' models).
+  std::vector<ModelConfig> variants;
+  for (Norm n : {Norm::None, Norm::Batch, Norm::Weight, Norm::WeightAffine})
+    variants.push_back(ModelConfig::of(Arch::DCGAN, n, 3, 16, 12, 8));
+  for (Norm n : {Norm::None, Norm::Batch, Norm::Weight}) {
+    ModelConfig c = ModelConfig::of(Arch::ResNet, n, 1, 16, 16, 8);
+    c.features = {4, 8};
+    c.blocks = 2;
+    variants.push_back(c);
+  }
+  for (ModelConfig c : variants) {
+    if (c.arch == Arch::DCGAN) c.nf = 4;
+    Generator gen(21);
+    Gan g = build_gan(c, gen);
+    g.G->eval();
+    g.D->eval();
+    const Tensor z = wn::test::rnd({8, c.code}, 1, -1, 1, DType::F32);
+    const Tensor x = wn::test::rnd({8, c.channels, c.height, c.width}, 2, -1, 2, DType::F32);
+    int checked = 0;
+    for (auto* net : {g.G.get(), g.D.get()}) {
+      const Tensor& input = net == g.G.get() ? z : x;
+      // First every parameter at a random non-zero value: a part that starts at 0 (a
+      // residual scale, a bias) would otherwise hide the parameters behind it.
+      uint64_t init = 500;
+      for (auto& [name, p] : net->named_parameters()) {
+        std::vector<double> v = wn::test::rnd(p.shape(), init++, 0.2, 0.8, DType::F64).to_vector();
+        const std::vector<double> sign = wn::test::rnd(p.shape(), init++, -1, 1, DType::F64).to_vector();
+        for (size_t i = 0; i < v.size(); ++i) v[i] *= sign[i] < 0 ? -1 : 1;
+        if (name.find("act.weight") != std::string::npos)  // PReLU / TPReLU slopes live in [0, 1]
+          for (double& e : v) e = std::abs(e);
+        Tensor(p).copy_from(Tensor::from_vector(v, p.shape()).to(p.dtype()));
+      }
+      std::vector<double> base;
+      {
+        NoGradGuard ng;
+        base = (*net)(input).to_vector();
+      }
+      uint64_t seed = 100;
+      for (auto& [name, p] : net->named_parameters()) {
+        const std::vector<double> was = p.to_vector();
+        // Another random value of either sign (a weight-normalized unit of one element is
+        // its sign alone); a few tries, in case this input leaves a slope's region unused.
+        double diff = 0, mag = 1e-12;
+        for (int attempt = 0; attempt < 3 && !(diff > 1e-6 * mag && diff > 1e-7); ++attempt) {
+          std::vector<double> changed = wn::test::rnd(p.shape(), seed++, 0.2, 1.0, DType::F64).to_vector();
+          const std::vector<double> sign = wn::test::rnd(p.shape(), seed++, -1, 1, DType::F64).to_vector();
+          for (size_t i = 0; i < changed.size(); ++i) changed[i] *= sign[i] < 0 ? -1 : 1;
+          Tensor(p).copy_from(Tensor::from_vector(changed, p.shape()).to(p.dtype()));
+          std::vector<double> now;
+          {
+            NoGradGuard ng;
+            now = (*net)(input).to_vector();
+          }
+          Tensor(p).copy_from(Tensor::from_vector(was, p.shape()).to(p.dtype()));
+          for (size_t i = 0; i < now.size(); ++i)
+            diff = std::max(diff, std::abs(now[i] - base[i])), mag = std::max(mag, std::abs(base[i]));
+        }
+        INFO(c.describe() << ": " << name);
+        CHECK(diff > 1e-6 * mag);
+        CHECK(diff > 1e-7);
+        ++checked;
+      }
+    }
+    CHECK(checked > 4);
+  }
 }
