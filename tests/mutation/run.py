@@ -43,6 +43,14 @@ def main(argv):
     if "--only" in argv:
         only = {int(x) for x in argv[argv.index("--only") + 1].split(",")}
     ms = mutants()
+    if "--list" not in argv:
+        # The suite must pass on the sources as they are, or every mutant would look caught.
+        subprocess.run(["ninja", "-C", build, "-j2"], check=True, capture_output=True)
+        base = subprocess.run([os.path.join(build, "tests", "wngan_tests"), "--no-version"], capture_output=True,
+                              text=True, cwd=build)
+        if base.returncode != 0:
+            print(base.stdout[-3000:])
+            raise SystemExit("mutation run: the suite fails without any mutant; fix that first")
     caught = survived = bad = 0
     rows = []
     for n, (path, old, new, line) in enumerate(ms, 1):
