@@ -45,6 +45,7 @@ void add_eval(CLI::App& app) {
     r.comm = &world;
     r.verbose = world.is_root();
     eval::EvalResult e = eval::evaluate_run(r);
+    gan::throw_if_stopped();
     if (!world.is_root()) return;
     fmt::print("final test reconstruction error: {:.6f} per pixel value  ({} images, {} steps, checkpoint at iteration {})\n", e.test_loss,
                e.n, r.steps, e.iteration);

@@ -164,6 +164,15 @@ void add_inspect(CLI::App& app) {
           throw std::invalid_argument(
               fmt::format("--run draws a recorded trace; {} belongs to inspecting a step", opt->get_name()));
       const std::string out = cmd->count("--out") ? o->out : o->run + "/grad_flow";
+      {
+        namespace fs = std::filesystem;
+        const fs::path r = fs::weakly_canonical(fs::absolute(o->run)), w = fs::weakly_canonical(fs::absolute(out));
+        for (const char* sub : {"", "checkpoints", "samples", "eval", "report", "runs"})
+          if (w == (std::string(sub).empty() ? r : r / sub))
+            throw std::invalid_argument(fmt::format("--out {} would write the pictures among the files of {}; give "
+                                                    "a folder of their own (the default is {}/grad_flow)",
+                                                    out, o->run, o->run));
+      }
       const std::string page = eval::write_grad_flow_page(o->run, out);
       fmt::print("gradient flow of {}: {} (pictures and their data in {})\n", o->run, page, out);
       return;

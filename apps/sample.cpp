@@ -51,6 +51,7 @@ void add_sample(CLI::App& app) {
       throw std::invalid_argument(fmt::format("--out {}: a grid is written as .png, .jpg or .jpeg", o->out));
     if (!o->z.empty() && ext != ".safetensors")
       throw std::invalid_argument(fmt::format("--out {}: with --z the images are written as .safetensors", o->out));
+    check_distinct_outputs({{"--z", o->z}, {"--out", o->out}, {"--checkpoint", o->checkpoint}}, "", {});
     gan::Gan g = gan::load_gan_from_checkpoint(ckpt);
     const Device device = Device::parse(o->device);
     g.G->to(device);

@@ -148,6 +148,12 @@ void add_study(CLI::App& app) {
     plan.force = o->force;
     plan.test_every_given = test_every_given;
     plan.models = gan::split_list(o->models);
+    // One name per model: the aliases (vanilla, bn, wn, ...) become the canonical names.
+    for (auto& m : plan.models) {
+      if (m.empty()) throw std::invalid_argument(fmt::format("--models '{}': an empty name", o->models));
+      const bool resnet = m.rfind("resnet-", 0) == 0;
+      m = (resnet ? "resnet-" : "") + gan::norm_name(gan::parse_norm(resnet ? m.substr(7) : m));
+    }
     if (plan.models.empty()) throw std::invalid_argument("--models: name at least one model (e.g. none,batch,weight)");
     for (size_t i = 0; i < plan.models.size(); ++i)
       for (size_t j = 0; j < i; ++j)
@@ -190,6 +196,7 @@ void add_study(CLI::App& app) {
     const eval::StudyOutcome outcome =
         eval::run_study(plan, [](const std::string& line) { fmt::print(stderr, "{}", line); });
     if (outcome.interrupted_by != 0) throw CLI::RuntimeError(128 + outcome.interrupted_by);
+    gan::throw_if_stopped();  // a signal while the report was written still stops the command
     if (!world.is_root()) return;
     fmt::print("\n{}\nwrote {}/results.md, results.csv, plots and {}/report.html\n",
                eval::read_text(o->out + "/results.md"), o->out, o->out);

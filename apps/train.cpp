@@ -2,6 +2,7 @@
 // running reconstruction test of eval/ every --test-every iterations, and ends with the
 // final test and a one-run report (eval/report.h).
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -160,6 +161,16 @@ void add_train(CLI::App& app) {
     if (resume && !o->preset.empty())
       throw std::invalid_argument("--preset sets up a new run; --resume continues with the run's own config.json");
     if (resume && o->train.force) throw std::invalid_argument("--force starts the run anew; it cannot go with --resume");
+    if (resume && cmd->get_option("--out")->count() > 0 && o->train.out != o->resume)
+      throw std::invalid_argument(fmt::format("--resume {} and --out {} name different folders", o->resume, o->train.out));
+    // A study's runs are the study's: train into one would replace a row of its table.
+    {
+      const std::filesystem::path run = std::filesystem::absolute(resume ? o->resume : o->train.out).lexically_normal();
+      const std::filesystem::path study = run.parent_path().parent_path();
+      if (run.parent_path().filename() == "runs" && std::filesystem::exists(study / "study.json"))
+        throw std::invalid_argument(fmt::format("{} is a run of the study {}; use `wngan study --resume {}`",
+                                                run.string(), study.string(), study.string()));
+    }
     if (!resume) {
       apply_preset(cmd, o->preset);
       apply_arch_defaults(cmd, o->model.arch);
@@ -243,6 +254,7 @@ void add_train(CLI::App& app) {
                e.checkpoint, r.iteration, e.steps, r.test_loss, r.n, r.untrained_loss, r.mean_image_loss, r.n,
                r.train_loss);
     eval::write_run_report(trainer, r, e.steps, secs);
+    gan::throw_if_stopped();  // a signal while the report was written still stops the command
     fmt::print("{}\nreport: {}/report/report.html\n", eval::run_headline(trainer.config(), trainer.iteration(),
                                                                          r.test_loss, r.n),
                e.run);

@@ -62,7 +62,21 @@ FinalTest read_final_test(const EvalRequest& r) {
     throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", t.checkpoint,
                                          t.gan.config.channels, t.gan.config.height, t.gan.config.width,
                                          data->channels, data->height, data->width));
+  if (t.gan.config.describe() != gan::TrainConfig(t.cfg).model.describe() && t.cfg.model.channels > 0)
+    throw std::invalid_argument(fmt::format("{} holds {}, the run {} is {}; evaluate the run it belongs to", t.checkpoint,
+                                            t.gan.config.describe(), r.run, t.cfg.model.describe()));
   const gan::Split split = gan::load_split(r.split.empty() ? run.split() : r.split, data->size());
+  if (!r.split.empty()) {
+    // Another split's final-test images must not be this run's training images.
+    const gan::Split own = gan::load_split(run.split(), data->size());
+    std::vector<char> trained(size_t(data->size()), 0);
+    for (int64_t i : own.train) trained[size_t(i)] = 1;
+    for (int64_t i : split.final_test)
+      if (trained[size_t(i)])
+        throw std::invalid_argument(fmt::format("--split {}: its final-test image {} is one of {}'s training images; "
+                                                "a final test must be on images the run never trained on",
+                                                r.split, i, r.run));
+  }
   const int64_t n = std::min<int64_t>(r.n, static_cast<int64_t>(split.final_test.size()));
   t.test.assign(split.final_test.begin(), split.final_test.begin() + n);
   t.train.assign(split.train.begin(), split.train.begin() + std::min<int64_t>(n, split.train.size()));

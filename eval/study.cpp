@@ -25,8 +25,14 @@ namespace {
 // study does not mix with an old one: a folder holding a study is refused, or with force
 // cleared of everything a study writes.
 std::map<std::string, StudyRun> open_study(const StudyPlan& plan, const std::string& state) {
-  if (plan.resume) return read_study_state(state);
+  if (plan.resume) {
+    if (!fs::exists(state) && fs::exists(gan::RunDir(plan.out).config()))
+      throw std::invalid_argument(fmt::format("{} holds a train run, not a study", plan.out));
+    return read_study_state(state);
+  }
   const std::string& out = plan.out;
+  if (fs::exists(gan::RunDir(out).config()))
+    throw std::runtime_error(fmt::format("{} holds a train run (config.json); a study needs a folder of its own", out));
   if (fs::exists(state) || (fs::exists(out + "/runs") && !fs::is_empty(out + "/runs"))) {
     if (!plan.force)
       throw std::runtime_error(fmt::format("{} holds a study already: --resume continues it, --force replaces it, "
@@ -38,6 +44,18 @@ std::map<std::string, StudyRun> open_study(const StudyPlan& plan, const std::str
     for (auto& e : fs::directory_iterator(out))
       if (e.path().filename().string().rfind("split_seed", 0) == 0) fs::remove(e.path());
   }
+  // A new study starts in an empty folder: anything else would mix into it.
+  std::string left;
+  int count = 0;
+  for (auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    if (name == ".lock" || name == "runs") continue;
+    if (count++ < 8) left += (left.empty() ? "" : ", ") + name;
+  }
+  if (!left.empty())
+    throw std::runtime_error(fmt::format("{} is not empty ({}{}): a new study starts in an empty folder; choose "
+                                         "another --out",
+                                         out, left, count > 8 ? ", ..." : ""));
   return {};
 }
 
@@ -51,8 +69,12 @@ void check_resume(const StudyPlan& plan, const std::map<std::string, StudyRun>& 
       const uint64_t seed = plan.first_seed + uint64_t(s);
       const std::string key = fmt::format("{}_seed{}", m, seed), dir = plan.out + "/runs/" + key;
       if (!fs::exists(gan::RunDir(dir).config())) continue;
-      const std::string c = resume_conflicts(plan.config(m, seed), gan::load_train_config(dir), plan.test_every_given);
+      const gan::TrainConfig given = plan.config(m, seed), had = gan::load_train_config(dir);
+      const std::string c = resume_conflicts(given, had, plan.test_every_given);
       if (!c.empty()) conflicts += fmt::format("\n {}:{}", key, c);
+      if (given.iters < had.iters)
+        conflicts += fmt::format("\n {}: --iters {} is below its {} (a resumed study may only train longer)", key,
+                                 given.iters, had.iters);
       if (done.count(key) && done.at(key).error.empty() &&
           (done.at(key).eval_steps != plan.eval_steps || (done.at(key).eval_n > 0 && done.at(key).eval_n != plan.eval_n)))
         conflicts += fmt::format("\n {}: its final test has {} images x {} steps, {} x {} given", key,
@@ -305,14 +327,6 @@ std::string inside(const std::string& path, const std::string& study) {
   if (!base.empty() && p.rfind(base + "/", 0) == 0) return p.substr(base.size() + 1);
   return path;
 }
-// A stored path back: relative ones are the study folder's; an old study.json's path
-// (relative to where it ran) is looked up under runs/ by the run's own name.
-std::string resolve(const std::string& stored, const std::string& study, const std::string& fallback) {
-  if (stored.empty() || fs::path(stored).is_absolute()) return stored;
-  const std::string p = (fs::path(study) / stored).lexically_normal().string();
-  std::error_code ec;
-  return fs::exists(p, ec) || fallback.empty() ? p : (fs::path(study) / fallback).lexically_normal().string();
-}
 }  // namespace
 
 std::string resume_conflicts(const gan::TrainConfig& given, const gan::TrainConfig& run, bool test_every_given) {
@@ -370,8 +384,18 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
       const auto& v = it.value();
       StudyRun r;
       r.model = v.at("model").get<std::string>();
-      r.dir = resolve(v.at("dir").get<std::string>(), study, "runs/" + it.key());
+      if (!v.at("seed").is_number_unsigned())
+        throw std::runtime_error(fmt::format("{}: '{}' has a seed that is not a whole number >= 0", what, it.key()));
       r.seed = v.at("seed").get<uint64_t>();
+      // The run's name says what it is; its folder is always runs/NAME of this study (a
+      // stored path is not trusted: a hand edit could point one model's row at another's run).
+      if (it.key() != fmt::format("{}_seed{}", r.model, r.seed))
+        throw std::runtime_error(fmt::format("{}: the entry '{}' is for model '{}' seed {}; the names disagree", what,
+                                             it.key(), r.model, r.seed));
+      r.dir = (fs::path(study) / "runs" / it.key()).lexically_normal().string();
+      for (const char* k : {"final_test", "final_train", "best_running"})
+        if (!v.at(k).is_number() && !v.at(k).is_null())
+          throw std::runtime_error(fmt::format("{}: '{}'.{} is not a number", what, it.key(), k));
       r.final_test = num(v.at("final_test"));
       r.final_train = num(v.at("final_train"));
       r.best_running = num(v.at("best_running"));
@@ -380,9 +404,9 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
       r.diverged = v.at("diverged").get<bool>();
       r.eval_iteration = v.at("eval_iteration").get<int64_t>();
       r.eval_steps = v.at("eval_steps").get<int64_t>();
-      r.eval_first = resolve(v.at("eval_first").get<std::string>(), study, "");
-      if (!r.eval_first.empty() && !fs::exists(r.eval_first))  // an old study.json: under the run's eval/
-        r.eval_first = (fs::path(r.dir) / "eval" / fs::path(r.eval_first).filename()).string();
+      // Its first reconstructions: a file of the run's own eval/ folder.
+      const std::string first = v.at("eval_first").get<std::string>();
+      r.eval_first = first.empty() ? "" : (fs::path(r.dir) / "eval" / fs::path(first).filename()).string();
       r.eval_n = v.value("eval_n", int64_t(0));
       r.error = v.value("error", std::string());
       if (v.contains("mean_image_loss")) r.mean_image_loss = num(v.at("mean_image_loss"));
@@ -391,12 +415,16 @@ std::map<std::string, StudyRun> parse_study_state(const std::string& text, const
     }
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not a study state ({}); --force starts the study anew", what, e.what()));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + "; --force starts the study anew");
   }
   return done;
 }
 
 std::map<std::string, StudyRun> read_study_state(const std::string& path) {
-  if (!fs::exists(path)) return {};
+  if (nn::file_kind(path) == nn::FileKind::Missing) return {};
+  if (nn::file_kind(path) != nn::FileKind::Regular)
+    throw std::runtime_error(fmt::format("{} is not a regular file; --force starts the study anew", path));
   return parse_study_state(read_text(path), path, fs::path(path).parent_path().string());
 }
 

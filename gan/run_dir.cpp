@@ -59,6 +59,47 @@ void RunDir::clear() const {
   }
 }
 
+namespace {
+// The names (relative to the run folder) of what a run writes.
+std::vector<std::string> run_entries(const RunDir& d, const std::string& root) {
+  std::vector<std::string> names;
+  for (const std::string& path : {d.config(), d.split(), d.metrics(), d.grad_trace(), d.eval_table(), d.samples(),
+                                  d.checkpoints(), d.eval_dir(), d.report()})
+    names.push_back(fs::path(path).lexically_relative(root).string());
+  return names;
+}
+}  // namespace
+
+void RunDir::set_aside() const {
+  const fs::path aside = fs::path(dir_) / ".replaced";
+  std::error_code ec;
+  fs::remove_all(aside, ec);  // a set-aside left by a process killed outright
+  fs::create_directories(aside);
+  for (const std::string& name : run_entries(*this, dir_)) {
+    const fs::path from = fs::path(dir_) / name;
+    if (fs::exists(fs::symlink_status(from))) fs::rename(from, aside / name);
+  }
+}
+
+void RunDir::drop_set_aside() const {
+  std::error_code ec;
+  fs::remove_all(fs::path(dir_) / ".replaced", ec);
+}
+
+void RunDir::restore_set_aside() const {
+  const fs::path aside = fs::path(dir_) / ".replaced";
+  std::error_code ec;
+  if (!fs::exists(aside, ec)) return;
+  for (const std::string& name : run_entries(*this, dir_)) {
+    const fs::path from = aside / name, to = fs::path(dir_) / name;
+    if (fs::exists(fs::symlink_status(from, ec))) {
+      fs::remove_all(to, ec);
+      fs::rename(from, to, ec);
+    }
+  }
+  fs::remove_all(aside, ec);
+}
+
 std::string RunDir::describe_checkpoints() const {
   std::string s;
   std::error_code ec;

@@ -42,6 +42,12 @@ class RunDir {
   // Removes the files a run writes (config, split, metrics, samples, checkpoints, eval,
   // report, eval.csv) and nothing else, so no stale checkpoint or picture survives.
   void clear() const;
+  // --force: moves a run's files aside into DIR/.replaced (kept until the new run has
+  // started, then dropped; put back if the new start fails), so that a start that fails
+  // loses nothing.
+  void set_aside() const;
+  void drop_set_aside() const;
+  void restore_set_aside() const;
   // "best and last (iteration 3000)", or "none": what a message may promise.
   std::string describe_checkpoints() const;
 

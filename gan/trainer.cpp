@@ -188,14 +188,19 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::Comm* comm)
   try {
     start(resume);
   } catch (...) {
-    if (!resume && writer_) undo_start();  // a start that fails leaves nothing behind
+    if (!resume && writer_) undo_start();  // a start that fails leaves the folder as it was
     throw;
   }
+  if (writer_ && cfg_.force && !resume) dir_.drop_set_aside();  // the new run has started: the old one goes
 }
 
 void Trainer::undo_start() noexcept {
   std::error_code ec;
-  dir_.clear();  // what a run writes; the folder held nothing else (prepare_folder)
+  try {
+    dir_.clear();  // what this start wrote; the folder held nothing else (prepare_folder)
+    if (cfg_.force) dir_.restore_set_aside();  // the run --force was to replace comes back
+  } catch (const std::exception&) {
+  }
   lock_.reset();
   if (created_folder_) fs::remove(cfg_.out, ec);  // only if empty
 }
@@ -218,6 +223,11 @@ void Trainer::start(bool resume) {
                         cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
                         cfg_.seed, cfg_.select_on == "train");
   if (writer_ && (!resume || !cfg_.split_file.empty())) save_split(dir_.split(), split_);
+  // A given split decides the counts the run records (not the options' defaults).
+  if (!cfg_.split_file.empty() && !resume) {
+    cfg_.final_test = int64_t(split_.final_test.size());
+    cfg_.running_test = int64_t(split_.running_test.size());
+  }
   // A given split decides where its running test comes from.
   cfg_.select_on = split_.running_from_train ? "train" : "test";
   if (!resume) write_config();
@@ -244,6 +254,10 @@ void Trainer::start(bool resume) {
     const std::string last = checkpoint_path("last");
     if (!fs::exists(last)) throw std::runtime_error(fmt::format("{}: no checkpoint to resume from", last));
     load_checkpoint(last);
+    if (cfg_.iters < iter_)
+      throw std::invalid_argument(fmt::format("--iters {}: the run has trained {} iterations already (a resume "
+                                              "cannot take training back; start a new run for a shorter one)",
+                                              cfg_.iters, iter_));
     if (writer_) write_config();  // with the changes a resume may make (--iters, --sample-every, ...)
   } else if (writer_) {
     nn::write_file_atomic(dir_.metrics(), std::string(kMetricsHeader) + "\n");
@@ -273,7 +287,8 @@ void Trainer::prepare_folder(bool resume) {
     auto contents = [&] {
       std::vector<std::string> names;
       for (const auto& e : fs::directory_iterator(cfg_.out))
-        if (e.path().filename() != ".lock") names.push_back(e.path().filename().string());
+        if (e.path().filename() != ".lock" && e.path().filename() != ".replaced")
+          names.push_back(e.path().filename().string());
       std::sort(names.begin(), names.end());
       std::string s;
       for (size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", " : "") + names[i];
@@ -284,7 +299,15 @@ void Trainer::prepare_folder(bool resume) {
       throw std::runtime_error(fmt::format("{} holds a run already (config.json, metrics or checkpoints): --resume {} "
                                            "continues it, --force replaces it, or choose another --out",
                                            cfg_.out, cfg_.out));
-    if (cfg_.force) dir_.clear();
+    if (cfg_.force) {
+      if (!cfg_.split_file.empty() &&
+          fs::weakly_canonical(fs::absolute(cfg_.split_file)).string().rfind(
+              fs::weakly_canonical(fs::absolute(cfg_.out)).string() + "/", 0) == 0)
+        throw std::invalid_argument(fmt::format("--split {} lies in the run folder that --force replaces; copy it "
+                                                "elsewhere first",
+                                                cfg_.split_file));
+      dir_.set_aside();
+    }
     if (const std::string left = contents(); !left.empty())
       throw std::runtime_error(fmt::format("{} is not empty ({}){}: a new run starts in an empty folder; choose "
                                            "another --out, or remove them",

@@ -45,7 +45,17 @@ bool write_all(int fd, const std::string& bytes) {
 }
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+void write_file_atomic(const std::string& given, const std::string& bytes) {
+  // A symbolic link is followed: the file it names is written (renaming over the link
+  // would replace the link itself and leave its target stale).
+  std::string path = given;
+  for (int depth = 0; depth < 16; ++depth) {
+    std::error_code ec;
+    if (!fs::is_symlink(fs::symlink_status(path, ec))) break;
+    const fs::path target = fs::read_symlink(path, ec);
+    if (ec) break;
+    path = (target.is_absolute() ? target : fs::path(path).parent_path() / target).string();
+  }
   fs::path p(path);
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   // Something that is not a regular file (a device such as /dev/null, a FIFO, a terminal)

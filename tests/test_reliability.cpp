@@ -336,3 +336,85 @@ TEST_CASE("reliability 10: trace files as CSV writers make them; what does not p
   fs::remove(d + "/grad_trace.csv");
   fs::remove_all(d);
 }
+
+TEST_CASE("reliability 8: --force loses nothing when the new start fails; a study's run and a train run are kept apart") {
+  const std::string d = wn::test::temp_dir("rel_force"), data = tiny_data(d), r = d + "/r";
+  REQUIRE(wngan("train " + tiny(data) + " --iters 2 --final-n 4 --final-steps 2 --out '" + r + "'").first == 0);
+  const std::string ckpt = read_text(r + "/checkpoints/last.safetensors"), cfg = read_text(r + "/config.json");
+  // Refused values and a failure while starting: the old run is as it was.
+  CHECK(wngan("train " + tiny(data) + " --iters 2 --force --image-size 7 --out '" + r + "'").first == 2);
+  CHECK(wngan("train " + tiny(data) + " --iters 2 --force --crop 40 --out '" + r + "'").first != 0);
+  CHECK(wngan("train " + tiny(data) + " --iters 2 --force --split '" + r + "/split.json' --out '" + r + "'").first == 2);
+  CHECK(read_text(r + "/checkpoints/last.safetensors") == ckpt);
+  CHECK(read_text(r + "/config.json") == cfg);
+  CHECK(!fs::exists(r + "/.replaced"));
+  // --force that starts: the old run is replaced.
+  CHECK(wngan("train " + tiny(data) + " --iters 3 --force --no-final-test --out '" + r + "'").first == 0);
+  CHECK(wn::nn::load_safetensors(r + "/checkpoints/last.safetensors").metadata.at("iteration") == "3");
+  CHECK(!fs::exists(r + "/.replaced"));
+  // A study into a train run's folder, or train into a study's run, is refused.
+  const auto [rc, out] = wngan(tiny_study(data, r));
+  CHECK(rc == 1);
+  CHECK(has(out, "holds a train run"));
+  REQUIRE(wngan(tiny_study(data, d + "/s")).first == 0);
+  const auto [rc2, out2] = wngan("train " + tiny(data) + " --iters 2 --force --out '" + d + "/s/runs/none_seed1'");
+  CHECK(rc2 == 2);
+  CHECK(has(out2, "is a run of the study"));
+  // The model aliases are the same model: named twice, refused.
+  CHECK(has(wngan(tiny_study(data, d + "/s2", "weight,wn")).second, "named twice"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("reliability 5: a resume cannot take training back; study.json is checked, not trusted") {
+  const std::string d = wn::test::temp_dir("rel_back"), data = tiny_data(d), s = d + "/s";
+  REQUIRE(wngan(tiny_study(data, s)).first == 0);
+  std::string shorter = tiny_study(data, s);
+  shorter.replace(shorter.find("--iters 6"), 9, "--iters 3");
+  const auto [rc, out] = wngan(shorter + " --resume");
+  CHECK(rc == 2);
+  CHECK(has(out, "--iters 3 is below its 6"));
+  // train --resume with fewer iterations than trained.
+  REQUIRE(wngan("train " + tiny(data) + " --iters 4 --no-final-test --out '" + d + "/r'").first == 0);
+  const auto [rc2, out2] = wngan("train --resume '" + d + "/r' --iters 2");
+  CHECK(rc2 == 2);
+  CHECK(has(out2, "has trained 4 iterations already"));
+  CHECK(wn::gan::load_train_config(d + "/r").iters == 4);
+  // A hand edit that points one model's row at another's, or a wrong type: refused.
+  const std::string good = read_text(s + "/study.json");
+  nlohmann::json j = nlohmann::json::parse(good);
+  j["none_seed1"]["model"] = "weight";
+  std::ofstream(s + "/study.json") << j.dump();
+  CHECK(has(wngan(tiny_study(data, s) + " --resume").second, "the names disagree"));
+  j = nlohmann::json::parse(good);
+  j["none_seed1"]["final_test"] = "abc";
+  std::ofstream(s + "/study.json") << j.dump();
+  CHECK(has(wngan(tiny_study(data, s) + " --resume").second, "is not a number"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("reliability 1, 7: symbolic links are followed, not replaced; inputs are never outputs; eval takes only the run's own model") {
+  const std::string d = wn::test::temp_dir("rel_links"), data = tiny_data(d);
+  REQUIRE(wngan("train " + tiny(data) + " --iters 3 --test-every 3 --final-n 4 --final-steps 2 --out '" + d + "/r'").first == 0);
+  fs::create_directories(d + "/real");
+  fs::create_symlink(d + "/real/grid.png", d + "/link.png");
+  CHECK(wngan("sample --checkpoint '" + d + "/r' --n 4 --out '" + d + "/link.png'").first == 0);
+  CHECK(fs::is_symlink(d + "/link.png"));
+  CHECK(fs::is_regular_file(d + "/real/grid.png"));
+  // sample's codes file is not its output.
+  wn::Generator g(1);
+  wn::nn::save_safetensors(d + "/z.safetensors", {{"z", wn::randn({2, 4}, g)}});
+  const std::string z = read_text(d + "/z.safetensors");
+  CHECK(wngan("sample --checkpoint '" + d + "/r' --z '" + d + "/z.safetensors' --out '" + d + "/z.safetensors'").first == 2);
+  CHECK(read_text(d + "/z.safetensors") == z);
+  // inspect --run does not write its pictures among the run's files.
+  REQUIRE(wngan("train " + tiny(data) + " --iters 2 --trace-grads 1 --no-final-test --out '" + d + "/t'").first == 0);
+  CHECK(wngan("inspect --run '" + d + "/t' --out '" + d + "/t'").first == 2);
+  CHECK(wngan("inspect --run '" + d + "/t'").first == 0);
+  // A checkpoint of another model copied into the run is refused.
+  REQUIRE(wngan("train " + tiny(data) + " --norm batch --iters 3 --test-every 3 --final-n 4 --final-steps 2 --out '" + d + "/b'").first == 0);
+  fs::copy_file(d + "/b/checkpoints/best.safetensors", d + "/r/checkpoints/other.safetensors");
+  const auto [rc, out] = wngan("eval '" + d + "/r' --checkpoint '" + d + "/r/checkpoints/other.safetensors' --n 4 --steps 2");
+  CHECK(rc == 2);
+  CHECK(has(out, "evaluate the run it belongs to"));
+  fs::remove_all(d);
+}

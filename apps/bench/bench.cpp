@@ -593,7 +593,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Worker threads (default: all cores)");
   cmd->add_option("--repeat", o->repeat, "Timed runs per measurement (median reported)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--json", o->json, "Also write the results to this JSON file");
+  cmd->add_option("--json", o->json, "Also write the results to this JSON file")->check(output_file());
   cmd->add_option("--what", o->what,
                   "ops (the DCGAN convolutions), iteration (full training iterations), recon (reconstruction "
                   "steps), scaling (batch, image size and threads), dist (data-parallel iterations split into compute "
