@@ -46,7 +46,7 @@ def main(argv):
     if "--list" not in argv:
         # The suite must pass on the sources as they are, or every mutant would look caught.
         subprocess.run(["ninja", "-C", build, "-j2"], check=True, capture_output=True)
-        base = subprocess.run([os.path.join(build, "tests", "wngan_tests"), "--no-version"], capture_output=True,
+        base = subprocess.run([os.path.join(build, "tests", "wngan_tests"), "--no-version", "-tce=dist*"], capture_output=True,
                               text=True, cwd=build)
         if base.returncode != 0:
             print(base.stdout[-3000:])
@@ -72,7 +72,10 @@ def main(argv):
             if b.returncode != 0:
                 verdict, why = "caught", "does not compile"
             else:
-                t = subprocess.run([os.path.join(build, "tests", "wngan_tests"), "--abort-after=1", "--no-version"],
+                # The MPI cases are left out: on a loaded 2-core machine their time limits fail
+                # for reasons of their own, which would pass for a caught mutant.
+                t = subprocess.run([os.path.join(build, "tests", "wngan_tests"), "--abort-after=1", "--no-version",
+                                    "-tce=dist*"],
                                    capture_output=True, text=True, cwd=build)
                 if t.returncode != 0:
                     first = next((l for l in t.stdout.split("\n") if l.startswith("TEST CASE:")), "a test failed")
