@@ -1,5 +1,6 @@
 #include "eval/study.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -330,7 +331,9 @@ std::string inside(const std::string& path, const std::string& study) {
 }  // namespace
 
 std::string resume_conflicts(const gan::TrainConfig& given, const gan::TrainConfig& run, bool test_every_given) {
-  nlohmann::json a = gan::train_to_json(given), b = gan::train_to_json(run);
+  gan::TrainConfig g = given;
+  if (g.select_on != "train") g.running_test = std::min(g.running_test, g.final_test);  // as the split takes it
+  nlohmann::json a = gan::train_to_json(g), b = gan::train_to_json(run);
   for (const char* k : {"iters", "sample_every", "trace_grads", "save_every", "log_every", "samples"}) {
     a.erase(k);
     b.erase(k);

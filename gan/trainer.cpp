@@ -223,8 +223,9 @@ void Trainer::start(bool resume) {
                         cfg_.select_on == "train" ? cfg_.running_test : std::min(cfg_.running_test, cfg_.final_test),
                         cfg_.seed, cfg_.select_on == "train");
   if (writer_ && (!resume || !cfg_.split_file.empty())) save_split(dir_.split(), split_);
-  // A given split decides the counts the run records (not the options' defaults).
-  if (!cfg_.split_file.empty() && !resume) {
+  // The split decides the counts the run records (a given split's, or the running test
+  // capped by the final test's size), not the options as typed.
+  if (!resume) {
     cfg_.final_test = int64_t(split_.final_test.size());
     cfg_.running_test = int64_t(split_.running_test.size());
   }
