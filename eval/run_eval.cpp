@@ -62,7 +62,7 @@ FinalTest read_final_test(const EvalRequest& r) {
     throw std::runtime_error(fmt::format("{} makes {}x{}x{} images, the run's data are {}x{}x{}", t.checkpoint,
                                          t.gan.config.channels, t.gan.config.height, t.gan.config.width,
                                          data->channels, data->height, data->width));
-  if (t.gan.config.describe() != gan::TrainConfig(t.cfg).model.describe() && t.cfg.model.channels > 0)
+  if (t.cfg.model.channels > 0 && t.gan.config.describe() != t.cfg.model.describe())
     throw std::invalid_argument(fmt::format("{} holds {}, the run {} is {}; evaluate the run it belongs to", t.checkpoint,
                                             t.gan.config.describe(), r.run, t.cfg.model.describe()));
   const gan::Split split = gan::load_split(r.split.empty() ? run.split() : r.split, data->size());
