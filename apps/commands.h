@@ -54,6 +54,12 @@ CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& files, const std::string& out_dir,
                             const std::vector<std::string>& out_prefixes);
 
+// Refuses an output path that is one of the command's inputs, a run's own file
+// (config.json, split.json, metrics.csv, grad_trace.csv, eval.csv beside a config.json),
+// a file among a run's checkpoints, or an existing file of the data set's folder (data_spec: --data).
+void check_not_input(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
+                     const std::string& data_spec);
+
 // Puts each named option of cmd into its help group ("Data", "Model", ...), in this order.
 void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups);
 

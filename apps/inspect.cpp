@@ -137,7 +137,7 @@ void add_inspect(CLI::App& app) {
                   "Inspect this checkpoint's model, with its RMSProp state and its run's lr, eps, loss and protocol");
   cmd->add_option("--compare", o->compare, "Several variants side by side, e.g. none,batch,weight");
   cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str()->check(in_range(1, 4096));
-  cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed")->capture_default_str()->check(seed_value());
   cmd->add_option("--out", o->out, "Folder for the tapes of both steps (DOT, and SVG with graphviz)")
       ->capture_default_str()
       ->check(non_empty());
@@ -178,6 +178,11 @@ void add_inspect(CLI::App& app) {
       return;
     }
     check_distinct_outputs({{"--json", o->json}, {"--csv", o->csv}}, o->out, {"tape_"});
+    check_not_input("--json", o->json, {o->checkpoint}, o->data);
+    check_not_input("--csv", o->csv, {o->checkpoint}, o->data);
+    if (std::filesystem::exists(std::filesystem::path(o->out) / "config.json") ||
+        std::filesystem::exists(std::filesystem::path(o->out) / "study.json"))
+      throw std::invalid_argument(fmt::format("--out {} holds a run or a study; give the tapes a folder of their own", o->out));
     const Device device = Device::parse(o->device);
     std::vector<std::string> variants =
         o->compare.empty() ? std::vector<std::string>{o->model.norm} : gan::split_list(o->compare);

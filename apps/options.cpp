@@ -107,6 +107,34 @@ void check_distinct_outputs(const std::vector<std::pair<std::string, std::string
   }
 }
 
+void check_not_input(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
+                     const std::string& data_spec) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return;
+  const fs::path p = fs::weakly_canonical(fs::absolute(path));
+  for (const auto& in : inputs)
+    if (!in.empty() && fs::weakly_canonical(fs::absolute(in)) == p)
+      throw std::invalid_argument(fmt::format("{} {} is also an input of this command; give the output its own name",
+                                              option, path));
+  // A run's own files, its checkpoints, and the data set's files are never outputs.
+  const fs::path dir = p.parent_path();
+  static const char* const run_files[] = {"config.json", "split.json", "metrics.csv", "grad_trace.csv", "eval.csv"};
+  for (const char* f : run_files)
+    if (p.filename() == f && fs::exists(dir / "config.json"))
+      throw std::invalid_argument(fmt::format("{} {} is a file of the run {}; choose another name", option, path,
+                                              dir.string()));
+  if (dir.filename() == "checkpoints" && fs::exists(dir.parent_path() / "config.json"))
+    throw std::invalid_argument(fmt::format("{} {} lies among the checkpoints of the run {}; choose another folder",
+                                            option, path, dir.parent_path().string()));
+  if (!data_spec.empty()) {
+    const auto colon = data_spec.find(':');
+    const std::string data_dir =
+        colon != std::string::npos ? data_spec.substr(colon + 1) : data_spec == "fashion-mnist" ? gan::kFashionMnistDir : "";
+    if (!data_dir.empty() && fs::weakly_canonical(fs::absolute(data_dir)) == dir && fs::exists(p))
+      throw std::invalid_argument(fmt::format("{} {} is a file of the data set's folder; choose another name", option, path));
+  }
+}
+
 void group_options(CLI::App* cmd, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
   for (const auto& [group, names] : groups)
     for (const auto& n : names)

@@ -30,7 +30,7 @@ void add_sample(CLI::App& app) {
                   "A checkpoint file, or a run folder (its best checkpoint, else its last)")
       ->required();
   add_checked(cmd, "--n", o->n, "Number of random codes for a PNG grid", in_range(1, 65536));
-  cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the random codes")->capture_default_str()->check(seed_value());
   cmd->add_option("--z", o->z, "Codes: a safetensors file with tensor 'z' (N, code); writes tensor 'x' to --out");
   cmd->add_option("--out", o->out, "Output: grid.png, or X.safetensors with --z")->required()
       ->check(non_empty());
@@ -52,6 +52,7 @@ void add_sample(CLI::App& app) {
     if (!o->z.empty() && ext != ".safetensors")
       throw std::invalid_argument(fmt::format("--out {}: with --z the images are written as .safetensors", o->out));
     check_distinct_outputs({{"--z", o->z}, {"--out", o->out}, {"--checkpoint", o->checkpoint}}, "", {});
+    check_not_input("--out", o->out, {o->z, o->checkpoint}, "");
     gan::Gan g = gan::load_gan_from_checkpoint(ckpt);
     const Device device = Device::parse(o->device);
     g.G->to(device);
@@ -96,9 +97,10 @@ void add_split(CLI::App& app) {
                   "The running test: the first final-test images (test: the paper) or the first training images (train)")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
-  cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  cmd->add_option("--out", o->out, "Output file")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed")->capture_default_str()->check(seed_value());
+  cmd->add_option("--out", o->out, "Output file")->capture_default_str()->check(output_file());
   cmd->callback([o]() {
+    check_not_input("--out", o->out, {}, o->data);
     auto d = gan::open_dataset(o->data);
     gan::Split s = gan::make_split(d->size(), o->final_test, o->running_test, o->seed, o->select_on == "train");
     gan::save_split(o->out, s);

@@ -1,11 +1,13 @@
 #include "eval/study.h"
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/dist/comm.h"
@@ -81,6 +83,18 @@ void check_resume(const StudyPlan& plan, const std::map<std::string, StudyRun>& 
         conflicts += fmt::format("\n {}: its final test has {} images x {} steps, {} x {} given", key,
                                  done.at(key).eval_n, done.at(key).eval_steps, plan.eval_n, plan.eval_steps);
     }
+  // Every run of the folder is one of this study's: a changed --seed or --models would
+  // leave rows out of the table (more seeds or models add runs, and are fine).
+  std::set<std::string> planned;
+  for (int64_t s = 0; s < plan.seeds; ++s)
+    for (const std::string& m : plan.models) planned.insert(fmt::format("{}_seed{}", m, plan.first_seed + uint64_t(s)));
+  std::error_code ec;
+  if (fs::is_directory(plan.out + "/runs", ec))
+    for (const auto& e : fs::directory_iterator(plan.out + "/runs"))
+      if (e.is_directory() && !planned.count(e.path().filename().string()))
+        conflicts += fmt::format("\n {}: a run of this study that --models {} and --seed {} --seeds {} leave out",
+                                 e.path().filename().string(), fmt::join(plan.models, ","), plan.first_seed,
+                                 plan.seeds);
   if (!conflicts.empty())
     throw std::invalid_argument(fmt::format(
         "--resume {}: these options differ from the study's runs (a resumed study keeps them, so that its table "

@@ -418,3 +418,28 @@ TEST_CASE("reliability 1, 7: symbolic links are followed, not replaced; inputs a
   CHECK(has(out, "evaluate the run it belongs to"));
   fs::remove_all(d);
 }
+
+TEST_CASE("reliability 1, 5, 9: an output never overwrites an input or a run's files; a resumed study keeps its seeds and models") {
+  const std::string d = wn::test::temp_dir("rel_inputs"), data = tiny_data(d), r = d + "/r";
+  REQUIRE(wngan("train " + tiny(data) + " --iters 2 --no-final-test --out '" + r + "'").first == 0);
+  const std::string ckpt = read_text(r + "/checkpoints/last.safetensors"), cfg = read_text(r + "/config.json");
+  const std::string idx = read_text(d + "/data/t10k-images-idx3-ubyte");
+  const std::string insp = "inspect " + model(data) + " --out '" + d + "/ins'";
+  CHECK(wngan(insp + " --checkpoint '" + r + "/checkpoints/last.safetensors' --json '" + r + "/checkpoints/last.safetensors'").first == 2);
+  CHECK(wngan(insp + " --json '" + d + "/data/t10k-images-idx3-ubyte'").first == 2);
+  CHECK(wngan(insp + " --csv '" + r + "/config.json'").first == 2);
+  CHECK(wngan("split --data " + data + " --final-test 10 --out '" + r + "/split.json'").first == 2);
+  CHECK(wngan("inspect " + model(data) + " --out '" + r + "'").first == 2);  // tapes among a run's files
+  CHECK(read_text(r + "/checkpoints/last.safetensors") == ckpt);
+  CHECK(read_text(r + "/config.json") == cfg);
+  CHECK(read_text(d + "/data/t10k-images-idx3-ubyte") == idx);
+  CHECK(wngan("sample --checkpoint '" + r + "' --n 4 --seed -1 --out '" + d + "/g.png'").first == 2);
+  // A resumed study with another --seed or fewer --models would leave its runs out of the table.
+  REQUIRE(wngan(tiny_study(data, d + "/s")).first == 0);
+  const auto [rc, out] = wngan(tiny_study(data, d + "/s") + " --resume --seed 2");
+  CHECK(rc == 2);
+  CHECK(has(out, "none_seed1: a run of this study that --models none,weight and --seed 2 --seeds 1 leave out"));
+  CHECK(wngan(tiny_study(data, d + "/s", "none") + " --resume").first == 2);
+  CHECK(!fs::exists(d + "/s/runs/none_seed2"));
+  fs::remove_all(d);
+}
