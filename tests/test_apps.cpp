@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -115,6 +117,23 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   CHECK(md.find("first 30 final-test images") != std::string::npos);  // 200 asked, capped by the 30 there are
   // The first line names the best model; yardsticks on the same images; provenance.
   CHECK(md.find(": lowest reconstruction error ") != std::string::npos);
+  {
+    // The model it names has the lowest mean final test loss of results.csv.
+    std::map<std::string, std::pair<double, int>> sums;
+    std::istringstream rows(eval::read_text(d + "/study/results.csv"));
+    std::string row;
+    std::getline(rows, row);
+    while (std::getline(rows, row)) {
+      const auto c1 = row.find(','), c2 = row.find(',', c1 + 1), c3 = row.find(',', c2 + 1);
+      auto& [sum, n] = sums[row.substr(0, c1)];
+      sum += std::stod(row.substr(c2 + 1, c3 - c2 - 1));
+      ++n;
+    }
+    std::string best;
+    for (const auto& [m, v] : sums)
+      if (best.empty() || v.first / v.second < sums[best].first / sums[best].second) best = m;
+    CHECK(md.find(": lowest reconstruction error " + best + " (") != std::string::npos);
+  }
   CHECK(md.find("the mean training image (no model) scores 0.") != std::string::npos);
   CHECK(md.find("untrained generator (same measure)") != std::string::npos);
   CHECK(md.find("| CPU GEMM kernel |") != std::string::npos);

@@ -189,3 +189,33 @@ TEST_CASE("a checkpoint of another architecture or image size is refused with a 
                        doctest::Contains("mismatch"), nn::CheckpointError);
   fs::remove_all(d);
 }
+
+TEST_CASE("the seed reaches the initial weights and the split; the same seed repeats them") {
+  const std::string d = temp_dir("seeds");
+  const std::string data = make_data(d, 60, 20);
+  auto first_state = [&](uint64_t seed, const std::string& name, bool select_on_train) {
+    TrainConfig c = wn::test::tiny_config(data, d + "/" + name, 4, 8, 4, 10, 5);
+    c.seed = seed;
+    if (select_on_train) c.select_on = "train";
+    c.iters = 1;
+    Trainer t(c, false);
+    std::vector<double> w;
+    for (auto& [n, p] : t.gan().G->named_parameters()) {
+      const auto v = p.to_vector();
+      w.insert(w.end(), v.begin(), v.end());
+    }
+    const Split s = t.split();
+    return std::make_tuple(w, s.final_test, s.running_test, s.train);
+  };
+  const auto [w2, f2, r2, t2] = first_state(2, "a", false);
+  const auto [w2b, f2b, r2b, t2b] = first_state(2, "b", false);
+  const auto [w3, f3, r3, t3] = first_state(3, "c", false);
+  CHECK(w2 == w2b);  // the same seed repeats the initial weights and the split
+  CHECK(f2 == f2b);
+  CHECK(w2 != w3);  // another seed changes them
+  CHECK(f2 != f3);
+  // --select-on train: the running test is drawn from the training images, disjoint from the final test.
+  const auto [wt, ft, rt, tt] = first_state(2, "d", true);
+  for (int64_t i : rt) CHECK(std::find(ft.begin(), ft.end(), i) == ft.end());
+  fs::remove_all(d);
+}
