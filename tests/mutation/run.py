@@ -78,7 +78,14 @@ def main(argv):
                                     "-tce=dist*"],
                                    capture_output=True, text=True, cwd=build)
                 if t.returncode != 0:
-                    first = next((l for l in t.stdout.split("\n") if l.startswith("TEST CASE:")), "a test failed")
+                    # The case whose check failed: the last "TEST CASE:" before the first error.
+                    first, case = "a test failed", ""
+                    for l in t.stdout.split("\n"):
+                        if l.startswith("TEST CASE:"):
+                            case = l
+                        elif "ERROR" in l or "CRASHED" in l:
+                            first = case or first
+                            break
                     verdict, why = "caught", first.replace("TEST CASE:", "").strip()[:80]
                 else:
                     verdict, why = "SURVIVED", ""
