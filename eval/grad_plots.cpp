@@ -270,7 +270,7 @@ GradFlowReport write_grad_flow(const std::string& dir, const std::vector<TracedR
        "The cosine between each layer's weight and its gradient, over training (log scale). Weight normalization makes "
        "the loss independent of ||v||, so dL/dv is orthogonal to v: WN's cosines sit within a few decades of float32's "
        "rounding level (the dashed line; a dot product of n terms rounds to about sqrt(n) roundoffs), while plain layers' "
-       "are 1e-3 to 1e-1. A convolution followed by BN is scale-invariant too (BN divides by the batch standard "
+       "are 1e-3 and far above (up to order 1). A convolution followed by BN is scale-invariant too (BN divides by the batch standard "
        "deviation and removes the bias), so its cosine is also small, though not at rounding level: BN's eps breaks "
        "the invariance slightly. BN's first linear layer keeps a per-position bias that BN does not remove, so only "
        "its weight and bias scaled together leave the output unchanged, and its cosine is not small. Where a WN layer's ||v|| is tiny (the 0.01 initial "

@@ -259,7 +259,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
                       ratio(wn, bn), ratio(wn, va));
   md += "\n" + selection_note(rep) + "\n";
   md += "\nThe claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's "
-        "(WN / BN about 0.9).\n";
+        "(WN / BN about 0.9). A short study with few seeds cannot decide it on its own: compare at the paper's "
+        "length, over several seeds (docs/results.md).\n";
   md += "\n## Where these numbers came from\n\n| | |\n|---|---|\n";
   for (const auto& [k, v] : prov) md += fmt::format("| {} | {} |\n", k, v);
   nn::write_file_atomic(dir + "/results.md", md);
@@ -331,7 +332,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   if (!yardsticks.empty()) html += "<p>" + yardsticks + "</p>\n";
   html += "<p>" + selection_note(rep) + "</p>\n";
   html += "<p>The claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's (WN / "
-          "BN about 0.9).</p>\n";
+          "BN about 0.9). A short study with few seeds cannot decide it on its own: compare at the paper's length, "
+          "over several seeds.</p>\n";
   html += "<h2>Running reconstruction test</h2>\n" +
           (plotted ? img_html(dir + "/plots/running_test.png", "running test") : "<p><em>gnuplot not installed</em></p>");
   html += "<h2>Discriminator and generator losses</h2>\n" + img_html(dir + "/plots/d_loss.png", "D loss") +
