@@ -116,10 +116,7 @@ std::string version_text() {
   s += "NCCL: not built\n";
 #endif
   s += fmt::format("CPU GEMM kernel: {}\nprocessor: {}\n", wn::sgemm_kernel_name(), wn::eval::cpu_model());
-  const std::vector<std::string> set = wn::switches_set();
-  std::string sw;
-  for (const auto& x : set) sw += (sw.empty() ? "" : " ") + x;
-  s += "environment switches set: " + (sw.empty() ? std::string("none") : sw) + " (docs/cli.md lists them)\n";
+  s += "environment switches set: " + wn::eval::switches_text() + " (docs/cli.md lists them)\n";
   return s;
 }
 

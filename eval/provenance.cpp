@@ -29,13 +29,13 @@ std::string shell_word(const std::string& w) {
   for (char c : w) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return o + "'";
 }
-// The environment switches set, or "none".
+}  // namespace
+
 std::string switches_text() {
   std::string s;
   for (const auto& x : switches_set()) s += (s.empty() ? "" : " ") + x;
   return s.empty() ? "none" : s;
 }
-}  // namespace
 
 void set_build_info(const BuildInfo& i, const std::vector<std::string>& argv) {
   info() = i;

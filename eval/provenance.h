@@ -23,6 +23,8 @@ std::string build_type();
 std::string compiler();
 // The CPU's model name (/proc/cpuinfo), or "unknown".
 std::string cpu_model();
+// The environment switches set ("WNGAN_CPU_CONV=im2col ..."), or "none".
+std::string switches_text();
 // The local date and time now, "2026-12-04 20:15:03 UTC".
 std::string now_utc();
 // Label / value rows for a report: command, version, commit, build, backend, GEMM kernel,
