@@ -53,7 +53,7 @@ void add_study(CLI::App& app) {
     std::string resume_dir;
     int64_t final_test = 2000, running_test = 200;
     int64_t iters = 3000, seeds = 1, batch = 32, test_every = 500, sample_every = 100, eval_n = 500, eval_steps = 200,
-            test_steps = 50, trace_grads = 0;
+            test_steps = 50, trace_grads = 0, save_every = 0;
     double lr = 1e-4, rms_eps = nn::kPaperRMSPropEps;
     uint64_t seed = 1;
     int threads = 0, ranks_per_run = 1;
@@ -88,6 +88,8 @@ void add_study(CLI::App& app) {
       ->check(in_range(0, 1e12))
       ->default_str("auto");
   add_checked(cmd, "--sample-every", o->sample_every, "Iterations between sample grids", in_range(0, 1e12));
+  add_checked(cmd, "--save-every", o->save_every,
+              "Iterations between each run's numbered checkpoints (0: none; kept for later evals)", in_range(0, 1e12));
   add_checked(cmd, "--trace-grads", o->trace_grads,
               "Trace each model's gradient flow at iteration 1 and every N (its grad_trace.csv; 0: off)",
               in_range(0, 1e12));
@@ -118,7 +120,7 @@ void add_study(CLI::App& app) {
                                     "--protocol", "--loss"}},
                       {"Evaluation", {"--select-on", "--running-test", "--test-every", "--test-steps", "--final-n",
                                       "--final-steps"}},
-                      {"Output", {"--out", "--resume", "--force", "--sample-every", "--trace-grads"}},
+                      {"Output", {"--out", "--resume", "--force", "--sample-every", "--save-every", "--trace-grads"}},
                       {"Performance", {"--threads", "--device", "--gather-timeout", "--ranks-per-run"}}});
   cmd->callback([o, cmd]() {
     gan::StopSignals signals;  // a signal at any point stops the command (rc 128 + signal)
@@ -190,7 +192,7 @@ void add_study(CLI::App& app) {
       c.test_steps = o->test_steps;
       c.sample_every = o->sample_every;
       c.trace_grads = o->trace_grads;
-      c.save_every = 0;
+      c.save_every = o->save_every;
       return c;
     };
     const eval::StudyOutcome outcome =

@@ -247,11 +247,12 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
       // An interrupted run resumes (with this study's --iters); anything else starts anew.
       const bool resume_run = plan.resume && fs::exists(gan::RunDir(c.out).checkpoint("last"));
       if (resume_run) {
-        const int64_t iters = c.iters, sample_every = c.sample_every, trace = c.trace_grads;
+        const int64_t iters = c.iters, sample_every = c.sample_every, trace = c.trace_grads, save = c.save_every;
         const Device device = c.device;
         c = gan::load_train_config(c.out);
         c.iters = iters;
         c.sample_every = sample_every;
+        c.save_every = save;
         c.trace_grads = trace;
         c.device = device;
       } else {

@@ -92,7 +92,11 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   std::string d = temp_dir("study");
   std::string data = make_data(d);
   run_cli({"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "20", "--test-every", "10",
-           "--sample-every", "5", "--final-test", "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out", d + "/study"});
+           "--sample-every", "5", "--final-test", "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2",
+           "--save-every", "10", "--out", d + "/study"});
+  // --save-every keeps each run's numbered checkpoints (for evals after the study).
+  for (const char* it : {"iter_0000010", "iter_0000020"})
+    CHECK_MESSAGE(fs::exists(d + "/study/runs/batch_seed2/checkpoints/" + std::string(it) + ".safetensors"), it);
   std::string md = eval::read_text(d + "/study/results.md");
   CHECK(md.find("| vanilla |") != std::string::npos);
   CHECK(md.find("| BN |") != std::string::npos);
@@ -144,8 +148,8 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   // The same study again is refused; --resume keeps every finished run (nothing retrained).
   const std::vector<std::string> again = {"study", "--data", data, "--nf", "8", "--code", "16", "--batch", "8",
                                           "--iters", "20", "--test-every", "10", "--sample-every", "5", "--final-test",
-                                          "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2", "--out",
-                                          d + "/study"};
+                                          "30", "--eval-n", "10", "--eval-steps", "3", "--seeds", "2",
+                                          "--save-every", "10", "--out", d + "/study"};
   CHECK_THROWS_WITH(run_cli(again), doctest::Contains("holds a study already"));
   const std::string before = eval::read_text(d + "/study/runs/batch_seed1/checkpoints/last.safetensors");
   std::vector<std::string> resume = again;
@@ -165,6 +169,7 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   run_cli(longer);
   nn::TensorFile f = nn::load_safetensors(d + "/study/runs/weight_seed2/checkpoints/last.safetensors");
   CHECK(f.metadata.at("iteration") == "30");
+  CHECK(fs::exists(d + "/study/runs/weight_seed2/checkpoints/iter_0000030.safetensors"));  // resumed with --save-every
   CHECK(nlohmann::json::parse(eval::read_text(d + "/study/study.json")).contains("weight_seed2"));
   fs::remove_all(d);
 }
