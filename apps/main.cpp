@@ -17,6 +17,7 @@
 #include "engine/backend/cpu/sgemm.h"
 #include "engine/dist/comm.h"
 #include "engine/switches.h"
+#include "nn/checkpoint.h"
 #include "gan/data.h"
 #include "gan/signals.h"
 #include "eval/provenance.h"
@@ -262,8 +263,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());
     return fail(2, false, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), e.what());
-    return fail(1, false, e.what());
+    const std::string msg = wn::nn::error_text(e);
+    std::fprintf(stderr, "%s: %serror: %s\n", cmd_name.c_str(), rank_prefix().c_str(), msg.c_str());
+    return fail(1, false, msg);
   }
   return 0;
 }

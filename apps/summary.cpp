@@ -64,6 +64,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& m) {
 }
 
 std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& option) {
+  constexpr int64_t kMaxImageSide = 8192;
   const auto x = s.find('x');
   auto num = [&](const std::string& part) {
     size_t used = 0;
@@ -73,9 +74,12 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s, const std::string& 
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != part.size() || part.empty() || v < 0 || v > 1000000)
-      throw std::invalid_argument(fmt::format("{} '{}': expected S or HxW with whole numbers from 0 to 1000000",
-                                              option, s));
+    if (used != part.size() || part.empty() || v < 0)
+      throw std::invalid_argument(fmt::format("{} '{}': expected S or HxW with whole numbers", option, s));
+    // Far above the paper's 28 to 64 pixels; a model for larger images would not fit in memory.
+    if (v > kMaxImageSide)
+      throw std::invalid_argument(fmt::format("{} '{}': {} pixels is more than the {} a side may have", option, s, v,
+                                              kMaxImageSide));
     return v;
   };
   if (x == std::string::npos) {

@@ -217,6 +217,13 @@ void add_train(CLI::App& app) {
                       world.size(), cfg.batch / world.size(), cfg.batch,
                       cfg.sync_bn ? ", batch norm over the global batch" : "", world.reduce_path(cfg.device)));
     if (resume) say(fmt::format("resuming at iteration {}\n", trainer.iteration()));
+    // A finished run with its final test done: nothing to train or test again.
+    if (resume && trainer.iteration() >= tc.iters && o->final_test && std::filesystem::exists(gan::RunDir(tc.out).report() + "/report.html")) {
+      say(fmt::format("{} finished at iteration {} and has its final test ({}/report/report.html); nothing to do: "
+                      "--iters N trains on, `wngan eval {}` tests again\n",
+                      tc.out, trainer.iteration(), tc.out, tc.out));
+      return;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (!trainer.run()) throw CLI::RuntimeError(128 + trainer.interrupted_by());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -235,7 +242,11 @@ void add_train(CLI::App& app) {
                  trainer.data_wait_seconds(), 100 * trainer.data_wait_seconds() / std::max(secs, 1e-9));
       if (dev != kCPU) fmt::print(stderr, "convolutions on {}: {}\n", dev.str(), backend_for(dev).conv_library());
     }
-    if (!o->final_test || trainer.iteration() == 0) return;
+    if (trainer.iteration() == 0) {
+      say(fmt::format("--iters 0: nothing trained, so no final test; {}/checkpoints holds the untrained model\n", tc.out));
+      return;
+    }
+    if (!o->final_test) return;
     // The final test and a one-run report, so that a run ends with its measure: the images
     // split over the ranks, rank 0 writing the outputs and the report.
     eval::EvalRequest e;

@@ -54,6 +54,18 @@ FinalTest read_final_test(const EvalRequest& r) {
   std::map<std::string, std::string> meta;
   t.gan = gan::load_gan_from_checkpoint(t.checkpoint, &meta);
   t.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
+  // A checkpoint of another run of the same model copied into this run's folder: the
+  // settings that make a run what it is (its seed, its split, its schedule) must agree.
+  if (meta.count("train")) {
+    const nlohmann::json saved = nlohmann::json::parse(meta.at("train"), nullptr, false);
+    const nlohmann::json own = gan::train_to_json(t.cfg);
+    if (saved.is_object())
+      for (const char* k : {"seed", "batch", "lr", "loss", "protocol", "rms_eps", "final_test", "select_on"})
+        if (saved.contains(k) && saved[k] != own[k])
+          throw std::invalid_argument(fmt::format("{} was saved by another run ('{}' = {} there, {} in {}); "
+                                                  "evaluate the run it belongs to",
+                                                  t.checkpoint, k, saved[k].dump(), own[k].dump(), r.run));
+  }
   const gan::TrainConfig& c = t.cfg;
   t.data = gan::open_dataset(c.data, c.model.height, c.model.width, c.model.channels, c.crop_h, c.crop_w, c.stretch);
   const gan::Dataset* data = t.data.get();
@@ -263,7 +275,8 @@ EvalResult evaluate_run(const EvalRequest& r) {
   }
   // Outputs (rank 0): per-image losses, target / reconstruction pairs, and a row in RUN/eval.csv.
   const gan::RunDir run(r.run);
-  const std::string tag = fmt::format("{}_{}steps", fs::path(t.checkpoint).stem().string(), r.steps);
+  // Named by everything that made them: evals of other sizes or step counts never overwrite each other.
+  const std::string tag = fmt::format("{}_{}images_{}steps", fs::path(t.checkpoint).stem().string(), n, r.steps);
   fs::create_directories(run.eval_dir());
   std::string csv = std::string(gan::kPerImageHeader) + "\n";
   for (int64_t i = 0; i < n; ++i) csv += gan::format_per_image_row(t.test[i], "final_test", test_losses[i]);

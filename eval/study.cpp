@@ -120,7 +120,7 @@ StudyRun train_and_test(const StudyPlan& plan, const std::string& model, gan::Tr
       return {};
     }
   } catch (const gan::DivergedError& e) {
-    log(fmt::format("\n{}: {}\n", model, e.what()));
+    log(fmt::format("\n{}: {}\n", model, nn::error_text(e)));
     diverged = true;
   }
   StudyRun r;
@@ -271,7 +271,7 @@ StudyOutcome run_study(const StudyPlan& plan, const std::function<void(const std
         interrupted = e.signal();  // during the run's final test: the run is not recorded
       } catch (const dist::RankFailed& e) {
         run_comm->acknowledge_failure();
-        r = failed_run(m, seed, c.out, e.what());
+        r = failed_run(m, seed, c.out, nn::error_text(e));
       } catch (const std::exception& e) {
         run_comm->announce_failure(fmt::format("rank {} failed: {}", world->world_rank(), e.what()));
         r = failed_run(m, seed, c.out, fmt::format("rank {} failed: {}", world->world_rank(), e.what()));

@@ -31,7 +31,7 @@ class RunDir {
   std::string checkpoint(const std::string& name) const { return checkpoints() + "/" + name + ".safetensors"; }
   // eval/: the final tests' per-image losses, pairs and first reconstructions.
   std::string eval_dir() const { return dir_ + "/eval"; }
-  // eval/TAG_SUFFIX, e.g. eval/best_200steps_per_image.csv.
+  // eval/TAG_SUFFIX, e.g. eval/best_500images_200steps_per_image.csv.
   std::string eval_file(const std::string& tag, const std::string& suffix) const;
   // eval.csv: one row per final test (EvalRow).
   std::string eval_table() const { return dir_ + "/eval.csv"; }

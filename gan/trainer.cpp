@@ -279,7 +279,7 @@ void Trainer::prepare_folder(bool resume) {
     created_folder_ = !fs::exists(cfg_.out);
     fs::create_directories(cfg_.out);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
+    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, nn::error_text(e)));
   }
   lock_ = std::make_unique<RunLock>(cfg_.out);
   if (!resume) {
@@ -319,7 +319,7 @@ void Trainer::prepare_folder(bool resume) {
     fs::create_directories(dir_.samples());
     if (!resume) write_config();  // the write probe; rewritten once the sizes are known
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, e.what()));
+    throw std::runtime_error(fmt::format("cannot write the run folder {}: {}", cfg_.out, nn::error_text(e)));
   }
 }
 

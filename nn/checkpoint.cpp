@@ -61,8 +61,13 @@ void write_file_atomic(const std::string& given, const std::string& bytes) {
   // Something that is not a regular file (a device such as /dev/null, a FIFO, a terminal)
   // is written in place: renaming over it would replace it with a file.
   if (file_kind(path) == FileKind::Special) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    // Opened without blocking: a pipe that nothing reads is refused at once (a plain open
+    // would wait for a reader forever); then written as usual, blocking.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno == ENXIO)
+      throw std::runtime_error(fmt::format("cannot write {}: a pipe that no process is reading", path));
     if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     const bool ok = write_all(fd, bytes);
     const int e = errno;
     ::close(fd);
@@ -125,6 +130,17 @@ void save_safetensors(const std::string& path, const Named& tensors, const std::
   out += h;
   out += data;
   write_file_atomic(path, out);
+}
+
+std::string error_text(const std::exception& e) {
+  const auto* fe = dynamic_cast<const fs::filesystem_error*>(&e);
+  if (fe == nullptr) return e.what();
+  std::string op = fe->what();
+  const std::string reason = fe->code().message();
+  if (op.rfind("filesystem error: ", 0) == 0) op = op.substr(18);
+  if (const auto at = op.find(": " + reason); at != std::string::npos) op = op.substr(0, at);
+  if (fe->path2().empty()) return fmt::format("{}: '{}': {}", op, fe->path1().string(), reason);
+  return fmt::format("{}: '{}' -> '{}': {}", op, fe->path1().string(), fe->path2().string(), reason);
 }
 
 FileKind file_kind(const std::string& path) {

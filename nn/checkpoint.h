@@ -30,6 +30,9 @@ struct TensorFile {
 // An interrupted write leaves the previous file intact. Missing folders on the way are
 // created; a path that is not a regular file (a device, a FIFO) is written in place.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// An exception's message for a user: a filesystem error as "cannot X: 'path': reason"
+// (the library's own text puts the path last in brackets); any other as it is.
+std::string error_text(const std::exception& e);
 
 // Saves named tensors (any device; stored as F32 / F64) with string metadata.
 void save_safetensors(const std::string& path, const Named& tensors,

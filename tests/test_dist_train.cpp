@@ -111,7 +111,7 @@ void check_same_final_test(const std::string& a, const std::string& b, double to
   };
   auto rel = [](double x, double y) { return std::fabs(x - y) / std::max(std::fabs(y), 1e-30); };
   const gan::RunDir ra(a), rb(b);
-  const auto pa = lines(ra.eval_file("best_5steps", "per_image.csv")), pb = lines(rb.eval_file("best_5steps", "per_image.csv"));
+  const auto pa = lines(ra.eval_file("best_9images_5steps", "per_image.csv")), pb = lines(rb.eval_file("best_9images_5steps", "per_image.csv"));
   REQUIRE(pa.size() == 1 + 9 + 9);  // header, 9 final-test and 9 training images
   REQUIRE(pb.size() == pa.size());
   double worst = 0;
@@ -143,8 +143,8 @@ void check_same_final_test(const std::string& a, const std::string& b, double to
       ++means;
     }
   CHECK(means == 2);
-  const nn::TensorFile fa = nn::load_safetensors(ra.eval_file("best_5steps", "first.safetensors")),
-                       fb = nn::load_safetensors(rb.eval_file("best_5steps", "first.safetensors"));
+  const nn::TensorFile fa = nn::load_safetensors(ra.eval_file("best_9images_5steps", "first.safetensors")),
+                       fb = nn::load_safetensors(rb.eval_file("best_9images_5steps", "first.safetensors"));
   for (const char* name : {"targets", "reconstructions"}) {
     const auto x = fa.get(name).to_vector(), y = fb.get(name).to_vector();
     REQUIRE(x.size() == y.size());

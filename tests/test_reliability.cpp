@@ -428,7 +428,11 @@ TEST_CASE("reliability 1, 5, 9: an output never overwrites an input or a run's f
   CHECK(wngan(insp + " --checkpoint '" + r + "/checkpoints/last.safetensors' --json '" + r + "/checkpoints/last.safetensors'").first == 2);
   CHECK(wngan(insp + " --json '" + d + "/data/t10k-images-idx3-ubyte'").first == 2);
   CHECK(wngan(insp + " --csv '" + r + "/config.json'").first == 2);
-  CHECK(wngan("split --data " + data + " --final-test 10 --out '" + r + "/split.json'").first == 2);
+  {
+    const auto [rc_split, out_split] = wngan("split --data " + data + " --final-test 10 --running-test 5 --out '" + r + "/split.json'");
+    CHECK(rc_split == 2);
+    CHECK_MESSAGE(has(out_split, "is a file of the run"), out_split);
+  }
   CHECK(wngan("inspect " + model(data) + " --out '" + r + "'").first == 2);  // tapes among a run's files
   CHECK(read_text(r + "/checkpoints/last.safetensors") == ckpt);
   CHECK(read_text(r + "/config.json") == cfg);
@@ -442,4 +446,55 @@ TEST_CASE("reliability 1, 5, 9: an output never overwrites an input or a run's f
   CHECK(wngan(tiny_study(data, d + "/s", "none") + " --resume").first == 2);
   CHECK(!fs::exists(d + "/s/runs/none_seed2"));
   fs::remove_all(d);
+}
+
+TEST_CASE("reliability 1, 7, 9: a pipe nobody reads, a same-model checkpoint of another run, evals of other sizes, a finished run resumed, --iters 0, sizes beyond reach") {
+  const std::string d = wn::test::temp_dir("rel_edges"), data = tiny_data(d), r = d + "/r";
+  // A FIFO with no reader is refused at once (a plain open would wait forever).
+  const std::string fifo = d + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  const Background b = start("split --data " + data + " --final-test 10 --running-test 5 --out '" + fifo + "'");
+  const int rc_fifo = wait_end(b, 60);
+  CHECK(rc_fifo == 1);
+  CHECK(has(read_text(b.log), "a pipe that no process is reading"));
+  CHECK(fs::is_fifo(fifo));
+  // Another run of the same model with another seed: its checkpoint copied into r is refused.
+  const std::string run = tiny(data) + " --iters 3 --test-every 3 --final-n 4 --final-steps 2";
+  REQUIRE(wngan("train " + run + " --out '" + r + "'").first == 0);
+  REQUIRE(wngan("train " + run + " --seed 7 --out '" + d + "/o'").first == 0);
+  fs::copy_file(d + "/o/checkpoints/best.safetensors", r + "/checkpoints/copied.safetensors");
+  const std::string eval_csv = read_text(r + "/eval.csv");
+  const auto [rc_c, out_c] = wngan("eval '" + r + "' --checkpoint '" + r + "/checkpoints/copied.safetensors' --n 4 --steps 2");
+  CHECK(rc_c == 2);
+  CHECK(has(out_c, "was saved by another run ('seed' = 7 there, 1 in"));
+  CHECK(read_text(r + "/eval.csv") == eval_csv);
+  // Evals of other sizes keep their own files: the final test's survive.
+  const std::string per = read_text(r + "/eval/best_4images_2steps_per_image.csv");
+  REQUIRE(wngan("eval '" + r + "' --n 2 --steps 2").first == 0);
+  CHECK(read_text(r + "/eval/best_4images_2steps_per_image.csv") == per);
+  CHECK(fs::exists(r + "/eval/best_2images_2steps_per_image.csv"));
+  // A finished run resumed does nothing (no second final test, no new row).
+  const std::string rows = read_text(r + "/eval.csv");
+  const auto [rc_f, out_f] = wngan("train --resume '" + r + "'");
+  CHECK(rc_f == 0);
+  CHECK(has(out_f, "nothing to do"));
+  CHECK(read_text(r + "/eval.csv") == rows);
+  // --iters 0 says what it did.
+  const auto [rc_0, out_0] = wngan("train " + tiny(data) + " --iters 0 --out '" + d + "/z'");
+  CHECK(rc_0 == 0);
+  CHECK(has(out_0, "--iters 0: nothing trained"));
+  // Sizes no machine could hold are usage errors before anything is written.
+  const auto [rc_s, out_s] = wngan("train " + tiny(data) + " --image-size 100000 --out '" + d + "/big'");
+  CHECK(rc_s == 2);
+  CHECK(has(out_s, "more than the 8192 a side may have"));
+  CHECK(!fs::exists(d + "/big"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("error_text: filesystem errors name the path and the reason in words") {
+  const std::filesystem::filesystem_error e("cannot create directories", "/x/y",
+                                            std::make_error_code(std::errc::permission_denied));
+  CHECK(wn::nn::error_text(e) == "cannot create directories: '/x/y': Permission denied");
+  const std::runtime_error plain("as it is");
+  CHECK(wn::nn::error_text(plain) == "as it is");
 }
