@@ -151,6 +151,8 @@ class Trainer {
   Gan& gan() { return gan_; }
   const Dataset& data() const { return *data_; }
   const Split& split() const { return split_; }
+  // The training batches, in the order the run takes them (tests read the order here).
+  Loader& loader() { return *loader_; }
   int64_t iteration() const { return iter_; }
   double best_loss() const { return best_loss_; }
   int64_t best_iteration() const { return best_iter_; }

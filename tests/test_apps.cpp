@@ -13,6 +13,7 @@
 #include "apps/commands.h"
 #include "eval/report.h"
 #include "eval/run_eval.h"
+#include "gan/split.h"
 #include "app_helpers.h"
 #include "nn/checkpoint.h"
 
@@ -48,9 +49,42 @@ TEST_CASE("train then eval: the final test writes per-image losses, pairs and a 
   int lines = 0;
   for (std::string l; std::getline(per, l);) ++lines;
   CHECK(lines == 1 + 12 + 12);
+  {
+    // The rows are the split's first 12 final-test images and its first 12 training images.
+    const gan::Split split = gan::load_split(d + "/run/split.json", 140);
+    std::vector<int64_t> test_rows, train_rows;
+    std::ifstream rows(e.per_image_csv);
+    std::string l;
+    std::getline(rows, l);
+    while (std::getline(rows, l)) {
+      const auto c1 = l.find(','), c2 = l.find(',', c1 + 1);
+      (l.substr(c1 + 1, c2 - c1 - 1) == "train" ? train_rows : test_rows).push_back(std::stoll(l.substr(0, c1)));
+    }
+    CHECK(test_rows == std::vector<int64_t>(split.final_test.begin(), split.final_test.begin() + 12));
+    CHECK(train_rows == std::vector<int64_t>(split.train.begin(), split.train.begin() + 12));
+  }
   CHECK(eval::read_text(d + "/run/eval.csv").find("final_test_loss") != std::string::npos);
   r.checkpoint = d + "/nope.safetensors";
   CHECK_THROWS_WITH(eval::evaluate_run(r), doctest::Contains("no such checkpoint"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("the untrained yardstick is the run's own initial generator: at iteration 0 it scores what the run scores") {
+  std::string d = temp_dir("untrained");
+  std::string data = make_data(d);
+  run_cli({"train", "--data", data, "--nf", "8", "--code", "16", "--batch", "8", "--iters", "0", "--seed", "5",
+           "--final-test", "30", "--out", d + "/run"});
+  eval::EvalRequest r;
+  r.run = d + "/run";
+  r.checkpoint = "last";
+  r.n = 6;
+  r.steps = 4;
+  r.verbose = false;
+  r.yardsticks = true;
+  const eval::EvalResult e = eval::evaluate_run(r);
+  CHECK(e.iteration == 0);
+  CHECK(e.untrained_loss == e.test_loss);  // the same weights, the same images, the same steps
+  CHECK(e.test_loss > 0);
   fs::remove_all(d);
 }
 

@@ -190,7 +190,7 @@ TEST_CASE("a checkpoint of another architecture or image size is refused with a 
   fs::remove_all(d);
 }
 
-TEST_CASE("the seed reaches the initial weights and the split; the same seed repeats them") {
+TEST_CASE("the seed reaches the initial weights, the split and the data order; the same seed repeats them") {
   const std::string d = temp_dir("seeds");
   const std::string data = make_data(d, 60, 20);
   auto first_state = [&](uint64_t seed, const std::string& name, bool select_on_train) {
@@ -205,17 +205,27 @@ TEST_CASE("the seed reaches the initial weights and the split; the same seed rep
       w.insert(w.end(), v.begin(), v.end());
     }
     const Split s = t.split();
-    return std::make_tuple(w, s.final_test, s.running_test, s.train);
+    // The data order: the run's first batches are those of a loader seeded with the run's seed.
+    std::vector<double> batches;
+    Loader own(t.data(), s.train, c.batch, seed);
+    for (int i = 0; i < 3; ++i) {
+      const std::vector<double> b = t.loader().next().to_vector();
+      CHECK(b == own.next().to_vector());
+      batches.insert(batches.end(), b.begin(), b.end());
+    }
+    return std::make_tuple(w, s.final_test, s.running_test, s.train, batches);
   };
-  const auto [w2, f2, r2, t2] = first_state(2, "a", false);
-  const auto [w2b, f2b, r2b, t2b] = first_state(2, "b", false);
-  const auto [w3, f3, r3, t3] = first_state(3, "c", false);
-  CHECK(w2 == w2b);  // the same seed repeats the initial weights and the split
+  const auto [w2, f2, r2, t2, b2] = first_state(2, "a", false);
+  const auto [w2b, f2b, r2b, t2b, b2b] = first_state(2, "b", false);
+  const auto [w3, f3, r3, t3, b3] = first_state(3, "c", false);
+  CHECK(w2 == w2b);  // the same seed repeats the initial weights, the split and the data order
   CHECK(f2 == f2b);
+  CHECK(b2 == b2b);
   CHECK(w2 != w3);  // another seed changes them
   CHECK(f2 != f3);
+  CHECK(b2 != b3);
   // --select-on train: the running test is drawn from the training images, disjoint from the final test.
-  const auto [wt, ft, rt, tt] = first_state(2, "d", true);
+  const auto [wt, ft, rt, tt, bt] = first_state(2, "d", true);
   for (int64_t i : rt) CHECK(std::find(ft.begin(), ft.end(), i) == ft.end());
   fs::remove_all(d);
 }
