@@ -1,6 +1,8 @@
 // Centre crop, Pillow-exact BILINEAR resize and the authors' transform, against values worked out by hand.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -132,4 +134,76 @@ TEST_CASE("resize errors name the sizes") {
   msg = invalid_argument_message([&] { transform_to_chw(img.data(), 4, 4, 1, {.height = 0, .width = 2}, out.data()); });
   CHECK(msg.find("0x2") != std::string::npos);
   CHECK_THROWS_AS(center_crop(img.data(), 0, 4, 1, 1, 1), std::invalid_argument);
+}
+
+TEST_CASE("resize, crop and the authors' transform give Pillow's pixels (fixtures made with Pillow)") {
+  // tests/data/resize_pillow.txt (tests/data/make_resize_fixtures.py): each line an operation on an
+  // input made by the generator below, and the bytes Pillow gave.
+  auto image = [](int64_t h, int64_t w, int64_t c, const std::string& kind, uint64_t param) {
+    Bytes out(size_t(h * w * c), uint8_t(kind == "flat" ? param : 0));
+    if (kind == "flat") return out;
+    uint64_t s = param;
+    for (uint8_t& b : out) {
+      s = (s * 1103515245ULL + 12345ULL) % (1ULL << 31);
+      const uint8_t v = uint8_t((s >> 16) & 255);
+      b = kind == "noise" ? v : uint8_t(255 * (v & 1));
+    }
+    return out;
+  };
+  auto unhex = [](const std::string& s) {
+    Bytes out(s.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::stoi(s.substr(2 * i, 2), nullptr, 16));
+    return out;
+  };
+  std::ifstream f(std::string(WNGAN_SOURCE_DIR) + "/tests/data/resize_pillow.txt");
+  REQUIRE(f);
+  int cases = 0, refused = 0;
+  for (std::string line; std::getline(f, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto colon = line.find(" : ");
+    REQUIRE(colon != std::string::npos);
+    std::istringstream in(line.substr(0, colon));
+    const std::string want = line.substr(colon + 3);
+    char op = 0;
+    int64_t h = 0, w = 0, c = 0;
+    std::string kind;
+    uint64_t param = 0;
+    in >> op >> h >> w >> c >> kind >> param;
+    const Bytes img = image(h, w, c, kind, param);
+    INFO(line.substr(0, colon));
+    ++cases;
+    if (op == 'R' || op == 'C') {
+      int64_t oh = 0, ow = 0;
+      in >> oh >> ow;
+      auto run = [&] {
+        return op == 'R' ? pil_resize_bilinear(img.data(), h, w, c, oh, ow) : center_crop(img.data(), h, w, c, oh, ow);
+      };
+      if (want == "error") {
+        CHECK(!invalid_argument_message(run).empty());
+        ++refused;
+      } else {
+        CHECK(run() == unhex(want));
+      }
+    } else {
+      REQUIRE(op == 'T');
+      ImageTransform t;
+      int stretch = 0;
+      in >> t.crop_h >> t.crop_w >> t.height >> t.width >> stretch;
+      t.stretch = stretch != 0;
+      std::vector<float> out(size_t(c * t.height * t.width));
+      if (want == "error") {
+        CHECK(!invalid_argument_message([&] { transform_to_chw(img.data(), h, w, c, t, out.data()); }).empty());
+        ++refused;
+        continue;
+      }
+      transform_to_chw(img.data(), h, w, c, t, out.data());
+      const Bytes bytes = unhex(want);
+      REQUIRE(bytes.size() == out.size());
+      int64_t wrong = 0;
+      for (size_t i = 0; i < out.size(); ++i) wrong += out[i] != float(bytes[i]) / 255.0f;  // ToTensor: byte / 255
+      CHECK(wrong == 0);
+    }
+  }
+  CHECK(cases == 56);
+  CHECK(refused == 2);
 }
