@@ -229,3 +229,59 @@ TEST_CASE("the seed reaches the initial weights, the split and the data order; t
   for (int64_t i : rt) CHECK(std::find(ft.begin(), ft.end(), i) == ft.end());
   fs::remove_all(d);
 }
+
+TEST_CASE("--lr, --rms-eps, --batch, --loss and --protocol reach the trainer's step: it equals gan_step called with the values the test names") {
+  const std::string d = temp_dir("step_options");
+  const std::string data = make_data(d, 60, 20);
+  struct Variant {
+    const char* name;
+    double lr, eps;
+    int64_t batch;
+    Loss loss;
+    Protocol protocol;
+  };
+  const Variant base{"default", 1e-4, 1e-6, 8, Loss::BCE, Protocol::Alternating};
+  std::vector<Variant> variants = {base};
+  for (Variant v : {Variant{"lr", 3e-3, 1e-6, 8, Loss::BCE, Protocol::Alternating},
+                    Variant{"rms-eps", 1e-4, 0.5, 8, Loss::BCE, Protocol::Alternating},
+                    Variant{"batch", 1e-4, 1e-6, 5, Loss::BCE, Protocol::Alternating},
+                    Variant{"loss", 1e-4, 1e-6, 8, Loss::LS, Protocol::Alternating},
+                    Variant{"protocol", 1e-4, 1e-6, 8, Loss::BCE, Protocol::Simultaneous}})
+    variants.push_back(v);
+  std::vector<std::vector<double>> after;
+  for (const Variant& v : variants) {
+    INFO(v.name);
+    TrainConfig c = tiny(data, d + "/" + v.name, Norm::Weight);
+    c.lr = v.lr;
+    c.rms_eps = v.eps;
+    c.batch = v.batch;
+    c.loss = v.loss;
+    c.protocol = v.protocol;
+    Trainer t(c, false);
+    t.log = [](const std::string&) {};
+    // The reference: the run's starting point (weights and random state, from a checkpoint)
+    // stepped by gan_step with this variant's numbers, not the run's config.
+    t.save_checkpoint(d + "/start.safetensors");
+    const nn::TensorFile start = nn::load_safetensors(d + "/start.safetensors");
+    Gan ref = gan_from_checkpoint(start);
+    GanOptimizers opt = make_optimizers(ref, v.lr, v.eps);
+    Generator rng;
+    rng.set_state(start.metadata.at("rng"));
+    const Tensor real = t.loader().next();
+    CHECK(real.dim(0) == v.batch);
+    t.step(real);
+    gan_step(ref, *opt.g, *opt.d, real, rng, v.loss == Loss::LS, v.protocol == Protocol::Simultaneous);
+    std::vector<double> mine, want;
+    for (auto* pair : {&t.gan(), &ref})
+      for (nn::Module* m : {pair->G.get(), pair->D.get()})
+        for (auto& [n, p] : m->named_parameters()) {
+          const auto x = p.to_vector();
+          (pair == &ref ? want : mine).insert((pair == &ref ? want : mine).end(), x.begin(), x.end());
+        }
+    CHECK(mine == want);
+    after.push_back(mine);
+  }
+  // Each option changed the step (against the defaults).
+  for (size_t i = 1; i < variants.size(); ++i) CHECK_MESSAGE(after[i] != after[0], variants[i].name);
+  fs::remove_all(d);
+}
