@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,7 @@
 #include "eval/figures.h"
 #include "eval/grad_plots.h"
 #include "eval/provenance.h"
+#include "eval/stats.h"
 #include "gan/image_grid.h"
 #include "gan/run_dir.h"
 #include "gan/trainer.h"
@@ -181,6 +183,117 @@ std::string img_html(const std::string& path, const std::string& alt) {
   return fmt::format("<img alt=\"{}\" src=\"data:image/png;base64,{}\">", alt, base64(read_text(path)));
 }
 
+// The paper's comparisons paired by seed (eval/stats.h): a table of per-seed ratios, then
+// one sentence per claim saying whether this study supports it. Markdown; empty without WN
+// and another model.
+std::string paired_claims(const StudyReport& rep) {
+  auto side = [&](const std::string& m) {
+    std::pair<std::vector<uint64_t>, std::vector<double>> s;
+    for (const auto& r : rep.runs)
+      if (r.model == m && r.error.empty()) s.first.push_back(r.seed), s.second.push_back(r.final_test);
+    return s;
+  };
+  const auto wn = side("weight"), bn = side("batch"), va = side("none");
+  struct Claim {
+    std::string against, text;
+    PairedRatio r;
+  };
+  std::vector<Claim> claims;
+  if (!bn.first.empty())
+    claims.push_back({"BN", "WN's reconstruction loss is lower than BN's (the paper: about 10% lower, WN / BN about 0.9)",
+                      paired_ratio(wn.first, wn.second, bn.first, bn.second)});
+  if (!va.first.empty())
+    claims.push_back({"vanilla", "WN's reconstruction loss is lower than the vanilla DCGAN's",
+                      paired_ratio(wn.first, wn.second, va.first, va.second)});
+  if (wn.first.empty() || claims.empty()) return "";
+  std::map<uint64_t, std::vector<std::string>> by_seed;
+  for (size_t c = 0; c < claims.size(); ++c)
+    for (size_t i = 0; i < claims[c].r.seeds.size(); ++i) {
+      auto& row = by_seed[claims[c].r.seeds[i]];
+      row.resize(claims.size(), "n/a");
+      row[c] = fmt::format("{:.3f}", claims[c].r.ratios[i]);
+    }
+  std::string md = "\n## The claims, paired by seed\n\nEach seed's models share its split and its fixed codes, so their "
+                   "final test losses are compared seed by seed: a ratio below 1 means WN reconstructs better. Over "
+                   "seeds: the geometric mean of the ratios with a 95% Student t interval (taken on the log ratios), "
+                   "and how many seeds agree.\n\n| seed |";
+  for (const auto& c : claims) md += " WN / " + c.against + " |";
+  md += "\n|---|";
+  for (size_t c = 0; c < claims.size(); ++c) md += "---|";
+  md += "\n";
+  for (const auto& [seed, row] : by_seed) {
+    md += fmt::format("| {} |", seed);
+    for (const std::string& v : row) md += " " + v + " |";
+    md += "\n";
+  }
+  md += "\n";
+  for (const auto& c : claims) {
+    const Interval& g = c.r.geo;
+    const std::string v = verdict_below_one(c.r);
+    md += fmt::format("- **{}**: WN / {} = {:.3f}", c.text, c.against, g.mean);
+    if (g.n >= 2) md += fmt::format(" (95% interval {:.3f} to {:.3f} over {} seeds)", g.lower, g.upper, g.n);
+    md += fmt::format("; {} of {} seeds below 1. ", c.r.below_one, g.n);
+    if (v == "supports")
+      md += "This study **supports** it: the interval lies below 1.";
+    else if (v == "contradicts")
+      md += "This study **contradicts** it: the interval lies above 1.";
+    else
+      md += g.n < 2 ? std::string("This study **cannot decide** it with one seed (`--seeds 5` gives an interval).")
+                    : fmt::format("This study **cannot decide** it at {} seeds: the interval holds 1.", g.n);
+    if (c.against == "BN" && g.n >= 2)
+      md += g.lower <= 0.9 && 0.9 <= g.upper
+                ? std::string(" The paper's 0.9 lies inside the interval.")
+                : fmt::format(" The paper's 0.9 lies {} the interval.", 0.9 < g.lower ? "below" : "above");
+    md += "\n";
+  }
+  return md;
+}
+
+// paired_claims' Markdown as HTML: its heading, paragraphs, table and bullets, with **bold**
+// and `code` (the only Markdown it writes).
+std::string claims_html(const std::string& md) {
+  auto inline_html = [](std::string t) {
+    for (const char* mark : {"**", "`"}) {
+      const std::string m = mark, open = m == "**" ? "<b>" : "<code>", close = m == "**" ? "</b>" : "</code>";
+      for (bool first = true;; first = !first) {
+        const auto at = t.find(m);
+        if (at == std::string::npos) break;
+        t.replace(at, m.size(), first ? open : close);
+      }
+    }
+    return t;
+  };
+  std::string html, line;
+  std::istringstream in(md);
+  bool table = false, list = false;
+  while (std::getline(in, line)) {
+    const bool row = line.rfind("|", 0) == 0, item = line.rfind("- ", 0) == 0;
+    if (table && !row) html += "</table>\n", table = false;
+    if (list && !item) html += "</ul>\n", list = false;
+    if (line.empty()) continue;
+    if (line.rfind("## ", 0) == 0) {
+      html += "<h2>" + line.substr(3) + "</h2>\n";
+    } else if (row) {
+      if (line.rfind("|---", 0) == 0) continue;
+      const bool head = !table;
+      if (head) html += "<table>", table = true;
+      html += "<tr>";
+      std::istringstream cells(line.substr(1));
+      for (std::string cell; std::getline(cells, cell, '|');)
+        html += fmt::format("<{0}>{1}</{0}>", head ? "th" : "td", inline_html(cell.substr(cell.find_first_not_of(' ') == std::string::npos ? 0 : cell.find_first_not_of(' '))));
+      html += "</tr>\n";
+    } else if (item) {
+      if (!list) html += "<ul>\n", list = true;
+      html += "<li>" + inline_html(line.substr(2)) + "</li>\n";
+    } else {
+      html += "<p>" + inline_html(line) + "</p>\n";
+    }
+  }
+  if (table) html += "</table>\n";
+  if (list) html += "</ul>\n";
+  return html;
+}
+
 void write_study_report(const std::string& dir, const StudyReport& rep) {
   fs::create_directories(dir);
   // Aggregate per model, in the order models first appear.
@@ -258,6 +371,8 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
     md += fmt::format("\nRatios of final test loss: WN / BN = {}, WN / vanilla = {} (below 1: WN reconstructs better).\n",
                       ratio(wn, bn), ratio(wn, va));
   md += "\n" + selection_note(rep) + "\n";
+  const std::string claims_md = paired_claims(rep);
+  md += claims_md;
   md += "\nThe claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's "
         "(WN / BN about 0.9). A short study with few seeds cannot decide it on its own: compare at the paper's "
         "length, over several seeds (docs/results.md).\n";
@@ -331,6 +446,7 @@ void write_study_report(const std::string& dir, const StudyReport& rep) {
   html += table;
   if (!yardsticks.empty()) html += "<p>" + yardsticks + "</p>\n";
   html += "<p>" + selection_note(rep) + "</p>\n";
+  html += claims_html(claims_md);
   html += "<p>The claim under test (the paper's abstract): WN's reconstruction loss is about 10% lower than BN's (WN / "
           "BN about 0.9). A short study with few seeds cannot decide it on its own: compare at the paper's length, "
           "over several seeds.</p>\n";

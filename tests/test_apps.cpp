@@ -171,6 +171,25 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
     for (const auto& [m, v] : sums)
       if (best.empty() || v.first / v.second < sums[best].first / sums[best].second) best = m;
     CHECK(md.find(": lowest reconstruction error " + best + " (") != std::string::npos);
+    // The claims paired by seed: each seed's ratios from results.csv's rows of that seed.
+    std::map<std::string, double> loss;  // "model seed" -> final test loss
+    std::istringstream again(eval::read_text(d + "/study/results.csv"));
+    std::getline(again, row);
+    while (std::getline(again, row)) {
+      const auto c1 = row.find(','), c2 = row.find(',', c1 + 1), c3 = row.find(',', c2 + 1);
+      loss[row.substr(0, c1) + " " + row.substr(c1 + 1, c2 - c1 - 1)] = std::stod(row.substr(c2 + 1, c3 - c2 - 1));
+    }
+    CHECK(md.find("## The claims, paired by seed") != std::string::npos);
+    CHECK(md.find("| seed | WN / BN | WN / vanilla |") != std::string::npos);
+    for (const char* seed : {"1", "2"})
+      CHECK_MESSAGE(md.find(fmt::format("| {} | {:.3f} | {:.3f} |", seed, loss[fmt::format("WN {}", seed)] / loss[fmt::format("BN {}", seed)],
+                                        loss[fmt::format("WN {}", seed)] / loss[fmt::format("vanilla {}", seed)])) != std::string::npos,
+                    seed);
+    const double geo = std::sqrt(loss["WN 1"] / loss["BN 1"] * (loss["WN 2"] / loss["BN 2"]));
+    CHECK(md.find(fmt::format("WN / BN = {:.3f} (95% interval ", geo)) != std::string::npos);
+    CHECK((md.find("This study **supports** it") != std::string::npos || md.find("This study **contradicts** it") != std::string::npos ||
+           md.find("This study **cannot decide** it at 2 seeds") != std::string::npos));
+    CHECK(html.find("<h2>The claims, paired by seed</h2>") != std::string::npos);
   }
   CHECK(md.find("the mean training image (no model) scores 0.") != std::string::npos);
   CHECK(md.find("untrained generator (same measure)") != std::string::npos);
