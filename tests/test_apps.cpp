@@ -1,6 +1,7 @@
 // The commands end to end on a tiny data set: eval, study (with its report), inspect and bench.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -217,12 +218,15 @@ TEST_CASE("study: three variants on the same split, a results table, plots and a
   // The folder form, as train takes it: --resume STUDY (here without --out).
   std::vector<std::string> longer(resume.begin(), resume.end() - 3);
   longer[10] = "30";  // --iters 30
+  *(std::find(longer.begin(), longer.end(), std::string("--save-every")) + 1) = "25";  // may change on resume
   longer.push_back("--resume");
   longer.push_back(d + "/study");
   run_cli(longer);
   nn::TensorFile f = nn::load_safetensors(d + "/study/runs/weight_seed2/checkpoints/last.safetensors");
   CHECK(f.metadata.at("iteration") == "30");
-  CHECK(fs::exists(d + "/study/runs/weight_seed2/checkpoints/iter_0000030.safetensors"));  // resumed with --save-every
+  // Resumed with the study's new --save-every 25, not the run's 10.
+  CHECK(fs::exists(d + "/study/runs/weight_seed2/checkpoints/iter_0000025.safetensors"));
+  CHECK(!fs::exists(d + "/study/runs/weight_seed2/checkpoints/iter_0000030.safetensors"));
   CHECK(nlohmann::json::parse(eval::read_text(d + "/study/study.json")).contains("weight_seed2"));
   fs::remove_all(d);
 }
