@@ -222,6 +222,7 @@ void add_train(CLI::App& app) {
       say(fmt::format("{} finished at iteration {} and has its final test ({}/report/report.html); nothing to do: "
                       "--iters N trains on, `wngan eval {}` tests again\n",
                       tc.out, trainer.iteration(), tc.out, tc.out));
+      gan::throw_if_stopped();  // a signal during the start still ends the command with 128 + signal
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -244,6 +245,7 @@ void add_train(CLI::App& app) {
     }
     if (trainer.iteration() == 0) {
       say(fmt::format("--iters 0: nothing trained, so no final test; {}/checkpoints holds the untrained model\n", tc.out));
+      gan::throw_if_stopped();
       return;
     }
     if (!o->final_test) return;

@@ -661,7 +661,20 @@ bool Trainer::run() {
     if (every(cfg_.sample_every)) sample(iter_);
     double running = -1;
     saved_last = every(cfg_.test_every);
-    if (saved_last) running = test_and_save(running_images);
+    if (saved_last) {
+      try {
+        running = test_and_save(running_images);
+      } catch (const Interrupted& e) {
+        // A signal inside the running test: this iteration is kept (last, its metrics row),
+        // its test is not; the resumed run goes on from here.
+        signal_ = e.signal();
+        save_checkpoint(checkpoint_path("last"));
+        append_metrics(iter_, l, secs, -1);
+        log(fmt::format("{}{} in the running test at iteration {}: saved {}\n", progress.line_end(), strsignal(signal_),
+                        iter_, checkpoint_path("last")));
+        return false;
+      }
+    }
     if (every(cfg_.save_every)) save_checkpoint(checkpoint_path(fmt::format("iter_{:07d}", iter_)));
     append_metrics(iter_, l, secs, running);
     progress.show(iter_, l, running);

@@ -498,3 +498,20 @@ TEST_CASE("error_text: filesystem errors name the path and the reason in words")
   const std::runtime_error plain("as it is");
   CHECK(wn::nn::error_text(plain) == "as it is");
 }
+
+TEST_CASE("reliability 3: a signal inside a running test keeps the iteration: last saved, its metrics row written, resumable") {
+  const std::string d = wn::test::temp_dir("rel_sig_running"), data = tiny_data(d), r = d + "/r";
+  // The first running test (at iteration 2) takes very long: the signal arrives inside it.
+  Background b = start("train " + tiny(data) + " --iters 4 --test-every 2 --log-every 1 --running-test 8 "
+                       "--test-steps 100000000 --no-final-test --out '" + r + "'");
+  REQUIRE(wait_for(b, "iter 1/", 60));  // iteration 2's line comes after its test
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(b.pid, SIGTERM);
+  CHECK(wait_end(b, 30) == 128 + SIGTERM);
+  CHECK(has(read_text(b.log), "in the running test at iteration 2"));
+  REQUIRE(fs::exists(r + "/checkpoints/last.safetensors"));
+  CHECK(wn::nn::load_safetensors(r + "/checkpoints/last.safetensors").metadata.at("iteration") == "2");
+  const std::string metrics = read_text(r + "/metrics.csv");
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 1 + 2);  // the header and iterations 1, 2
+  fs::remove_all(d);
+}
