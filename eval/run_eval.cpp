@@ -54,18 +54,6 @@ FinalTest read_final_test(const EvalRequest& r) {
   std::map<std::string, std::string> meta;
   t.gan = gan::load_gan_from_checkpoint(t.checkpoint, &meta);
   t.iteration = meta.count("iteration") ? std::stoll(meta.at("iteration")) : -1;
-  // A checkpoint of another run of the same model copied into this run's folder: the
-  // settings that make a run what it is (its seed, its split, its schedule) must agree.
-  if (meta.count("train")) {
-    const nlohmann::json saved = nlohmann::json::parse(meta.at("train"), nullptr, false);
-    const nlohmann::json own = gan::train_to_json(t.cfg);
-    if (saved.is_object())
-      for (const char* k : {"seed", "batch", "lr", "loss", "protocol", "rms_eps", "final_test", "select_on"})
-        if (saved.contains(k) && saved[k] != own[k])
-          throw std::invalid_argument(fmt::format("{} was saved by another run ('{}' = {} there, {} in {}); "
-                                                  "evaluate the run it belongs to",
-                                                  t.checkpoint, k, saved[k].dump(), own[k].dump(), r.run));
-  }
   const gan::TrainConfig& c = t.cfg;
   t.data = gan::open_dataset(c.data, c.model.height, c.model.width, c.model.channels, c.crop_h, c.crop_w, c.stretch);
   const gan::Dataset* data = t.data.get();
@@ -77,6 +65,13 @@ FinalTest read_final_test(const EvalRequest& r) {
   if (t.cfg.model.channels > 0 && t.gan.config.describe() != t.cfg.model.describe())
     throw std::invalid_argument(fmt::format("{} holds {}, the run {} is {}; evaluate the run it belongs to", t.checkpoint,
                                             t.gan.config.describe(), r.run, t.cfg.model.describe()));
+  // A checkpoint of another run of the same model copied into this run's folder: the
+  // settings that make a run what it is (its seed, data, schedule, split) must agree.
+  if (const std::string why = gan::foreign_checkpoint(
+          meta, t.cfg, gan::split_fingerprint(gan::load_split(run.split(), data->size())));
+      !why.empty())
+    throw std::invalid_argument(fmt::format("{} was saved by another run ({}); evaluate the run it belongs to",
+                                            t.checkpoint, why));
   const gan::Split split = gan::load_split(r.split.empty() ? run.split() : r.split, data->size());
   if (!r.split.empty()) {
     // Another split's final-test images must not be this run's training images.

@@ -179,6 +179,22 @@ json train_to_json(const TrainConfig& c) {
   return j;
 }
 
+std::string foreign_checkpoint(const std::map<std::string, std::string>& meta, const TrainConfig& run,
+                               const std::string& split_fingerprint) {
+  if (auto it = meta.find("train"); it != meta.end()) {
+    const json saved = json::parse(it->second, nullptr, false);
+    const json own = train_to_json(run);
+    if (saved.is_object())
+      for (const char* k : {"seed", "data", "batch", "lr", "loss", "protocol", "rms_eps", "crop", "stretch",
+                            "final_test", "running_test", "select_on", "test_every", "test_steps"})
+        if (saved.contains(k) && own.contains(k) && saved[k] != own[k])
+          return fmt::format("'{}' = {} there, {} in the run", k, saved[k].dump(), own[k].dump());
+  }
+  if (auto it = meta.find("split"); it != meta.end() && !split_fingerprint.empty() && it->second != split_fingerprint)
+    return fmt::format("its split (fingerprint {}) is not the run's ({})", it->second, split_fingerprint);
+  return "";
+}
+
 TrainConfig load_train_config(const std::string& run_dir) {
   const std::string path = RunDir(run_dir).config();
   if (nn::file_kind(path) != nn::FileKind::Regular)

@@ -4,6 +4,7 @@
 // damaged or hand-edited file gives an error naming the file and the field, never a
 // crash or a model of 11 GB.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ nlohmann::json model_to_json(const ModelConfig& m);
 // malformed field, a value out of range, a model too large to build).
 ModelConfig model_from_json(const nlohmann::json& j);
 nlohmann::json train_to_json(const TrainConfig& c);
+// Why a checkpoint (its metadata) was not saved by the run `run` (the settings a resume
+// keeps: seed, data, schedule, tests; and the split, by fingerprint, when recorded), e.g.
+// "'seed' = 7 there, 1 in the run"; empty when it may be the run's own.
+std::string foreign_checkpoint(const std::map<std::string, std::string>& meta, const TrainConfig& run,
+                               const std::string& split_fingerprint);
 // Checks a model description's values and its size (at most kMaxModelParameters,
 // estimated before anything is allocated); throws ConfigError naming the field.
 void validate_model(const ModelConfig& m);

@@ -72,9 +72,7 @@ std::vector<std::string> run_entries(const RunDir& d, const std::string& root) {
 
 void RunDir::set_aside() const {
   const fs::path aside = fs::path(dir_) / ".replaced";
-  std::error_code ec;
-  fs::remove_all(aside, ec);  // a set-aside left by a process killed outright
-  fs::create_directories(aside);
+  fs::create_directories(aside);  // absent: the trainer refuses a folder that still holds one
   for (const std::string& name : run_entries(*this, dir_)) {
     const fs::path from = fs::path(dir_) / name;
     if (fs::exists(fs::symlink_status(from))) fs::rename(from, aside / name);

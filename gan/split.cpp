@@ -116,4 +116,16 @@ Split load_split(const std::string& path, int64_t n) {
   return s;
 }
 
+std::string split_fingerprint(const Split& s) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&](int64_t v) {
+    for (int b = 0; b < 8; ++b) h = (h ^ ((uint64_t(v) >> (8 * b)) & 0xff)) * 1099511628211ULL;
+  };
+  for (const auto* list : {&s.final_test, &s.running_test, &s.train}) {
+    mix(int64_t(list->size()));
+    for (int64_t i : *list) mix(i);
+  }
+  return fmt::format("{:016x}", h);
+}
+
 }  // namespace wn::gan

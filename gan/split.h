@@ -17,6 +17,10 @@ struct Split {
   bool running_from_train = false;  // running_test = the first images of train, not of final_test
 };
 
+// A fingerprint of the split's images (FNV-1a over its index lists): recorded in each
+// checkpoint, so that a checkpoint is known to belong to the run whose split it trained on.
+std::string split_fingerprint(const Split& s);
+
 // A seeded random split of n images.
 Split make_split(int64_t n, int64_t n_final_test, int64_t n_running_test, uint64_t seed,
                  bool running_from_train = false);

@@ -307,12 +307,19 @@ void Trainer::prepare_folder(bool resume) {
         throw std::invalid_argument(fmt::format("--split {} lies in the run folder that --force replaces; copy it "
                                                 "elsewhere first",
                                                 cfg_.split_file));
+      if (fs::exists(fs::path(cfg_.out) / ".replaced"))
+        throw std::runtime_error(fmt::format("{}/.replaced holds a run set aside by a --force that never finished "
+                                             "(the process was killed); move its files back into {} or remove it, "
+                                             "then try again",
+                                             cfg_.out, cfg_.out));
       dir_.set_aside();
     }
-    if (const std::string left = contents(); !left.empty())
+    if (const std::string left = contents(); !left.empty()) {
+      if (cfg_.force) dir_.restore_set_aside();  // refused: the run --force was to replace stays where it was
       throw std::runtime_error(fmt::format("{} is not empty ({}){}: a new run starts in an empty folder; choose "
                                            "another --out, or remove them",
                                            cfg_.out, left, cfg_.force ? " (--force removes only a run's own files)" : ""));
+    }
   }
   try {
     fs::create_directories(dir_.checkpoints());
@@ -559,7 +566,8 @@ std::map<std::string, std::string> Trainer::checkpoint_metadata() const {
           {"optim_G_steps", std::to_string(opt_g_->steps())},
           {"optim_D_steps", std::to_string(opt_d_->steps())},
           {"best_loss", fmt::format("{:.17g}", best_loss_)},
-          {"best_iteration", std::to_string(best_iter_)}};
+          {"best_iteration", std::to_string(best_iter_)},
+          {"split", split_fingerprint(split_)}};
 }
 
 void Trainer::load_checkpoint(const std::string& path) {
@@ -569,6 +577,10 @@ void Trainer::load_checkpoint(const std::string& path) {
     if (it == f.metadata.end()) throw nn::CheckpointError(fmt::format("{}: metadata '{}' missing", path, k));
     return it->second;
   };
+  if (const std::string why = foreign_checkpoint(f.metadata, cfg_, split_fingerprint(split_)); !why.empty())
+    throw nn::CheckpointError(fmt::format("{} was saved by another run ({}); a run resumes only from its own "
+                                          "checkpoints",
+                                          path, why));
   const ModelConfig m = checkpoint_model(f, path, "metadata 'model' missing");
   if (m.describe() != cfg_.model.describe())
     throw nn::CheckpointError(fmt::format("{}: the checkpoint holds {}, this run is {}", path, m.describe(),

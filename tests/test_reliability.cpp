@@ -42,6 +42,12 @@ std::string bin() {
   return e && *e ? e : WNGAN_BIN;
 }
 
+// Writes text to path, making its folder.
+void write_text(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // `wngan ARGS` (shell words); its exit code (128 + signal when one ended it) and output.
@@ -53,10 +59,22 @@ std::pair<int, std::string> wngan(const std::string& args, const std::string& en
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), read_text(out)};
 }
 
-// A program started in the background, its output in a file.
+// A program started in the background, its output in a file. One that no wait_end saw
+// end (a REQUIRE failed on the way) is killed when the test leaves its scope.
 struct Background {
   pid_t pid = -1;
   std::string log;
+  mutable bool ended = false;
+  Background() = default;
+  Background(Background&& o) noexcept : pid(o.pid), log(std::move(o.log)), ended(o.ended) { o.pid = -1; }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  ~Background() {
+    if (pid > 0 && !ended) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
 };
 Background start(const std::string& args) {
   static int count = 0;
@@ -87,12 +105,15 @@ int wait_end(const Background& b, double s) {
   const auto t0 = std::chrono::steady_clock::now();
   int status = 0;
   while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < s) {
-    if (waitpid(b.pid, &status, WNOHANG) == b.pid)
+    if (waitpid(b.pid, &status, WNOHANG) == b.pid) {
+      b.ended = true;
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill(b.pid, SIGKILL);
   waitpid(b.pid, &status, 0);
+  b.ended = true;
   return -1;
 }
 
@@ -352,6 +373,23 @@ TEST_CASE("reliability 8: --force loses nothing when the new start fails; a stud
   CHECK(wngan("train " + tiny(data) + " --iters 3 --force --no-final-test --out '" + r + "'").first == 0);
   CHECK(wn::nn::load_safetensors(r + "/checkpoints/last.safetensors").metadata.at("iteration") == "3");
   CHECK(!fs::exists(r + "/.replaced"));
+  // --force into a folder that holds another file too: refused, and the run it was to
+  // replace is back where it was.
+  write_text(r + "/notes.txt", "mine");
+  const auto [rc_n, out_n] = wngan("train " + tiny(data) + " --iters 2 --force --out '" + r + "'");
+  CHECK(rc_n == 1);
+  CHECK(has(out_n, "is not empty (notes.txt)"));
+  CHECK(wn::nn::load_safetensors(r + "/checkpoints/last.safetensors").metadata.at("iteration") == "3");
+  CHECK(!fs::exists(r + "/.replaced"));
+  fs::remove(r + "/notes.txt");
+  // A set-aside left by a --force that was killed outright is never thrown away by the next.
+  write_text(r + "/.replaced/checkpoints/last.safetensors", "the only copy");
+  const auto [rc_k, out_k] = wngan("train " + tiny(data) + " --iters 2 --force --out '" + r + "'");
+  CHECK(rc_k == 1);
+  CHECK(has(out_k, ".replaced holds a run set aside by a --force that never finished"));
+  CHECK(read_text(r + "/.replaced/checkpoints/last.safetensors") == "the only copy");
+  CHECK(wn::nn::load_safetensors(r + "/checkpoints/last.safetensors").metadata.at("iteration") == "3");
+  fs::remove_all(r + "/.replaced");
   // A study into a train run's folder, or train into a study's run, is refused.
   const auto [rc, out] = wngan(tiny_study(data, r));
   CHECK(rc == 1);
@@ -468,6 +506,24 @@ TEST_CASE("reliability 1, 7, 9: a pipe nobody reads, a same-model checkpoint of 
   CHECK(rc_c == 2);
   CHECK(has(out_c, "was saved by another run ('seed' = 7 there, 1 in"));
   CHECK(read_text(r + "/eval.csv") == eval_csv);
+  // The same seed and schedule on another split: told apart by the split's fingerprint.
+  REQUIRE(wngan("split --data " + data + " --final-test 16 --running-test 16 --seed 5 --out '" + d + "/split5.json'").first == 0);
+  REQUIRE(wngan("train " + run + " --split '" + d + "/split5.json' --out '" + d + "/o5'").first == 0);
+  fs::copy_file(d + "/o5/checkpoints/best.safetensors", r + "/checkpoints/split5.safetensors");
+  const auto [rc_sp, out_sp] = wngan("eval '" + r + "' --checkpoint '" + r + "/checkpoints/split5.safetensors' --n 4 --steps 2");
+  CHECK(rc_sp == 2);
+  CHECK_MESSAGE(has(out_sp, "was saved by another run (its split (fingerprint"), out_sp);
+  CHECK(read_text(r + "/eval.csv") == eval_csv);
+  // A resume takes only the run's own checkpoints: another run's last is refused, nothing written.
+  const std::string r2 = d + "/r2";
+  REQUIRE(wngan("train " + run + " --no-final-test --out '" + r2 + "'").first == 0);
+  fs::copy_file(d + "/o5/checkpoints/last.safetensors", r2 + "/checkpoints/last.safetensors",
+                fs::copy_options::overwrite_existing);
+  const std::string metrics2 = read_text(r2 + "/metrics.csv");
+  const auto [rc_r, out_r] = wngan("train --resume '" + r2 + "' --iters 6");
+  CHECK(rc_r != 0);
+  CHECK(has(out_r, "a run resumes only from its own checkpoints"));
+  CHECK(read_text(r2 + "/metrics.csv") == metrics2);
   // Evals of other sizes keep their own files: the final test's survive.
   const std::string per = read_text(r + "/eval/best_4images_2steps_per_image.csv");
   REQUIRE(wngan("eval '" + r + "' --n 2 --steps 2").first == 0);
